@@ -1,0 +1,27 @@
+"""Nox sessions for pytest-unchanged: the test suite, linters and benchmarks."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests", "lint"]
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+PYTHON_VERSIONS = nox.project.python_versions(PYPROJECT, max_version="3.14")
+
+
+@nox.session(python=PYTHON_VERSIONS[0])
+def tests(session: nox.Session) -> None:
+    """Run the test suite."""
+    session.install("-e", ".", "--group", "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON_VERSIONS[0])
+def lint(session: nox.Session) -> None:
+    """Run ruff (lint and import order) and mypy in strict mode."""
+    session.install("-e", ".", "--group", "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
