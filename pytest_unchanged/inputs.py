@@ -1,0 +1,229 @@
+"""The inputs of a test item: its ``depends_on`` marks, implicit inputs, defaults, environment.
+
+Nothing here imports pytest's internals beyond the item's public attributes: ``item.path``,
+``item.iter_markers`` and ``item.nodeid``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob as globmod
+import importlib.metadata
+import os
+import platform
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packaging.utils import canonicalize_name
+
+from .keys import SCHEMA_VERSION, Facets, canonical_json, digest
+from .worktree import ABSENT, Worktree
+
+if TYPE_CHECKING:
+    import pytest
+
+__all__ = [
+    "DEPENDS_ON",
+    "InputError",
+    "ItemInputs",
+    "Resolver",
+    "environment_facets",
+]
+
+DEPENDS_ON = "depends_on"
+ALWAYS_RUN = "always_run"
+
+
+class InputError(Exception):
+    """A ``depends_on`` argument that cannot be read; the message names it and says why."""
+
+
+def _depends_on(*paths: str | os.PathLike[str]) -> tuple[str | os.PathLike[str], ...]:
+    """The signature of ``@pytest.mark.depends_on``: called with a mark's arguments to check them."""
+    return paths
+
+
+def environment_facets(
+    env_names: Iterable[str], salt: str, extra: Iterable[Mapping[str, str | None]] = ()
+) -> dict[str, str | None]:
+    """Return the environment facets that go into every key.
+
+    Facets: the key schema version, the Python implementation and version, the platform, every
+    installed distribution (``dist:<canonical name>`` → version, read with
+    :mod:`importlib.metadata`), each environment variable named in ``env_names``
+    (``env:<NAME>`` → value, ``None`` when unset), the ``salt``, and the ``extra`` mappings
+    (from the ``pytest_unchanged_environment`` hook), later ones winning.
+    """
+    facets: dict[str, str | None] = {
+        "schema": str(SCHEMA_VERSION),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": f"{sys.platform} {platform.machine()}",
+        "salt": salt,
+    }
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            facets[f"dist:{canonicalize_name(name)}"] = dist.version
+    for name in env_names:
+        facets[f"env:{name}"] = os.environ.get(name)
+    for mapping in extra:
+        facets.update(mapping)
+    return facets
+
+
+@dataclass(frozen=True, slots=True)
+class ItemInputs:
+    """What an item's key is made of, or why it cannot have one.
+
+    ``manifest`` holds the sorted ``(path, mode, OID)`` triples; ``inputs_id`` is their digest
+    and ``body`` their canonical JSON. ``unkeyable`` is a reason the item must always run (an
+    ``always_run`` mark, a declared path that matches nothing, a dirty submodule...), and
+    ``missing`` lists declared paths that matched nothing.
+    """
+
+    manifest: tuple[tuple[str, str, str], ...]
+    inputs_id: str
+    body: str
+    unkeyable: str | None = None
+    missing: tuple[str, ...] = ()
+
+
+@dataclass
+class Resolver:
+    """Turns an item's marks into :class:`ItemInputs`, memoising per module and mark set.
+
+    ``rootdir`` is pytest's rootdir (mark arguments are relative to it); ``config_file`` the
+    pytest configuration file, if any; ``global_inputs`` and ``default`` the ini lists
+    ``unchanged_inputs`` and ``unchanged_default``.
+    """
+
+    worktree: Worktree
+    rootdir: Path
+    config_file: Path | None = None
+    global_inputs: Sequence[str] = ()
+    default: Sequence[str] = (".",)
+    _paths: dict[str, list[str]] = field(default_factory=dict)
+    _implicit: dict[Path, list[str]] = field(default_factory=dict)
+    _memo: dict[tuple[Path, tuple[str, ...]], ItemInputs] = field(default_factory=dict)
+
+    def declared(self, item: pytest.Item, extra: Iterable[str] = ()) -> list[str] | None:
+        """Return the ``depends_on`` arguments of ``item`` (all marks, closest first) plus
+        ``extra``, or ``None`` when it has no mark.
+
+        Raises :class:`InputError` for a mark with no argument, a keyword argument, or an
+        argument that is not a string or path.
+        """
+        found: list[str] | None = None
+        for mark in item.iter_markers(DEPENDS_ON):
+            try:
+                _depends_on(*mark.args, **mark.kwargs)
+            except TypeError as error:
+                raise InputError(f"depends_on{_call_text(mark.args, mark.kwargs)}: {error}") from None
+            if not mark.args:
+                raise InputError("depends_on() needs at least one path")
+            for arg in mark.args:
+                if not isinstance(arg, str | os.PathLike):
+                    raise InputError(
+                        f"depends_on({arg!r}): arguments must be paths (str), "
+                        f"not {type(arg).__name__}"
+                    )
+            found = (found or []) + [os.fspath(a) for a in mark.args]
+        extra = list(extra)
+        if extra:
+            found = (found or []) + extra
+        return found
+
+    def item_inputs(self, item: pytest.Item, declared: list[str] | None) -> ItemInputs:
+        """Return the inputs of ``item`` whose ``depends_on`` arguments are ``declared``.
+
+        Raises :class:`InputError` for a path outside the repository.
+        """
+        if any(True for _ in item.iter_markers(ALWAYS_RUN)):
+            return ItemInputs((), "", "", unkeyable="marked always_run")
+        path = Path(item.path)
+        signature = tuple(declared) if declared is not None else ("\0default",)
+        cached = self._memo.get((path, signature))
+        if cached is None:
+            cached = self._memo[(path, signature)] = self._resolve(path, declared)
+        return cached
+
+    def _resolve(self, path: Path, declared: list[str] | None) -> ItemInputs:
+        try:
+            own = self.worktree.relpath(path)
+        except ValueError:
+            return ItemInputs((), "", "", unkeyable=f"{path} is outside the repository")
+        paths = {own, *self._implicit_for(path)}
+        missing: list[str] = []
+        for arg in (*self.global_inputs, *(declared if declared is not None else self.default)):
+            matched = self._expand(arg)
+            if not matched:
+                missing.append(arg)
+                continue
+            paths.update(matched)
+        manifest_list: list[tuple[str, str, str]] = []
+        dirty: list[str] = []
+        for rel in sorted(paths):
+            entry = self.worktree.entry(rel)
+            manifest_list.append((rel or ".", entry.mode, entry.oid))
+            if entry.dirty:
+                dirty.append(rel)
+        manifest = tuple(manifest_list)
+        body = canonical_json(manifest)
+        unkeyable = None
+        if missing:
+            unkeyable = "depends_on path matches nothing: " + ", ".join(missing)
+        elif dirty:
+            unkeyable = "submodule with uncommitted changes: " + ", ".join(dirty)
+        return ItemInputs(manifest, digest(manifest), body, unkeyable, tuple(missing))
+
+    def _implicit_for(self, path: Path) -> list[str]:
+        directory = path.parent
+        cached = self._implicit.get(directory)
+        if cached is None:
+            candidates = [] if self.config_file is None else [self.config_file]
+            current = directory
+            while True:
+                # Missing conftest.py files count as absent: creating one changes the key.
+                candidates.append(current / "conftest.py")
+                if current == self.rootdir or not current.is_relative_to(self.rootdir):
+                    break
+                current = current.parent
+            found = []
+            for candidate in candidates:
+                with contextlib.suppress(ValueError):
+                    found.append(self.worktree.relpath(candidate))
+            cached = self._implicit[directory] = found
+        return cached
+
+    def _expand(self, arg: str) -> list[str]:
+        cached = self._paths.get(arg)
+        if cached is not None:
+            return cached
+        absolute = os.path.normpath(self.rootdir / arg)
+        try:
+            rel = self.worktree.relpath(absolute)
+        except ValueError:
+            raise InputError(
+                f"depends_on({arg!r}): the path is outside the git repository at "
+                f"{self.worktree.root}; declare paths inside it, relative to the rootdir "
+                f"{self.rootdir}"
+            ) from None
+        if globmod.has_magic(arg):
+            matched = self.worktree.glob(rel)
+        else:
+            matched = [rel] if self.worktree.entry(rel) is not ABSENT else []
+        self._paths[arg] = matched
+        return matched
+
+
+def _call_text(args: Sequence[object], kwargs: Mapping[str, object]) -> str:
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return "(" + ", ".join(parts) + ")"
+
+
+def facets_body(facets: Facets) -> str:
+    """Return the canonical JSON text of ``facets``."""
+    return canonical_json(dict(facets))

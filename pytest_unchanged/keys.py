@@ -1,0 +1,39 @@
+"""Canonical serialisation and digests: the key a pass is recorded under.
+
+A key is a SHA-256 over the canonical JSON of ``[schema, nodeid, inputs digest, environment
+digest]``; the inputs digest covers the sorted ``(path, mode, OID)`` triples of the item's
+inputs, the environment digest covers the environment facets. The same inputs give the same
+key on any machine and any branch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import TypeAlias
+
+__all__ = ["SCHEMA_VERSION", "Facets", "Manifest", "canonical_json", "digest", "item_key"]
+
+SCHEMA_VERSION = 1
+"""Bumped whenever the meaning of a key changes; old records then never match again."""
+
+Manifest: TypeAlias = Sequence[tuple[str, str, str]]
+"""The sorted ``(path, mode, OID)`` triples of an item's inputs."""
+Facets: TypeAlias = Mapping[str, str | None]
+"""Environment facet name to value (``None`` for an unset environment variable)."""
+
+
+def canonical_json(value: object) -> str:
+    """Return the canonical JSON text of ``value``: sorted keys, no spaces, UTF-8 kept."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def digest(value: object) -> str:
+    """Return the hex SHA-256 of :func:`canonical_json` of ``value`` (64 characters)."""
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def item_key(nodeid: str, inputs_id: str, env_id: str) -> str:
+    """Return the key of test item ``nodeid`` given the digests of its inputs and environment."""
+    return digest([SCHEMA_VERSION, nodeid, inputs_id, env_id])

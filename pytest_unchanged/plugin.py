@@ -1,0 +1,403 @@
+"""pytest hooks and options of pytest-unchanged.
+
+Module-level hooks only wire things up; the state of a session lives in :class:`UnchangedPlugin`,
+registered in ``pytest_configure`` when the rootdir is inside a git worktree (or as a usage error
+under ``--unchanged`` when it is not).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Generator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pygit2
+import pytest
+
+from . import hookspecs
+from .inputs import ALWAYS_RUN, DEPENDS_ON, InputError, ItemInputs, Resolver, environment_facets
+from .keys import canonical_json, digest, item_key
+from .store import CorruptStoreError, Record, Store
+from .warning_types import ConflictingPluginWarning, CorruptStoreWarning, UnknownPathWarning
+from .worktree import NotARepositoryError, Worktree
+
+PLUGIN_KEY = pytest.StashKey["UnchangedPlugin"]()
+ITEM_KEY = pytest.StashKey["ItemState"]()
+REPORT_ATTR = "unchanged"
+CONFLICTING_DISTRIBUTION = "pytest-depends-on"
+MODES = ("skip", "deselect")
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("unchanged", "skip tests whose git inputs are unchanged")
+    group.addoption(
+        "--unchanged",
+        action="store_true",
+        dest="unchanged",
+        default=None,
+        help="Skip tests whose inputs have the same git OIDs as when they last passed "
+        "(ini: unchanged)",
+    )
+    group.addoption(
+        "--no-unchanged",
+        action="store_false",
+        dest="unchanged",
+        help="Run every test even when the ini option unchanged is true",
+    )
+    group.addoption(
+        "--unchanged-mode",
+        dest="unchanged_mode",
+        choices=MODES,
+        default=None,
+        help="What to do with unchanged tests: skip them (reported as skipped) or deselect "
+        "them (ini: unchanged_mode; default: skip)",
+    )
+    group.addoption(
+        "--unchanged-salt",
+        dest="unchanged_salt",
+        metavar="TEXT",
+        default=None,
+        help="Text mixed into every key; change it to invalidate every record "
+        "(ini: unchanged_salt)",
+    )
+    parser.addini("unchanged", "Skip unchanged tests as if --unchanged were given", type="bool",
+                  default=False)
+    parser.addini("unchanged_mode", "skip or deselect unchanged tests (default: skip)",
+                  default="skip")
+    parser.addini("unchanged_salt", "Text mixed into every key", default="")
+    parser.addini(
+        "unchanged_inputs",
+        "Paths or globs (relative to the rootdir) that are inputs of every test",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "unchanged_default",
+        "Inputs of a test with no depends_on mark (default: . the whole worktree)",
+        type="linelist",
+        default=["."],
+    )
+    parser.addini(
+        "unchanged_env",
+        "Names of environment variables whose values are part of every key",
+        type="args",
+        default=[],
+    )
+    parser.addini("unchanged_max_keys", "Records kept per test (default: 8)", default="8")
+    parser.addini(
+        "unchanged_max_age_days", "Records older than this are pruned (default: 60)", default="60"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{DEPENDS_ON}(*paths): the test's inputs, files, directories or glob patterns relative "
+        "to the rootdir; pytest --unchanged skips it while their git OIDs are unchanged",
+    )
+    config.addinivalue_line(
+        "markers", f"{ALWAYS_RUN}: pytest --unchanged never skips this test"
+    )
+    requested = _setting(config, "unchanged")
+    mode = str(_setting(config, "unchanged_mode"))
+    if mode not in MODES:
+        raise pytest.UsageError(f"unchanged_mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if pygit2.discover_repository(str(config.rootpath)) is None:
+        if requested:
+            raise pytest.UsageError(
+                f"--unchanged needs a git repository, and the rootdir {config.rootpath} is not "
+                "inside one. Run pytest from a git worktree (or `git init` this project), or "
+                "drop --unchanged."
+            )
+        return
+    if not hasattr(config, "cache"):
+        if requested:
+            raise pytest.UsageError(
+                "--unchanged keeps its records in pytest's cache directory; "
+                "re-enable the cacheprovider plugin (drop -p no:cacheprovider)"
+            )
+        return
+    conflict = _conflicting_plugin(config)
+    if conflict:
+        message = (
+            f"{conflict} is installed and also defines a 'depends_on' marker (for test "
+            "ordering); pytest-unchanged cannot tell its marks from ours. Uninstall it or "
+            f"disable it with -p no:{conflict}"
+        )
+        if requested:
+            raise pytest.UsageError(message)
+        config.issue_config_time_warning(ConflictingPluginWarning(message), stacklevel=2)
+        return
+    plugin = UnchangedPlugin(config, skip=bool(requested), mode=mode)
+    config.stash[PLUGIN_KEY] = plugin
+    config.pluginmanager.register(plugin, "unchanged-session")
+
+
+def _setting(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(name)
+    return config.getini(name) if value is None else value
+
+
+def _conflicting_plugin(config: pytest.Config) -> str | None:
+    for plugin, dist in config.pluginmanager.list_plugin_distinfo():
+        if dist.project_name.lower().replace("_", "-") == CONFLICTING_DISTRIBUTION:
+            name = config.pluginmanager.get_name(plugin)
+            return name or CONFLICTING_DISTRIBUTION
+    return None
+
+
+class ItemState:
+    """The key of one item, or the reason it always runs; kept in ``item.stash``."""
+
+    __slots__ = ("inputs", "key", "saved")
+
+    def __init__(self, inputs: ItemInputs, key: str | None) -> None:
+        self.inputs = inputs
+        self.key = key
+        self.saved: float | None = None
+
+
+class UnchangedPlugin:
+    """Per-session state: keys at collection, skips, outcomes, and the store write at the end."""
+
+    def __init__(self, config: pytest.Config, *, skip: bool, mode: str) -> None:
+        self.config = config
+        self.skip = skip
+        self.mode = mode
+        self.is_worker = hasattr(config, "workerinput")
+        self.store_path = Path(config.cache.mkdir("unchanged")) / "store.sqlite3"
+        self.env_id = ""
+        self.env_body = ""
+        self.head: str | None = None
+        self.unchanged: list[pytest.Item] = []
+        self.to_run = 0
+        self.sent_bodies: set[str] = set()
+        # Controller side: outcomes per nodeid, bodies by digest, passes and failures to write.
+        self.bodies: dict[str, str] = {}
+        self.failed: dict[str, bool] = {}
+        self.durations: dict[str, float] = {}
+        self.passes: list[Record] = []
+        self.failures: list[tuple[str, str]] = []
+        self.skipped_unchanged = 0
+        self.saved_seconds = 0.0
+
+    # -- collection ------------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        if not items:
+            return
+        worktree = Worktree.discover(config.rootpath)
+        self.head = worktree.head_commit
+        facets = environment_facets(
+            config.getini("unchanged_env"),
+            str(_setting(config, "unchanged_salt")),
+            [m for m in config.hook.pytest_unchanged_environment(config=config) if m],
+        )
+        self.env_body = canonical_json(facets)
+        self.env_id = digest(facets)
+        resolver = Resolver(
+            worktree,
+            config.rootpath,
+            config_file=config.inipath,
+            global_inputs=config.getini("unchanged_inputs"),
+            default=config.getini("unchanged_default"),
+        )
+        errors: list[str] = []
+        for item in items:
+            try:
+                extra = [p for r in config.hook.pytest_unchanged_item_inputs(item=item) if r
+                         for p in r]
+                declared = resolver.declared(item, extra)
+                inputs = resolver.item_inputs(item, declared)
+            except InputError as error:
+                errors.append(f"{item.nodeid}: {error}")
+                continue
+            for path in inputs.missing:
+                item.warn(UnknownPathWarning(
+                    f"depends_on path {path!r} matches nothing in the worktree (a typo?); "
+                    f"{item.nodeid} runs every time until it exists"
+                ))
+            key = None if inputs.unkeyable else item_key(item.nodeid, inputs.inputs_id, self.env_id)
+            item.stash[ITEM_KEY] = ItemState(inputs, key)
+        if errors:
+            raise pytest.UsageError(
+                "bad depends_on mark(s):\n  " + "\n  ".join(errors)
+            )
+        if self.skip:
+            self._select(config, items)
+
+    def _select(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        try:
+            records = self._open_store().records(item.nodeid for item in items)
+        except CorruptStoreError as error:
+            self._warn_corrupt(error)
+            records = {}
+        keep: list[pytest.Item] = []
+        for item in items:
+            state = item.stash[ITEM_KEY]
+            record = records.get(item.nodeid, {}).get(state.key or "")
+            if record is None:
+                keep.append(item)
+                continue
+            self.unchanged.append(item)
+            state.saved = record.duration
+            if self.mode == "skip":
+                keep.append(item)
+                item.add_marker(pytest.mark.skip(reason=_skip_reason(record)))
+        self.to_run = len(items) - len(self.unchanged)
+        if self.mode == "deselect" and self.unchanged:
+            config.hook.pytest_deselected(items=self.unchanged)
+            items[:] = keep
+
+    def _open_store(self) -> Store:
+        try:
+            return Store(self.store_path)
+        except CorruptStoreError as error:
+            if self.is_worker:
+                raise
+            self._warn_corrupt(error)
+            Store.discard(self.store_path)
+            return Store(self.store_path)
+
+    def _warn_corrupt(self, error: Exception) -> None:
+        self.config.issue_config_time_warning(
+            CorruptStoreWarning(
+                f"{error}; running every test and starting a new store (the old file is kept "
+                "beside it as *.corrupt)"
+            ),
+            stacklevel=2,
+        )
+
+    def pytest_report_collectionfinish(self, config: pytest.Config) -> str | None:
+        if not self.skip:
+            return None
+        verb = "deselected" if self.mode == "deselect" else "skipped"
+        return (
+            f"unchanged: {len(self.unchanged)} unchanged ({verb}), {self.to_run} to run"
+        )
+
+    # -- running ---------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        state = item.stash.get(ITEM_KEY, None)
+        if state is not None and state.key is not None:
+            payload: dict[str, Any] = {"key": state.key}
+            if report.when == "teardown":
+                payload["inputs_id"] = state.inputs.inputs_id
+                payload["env_id"] = self.env_id
+                bodies = {}
+                for body_id, body in ((state.inputs.inputs_id, state.inputs.body),
+                                      (self.env_id, self.env_body)):
+                    if body_id not in self.sent_bodies:
+                        self.sent_bodies.add(body_id)
+                        bodies[body_id] = body
+                payload["bodies"] = bodies
+            if state.saved is not None and report.skipped:
+                payload["saved"] = state.saved
+            setattr(report, REPORT_ATTR, payload)
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.is_worker:
+            return
+        payload = getattr(report, REPORT_ATTR, None)
+        if not isinstance(payload, dict):
+            return
+        nodeid = report.nodeid
+        if "saved" in payload:
+            self.skipped_unchanged += 1
+            self.saved_seconds += float(payload["saved"])
+        self.bodies.update(payload.get("bodies", {}))
+        passed = report.passed and not hasattr(report, "wasxfail")
+        if report.when == "setup":
+            self.failed[nodeid] = False
+            self.durations[nodeid] = 0.0
+        self.durations[nodeid] = self.durations.get(nodeid, 0.0) + report.duration
+        if not passed:
+            self.failed[nodeid] = True
+        if report.failed:
+            self.failures.append((nodeid, payload["key"]))
+        if report.when == "teardown" and not self.failed.pop(nodeid, True):
+            self.passes.append(
+                Record(
+                    nodeid=nodeid,
+                    key=payload["key"],
+                    inputs_id=payload["inputs_id"],
+                    env_id=payload["env_id"],
+                    duration=self.durations.pop(nodeid, 0.0),
+                    passed_at=time.time(),
+                    head=self.head,
+                )
+            )
+
+    # -- end of session --------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.skip and self.mode == "deselect" and self.unchanged and not self.to_run:
+            if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+                session.exitstatus = pytest.ExitCode.OK
+        if self.is_worker or not (self.passes or self.failures):
+            return
+        if self.head is None:
+            self.head = _head_commit(self.config.rootpath)
+            self.passes = [_with_head(r, self.head) for r in self.passes]
+        try:
+            store = self._open_store()
+            store.update(
+                self.passes,
+                self.failures,
+                self.bodies,
+                max_keys=int(self.config.getini("unchanged_max_keys")),
+                max_age=float(self.config.getini("unchanged_max_age_days")) * 86400,
+            )
+            store.close()
+        except CorruptStoreError as error:
+            self._warn_corrupt(error)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.skip or self.is_worker:
+            return
+        count = self.skipped_unchanged or len(self.unchanged)
+        saved = self.saved_seconds or sum(
+            i.stash[ITEM_KEY].saved or 0.0 for i in self.unchanged
+        )
+        terminalreporter.write_line(
+            f"unchanged: {count} unchanged tests not run, {saved:.2f}s saved "
+            "(their recorded durations)"
+        )
+
+
+def _skip_reason(record: Record) -> str:
+    when = datetime.fromtimestamp(record.passed_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    commit = record.head[:10] if record.head else "no commit yet"
+    return f"unchanged since it passed at {when} (HEAD {commit})"
+
+
+def _head_commit(rootdir: Path) -> str | None:
+    found = pygit2.discover_repository(os.fspath(rootdir))
+    if found is None:
+        return None
+    repository = pygit2.Repository(found)
+    if repository.head_is_unborn:
+        return None
+    return str(repository.head.peel(pygit2.Commit).id)
+
+
+def _with_head(record: Record, head: str | None) -> Record:
+    return Record(record.nodeid, record.key, record.inputs_id, record.env_id,
+                  record.duration, record.passed_at, head)

@@ -1,0 +1,31 @@
+"""Warning classes of pytest-unchanged (after pytest-cov's ``PytestCovWarning``)."""
+
+from __future__ import annotations
+
+import pytest
+
+__all__ = [
+    "ConflictingPluginWarning",
+    "CorruptStoreWarning",
+    "PytestUnchangedWarning",
+    "UnknownPathWarning",
+]
+
+
+class PytestUnchangedWarning(pytest.PytestWarning):
+    """Base class of every warning this plugin issues; never issued itself.
+
+    Filter them all with ``-W ignore::pytest_unchanged.PytestUnchangedWarning``.
+    """
+
+
+class UnknownPathWarning(PytestUnchangedWarning):
+    """A ``depends_on`` path or pattern matches nothing in the worktree (the test runs)."""
+
+
+class CorruptStoreWarning(PytestUnchangedWarning):
+    """The pass store could not be read; every test runs and a new store is started."""
+
+
+class ConflictingPluginWarning(PytestUnchangedWarning):
+    """Another installed plugin defines a ``depends_on`` marker; pytest-unchanged stays off."""
