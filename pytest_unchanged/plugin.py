@@ -222,11 +222,6 @@ class UnchangedPlugin:
             except InputError as error:
                 errors.append(f"{item.nodeid}: {error}")
                 continue
-            for path in inputs.missing:
-                item.warn(UnknownPathWarning(
-                    f"depends_on path {path!r} matches nothing in the worktree (a typo?); "
-                    f"{item.nodeid} runs every time until it exists"
-                ))
             key = None if inputs.unkeyable else item_key(item.nodeid, inputs.inputs_id, self.env_id)
             item.stash[ITEM_KEY] = ItemState(inputs, key)
         if errors:
@@ -287,6 +282,17 @@ class UnchangedPlugin:
         )
 
     # -- running ---------------------------------------------------------------------------
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        state = item.stash.get(ITEM_KEY, None)
+        for path in state.inputs.missing if state is not None else ():
+            # Issued while the item runs, so `-W error` turns it into this test's error.
+            item.warn(
+                UnknownPathWarning(
+                    f"depends_on path {path!r} matches nothing in the worktree (a typo?); "
+                    f"{item.nodeid} runs every time until it exists"
+                )
+            )
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -376,6 +382,8 @@ class UnchangedPlugin:
         saved = self.saved_seconds or sum(
             i.stash[ITEM_KEY].saved or 0.0 for i in self.unchanged
         )
+        if not count:
+            return
         terminalreporter.write_line(
             f"unchanged: {count} unchanged tests not run, {saved:.2f}s saved "
             "(their recorded durations)"
