@@ -122,7 +122,9 @@ class Resolver:
                 _depends_on(*mark.args, **mark.kwargs)
             except TypeError as error:
                 reason = str(error).replace("_depends_on()", "depends_on()")
-                raise InputError(f"depends_on{_call_text(mark.args, mark.kwargs)}: {reason}") from None
+                raise InputError(
+                    f"depends_on{_call_text(mark.args, mark.kwargs)}: {reason}"
+                ) from None
             if not mark.args:
                 raise InputError("depends_on() needs at least one path")
             for arg in mark.args:

@@ -67,10 +67,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Text mixed into every key; change it to invalidate every record "
         "(ini: unchanged_salt)",
     )
-    parser.addini("unchanged", "Skip unchanged tests as if --unchanged were given", type="bool",
-                  default=False)
-    parser.addini("unchanged_mode", "skip or deselect unchanged tests (default: skip)",
-                  default="skip")
+    parser.addini(
+        "unchanged", "Skip unchanged tests as if --unchanged were given", type="bool", default=False
+    )
+    parser.addini(
+        "unchanged_mode", "skip or deselect unchanged tests (default: skip)", default="skip"
+    )
     parser.addini("unchanged_salt", "Text mixed into every key", default="")
     parser.addini(
         "unchanged_inputs",
@@ -102,9 +104,7 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{DEPENDS_ON}(*paths): the test's inputs, files, directories or glob patterns relative "
         "to the rootdir; pytest --unchanged skips it while their git OIDs are unchanged",
     )
-    config.addinivalue_line(
-        "markers", f"{ALWAYS_RUN}: pytest --unchanged never skips this test"
-    )
+    config.addinivalue_line("markers", f"{ALWAYS_RUN}: pytest --unchanged never skips this test")
     requested = _setting(config, "unchanged")
     mode = str(_setting(config, "unchanged_mode"))
     if mode not in MODES:
@@ -127,9 +127,9 @@ def pytest_configure(config: pytest.Config) -> None:
     conflict = _conflicting_plugin(config)
     if conflict:
         message = (
-            f"{conflict} is installed and also defines a 'depends_on' marker (for test "
-            "ordering); pytest-unchanged cannot tell its marks from ours. Uninstall it or "
-            f"disable it with -p no:{conflict}"
+            f"{CONFLICTING_DISTRIBUTION} is installed and also defines a 'depends_on' marker "
+            "(for test ordering); pytest-unchanged cannot tell its marks from ours, so it "
+            f"stays off. Uninstall {CONFLICTING_DISTRIBUTION} or disable it with -p no:{conflict}"
         )
         if requested:
             raise pytest.UsageError(message)
@@ -215,8 +215,9 @@ class UnchangedPlugin:
         errors: list[str] = []
         for item in items:
             try:
-                extra = [p for r in config.hook.pytest_unchanged_item_inputs(item=item) if r
-                         for p in r]
+                extra = [
+                    p for r in config.hook.pytest_unchanged_item_inputs(item=item) if r for p in r
+                ]
                 declared = resolver.declared(item, extra)
                 inputs = resolver.item_inputs(item, declared)
             except InputError as error:
@@ -225,9 +226,7 @@ class UnchangedPlugin:
             key = None if inputs.unkeyable else item_key(item.nodeid, inputs.inputs_id, self.env_id)
             item.stash[ITEM_KEY] = ItemState(inputs, key)
         if errors:
-            raise pytest.UsageError(
-                "bad depends_on mark(s):\n  " + "\n  ".join(errors)
-            )
+            raise pytest.UsageError("bad depends_on mark(s):\n  " + "\n  ".join(errors))
         if self.skip:
             self._select(config, items)
 
@@ -277,9 +276,7 @@ class UnchangedPlugin:
         if not self.skip:
             return None
         verb = "deselected" if self.mode == "deselect" else "skipped"
-        return (
-            f"unchanged: {len(self.unchanged)} unchanged ({verb}), {self.to_run} to run"
-        )
+        return f"unchanged: {len(self.unchanged)} unchanged ({verb}), {self.to_run} to run"
 
     # -- running ---------------------------------------------------------------------------
 
@@ -306,8 +303,10 @@ class UnchangedPlugin:
                 payload["inputs_id"] = state.inputs.inputs_id
                 payload["env_id"] = self.env_id
                 bodies = {}
-                for body_id, body in ((state.inputs.inputs_id, state.inputs.body),
-                                      (self.env_id, self.env_body)):
+                for body_id, body in (
+                    (state.inputs.inputs_id, state.inputs.body),
+                    (self.env_id, self.env_body),
+                ):
                     if body_id not in self.sent_bodies:
                         self.sent_bodies.add(body_id)
                         bodies[body_id] = body
@@ -379,9 +378,7 @@ class UnchangedPlugin:
         if not self.skip or self.is_worker:
             return
         count = self.skipped_unchanged or len(self.unchanged)
-        saved = self.saved_seconds or sum(
-            i.stash[ITEM_KEY].saved or 0.0 for i in self.unchanged
-        )
+        saved = self.saved_seconds or sum(i.stash[ITEM_KEY].saved or 0.0 for i in self.unchanged)
         if not count:
             return
         terminalreporter.write_line(
@@ -407,5 +404,12 @@ def _head_commit(rootdir: Path) -> str | None:
 
 
 def _with_head(record: Record, head: str | None) -> Record:
-    return Record(record.nodeid, record.key, record.inputs_id, record.env_id,
-                  record.duration, record.passed_at, head)
+    return Record(
+        record.nodeid,
+        record.key,
+        record.inputs_id,
+        record.env_id,
+        record.duration,
+        record.passed_at,
+        head,
+    )

@@ -141,7 +141,9 @@ class Store:
 
     def body(self, body_id: str) -> str | None:
         """Return the JSON text stored under ``body_id`` (a manifest or environment digest)."""
-        row = self._connection.execute("SELECT body FROM bodies WHERE id = ?", (body_id,)).fetchone()
+        row = self._connection.execute(
+            "SELECT body FROM bodies WHERE id = ?", (body_id,)
+        ).fetchone()
         return None if row is None else str(row[0])
 
     def update(
@@ -164,9 +166,7 @@ class Store:
         passes = list(passes)
         used = {r.inputs_id for r in passes} | {r.env_id for r in passes}
         with self._transaction() as db:
-            db.executemany(
-                "DELETE FROM records WHERE nodeid = ? AND key = ?", list(failures)
-            )
+            db.executemany("DELETE FROM records WHERE nodeid = ? AND key = ?", list(failures))
             db.executemany(
                 "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [

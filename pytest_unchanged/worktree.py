@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import FileMode, FileStatus
+from pygit2.enums import FileMode, FileStatus, RepositoryOpenFlag
 
 __all__ = ["ABSENT", "Entry", "NotARepositoryError", "Worktree"]
 
@@ -126,6 +126,8 @@ class Worktree:
             self._mark_dirty(path.rstrip("/"))
         self._submodules = set(repository.listall_submodules())
         self._memo: dict[str, Entry] = {}
+        self._real_dirs: dict[str, bool] = {"": True}
+        self._inner: dict[str, Worktree | None] = {}
 
     @classmethod
     def discover(cls, path: str | os.PathLike[str]) -> Worktree:
@@ -188,21 +190,84 @@ class Worktree:
         return cached
 
     def _compute(self, path: str) -> Entry:
+        split = self._split_submodule(path)
+        if split is not None:
+            # Inside a submodule: the path belongs to the submodule's own worktree.
+            inner = self._inner_worktree(split[0])
+            return ABSENT if inner is None else inner.entry(split[1])
         head = self._head_entry(path)
-        if path in self._dirty_children and (self.root / path).is_dir():
-            if path in self._dirty and path in self._submodules:
-                return self._from_disk(path, head)
-            return self._rebuild_tree(path, head if head is not None and head.is_tree else None)
+        if path in self._dirty_children:
+            st = self._lstat(path)
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                if path in self._dirty and path in self._submodules:
+                    return self._from_disk(path, head)
+                return self._rebuild_tree(path, head if head is not None and head.is_tree else None)
+            # No longer a directory (deleted, or replaced by a file or a symlink, which status
+            # reports as the path itself): nothing below it counts.
+            return self._from_disk(path, head) if path in self._dirty else ABSENT
         if path in self._dirty:
             return self._from_disk(path, head)
         if head is not None:
             if head.mode == MODE_COMMIT:
                 return self._submodule(path, head)
             return head
-        # Not in HEAD and not reported by status: missing, or ignored.
-        if os.path.lexists(self.root / path):
-            return self._from_disk(path, None, include_ignored=True)
-        return ABSENT
+        if not path:
+            # No HEAD and nothing to stage: the empty tree, as `git write-tree` gives it.
+            return Entry(MODE_TREE, hash_tree({}))
+        # Not in HEAD and not reported by status: missing, ignored, or a directory holding only
+        # ignored files (which `git add -A` leaves out). An ignored path named explicitly is
+        # hashed as `git add -f` would.
+        if self._lstat(path) is None:
+            return ABSENT
+        return self._from_disk(path, None, include_ignored=self._is_ignored(path))
+
+    def _split_submodule(self, path: str) -> tuple[str, str] | None:
+        """Return (submodule, path inside it) when ``path`` is strictly inside a submodule."""
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            prefix = "/".join(parts[:depth])
+            if prefix in self._submodules:
+                return prefix, "/".join(parts[depth:])
+        return None
+
+    def _inner_worktree(self, path: str) -> Worktree | None:
+        if path not in self._inner:
+            sub = self._open_submodule(path)
+            self._inner[path] = None if sub is None else Worktree(sub)
+        return self._inner[path]
+
+    def _open_submodule(self, path: str) -> pygit2.Repository | None:
+        # NO_SEARCH: an uninitialised submodule's empty directory must not open the superproject.
+        st = self._lstat(path)
+        if st is None or not stat.S_ISDIR(st.st_mode):
+            return None
+        try:
+            sub = pygit2.Repository(str(self.root / path), RepositoryOpenFlag.NO_SEARCH)
+        except pygit2.GitError:
+            return None
+        return None if sub.is_bare or sub.workdir is None else sub
+
+    def _is_ignored(self, path: str) -> bool:
+        return bool(self.repository.path_is_ignored(path))
+
+    def _is_real_dir(self, path: str) -> bool:
+        # True when `path` is a directory and no component of it is a symlink: git never
+        # looks through a symlink, so nothing below one is in the worktree.
+        known = self._real_dirs.get(path)
+        if known is None:
+            parent = path.rpartition("/")[0]
+            st = self._lstat(path) if self._is_real_dir(parent) else None
+            known = self._real_dirs[path] = st is not None and stat.S_ISDIR(st.st_mode)
+        return known
+
+    def _lstat(self, path: str) -> os.stat_result | None:
+        """Return ``lstat`` of ``path``, or None when it is missing or below a non-directory."""
+        if path and not self._is_real_dir(path.rpartition("/")[0]):
+            return None
+        try:
+            return (self.root / path).lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
 
     def _head_entry(self, path: str) -> Entry | None:
         if self._head_tree is None:
@@ -233,15 +298,14 @@ class Worktree:
             else:
                 entries[name] = child
                 dirty = dirty or child.dirty
-        if not entries:
-            return ABSENT
+        if not entries and path:
+            return ABSENT  # the top stays a tree: `git write-tree` gives the empty tree
         return Entry(MODE_TREE, hash_tree(entries), dirty=dirty)
 
     def _from_disk(self, path: str, head: Entry | None, *, include_ignored: bool = False) -> Entry:
         full = self.root / path
-        try:
-            st = full.lstat()
-        except FileNotFoundError:
+        st = self._lstat(path)
+        if st is None:
             return ABSENT
         if stat.S_ISLNK(st.st_mode):
             return Entry(MODE_LINK, str(pygit2.hash(os.readlink(os.fsencode(full)))))
@@ -270,13 +334,9 @@ class Worktree:
         return Entry(MODE_TREE, hash_tree(entries)) if entries else ABSENT
 
     def _submodule(self, path: str, head: Entry | None) -> Entry:
-        full = self.root / path
-        try:
-            sub = pygit2.Repository(str(full))
-        except pygit2.GitError:
+        sub = self._open_submodule(path)
+        if sub is None or sub.head_is_unborn:
             # Not checked out: git keeps the gitlink recorded in HEAD.
-            return head if head is not None else ABSENT
-        if sub.head_is_unborn:
             return head if head is not None else ABSENT
         commit = str(sub.head.peel(pygit2.Commit).id)
         dirty = any(
@@ -298,7 +358,14 @@ class Worktree:
             relative = Path(match).as_posix().rstrip("/")
             if relative.split("/", 1)[0] == ".git":
                 continue
-            if self.repository.path_is_ignored(relative) and self._head_entry(relative) is None:
-                continue
-            result.append(relative)
+            if self._globbed(relative):
+                result.append(relative)
         return sorted(set(result))
+
+    def _globbed(self, path: str) -> bool:
+        # Left out: ignored and not tracked in HEAD (by the submodule's rules inside one).
+        split = self._split_submodule(path)
+        if split is not None:
+            inner = self._inner_worktree(split[0])
+            return inner is not None and inner._globbed(split[1])
+        return not self._is_ignored(path) or self._head_entry(path) is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,20 +14,20 @@ pytest_plugins = ["pytester"]
 
 def git(cwd: Path, *args: str) -> str:
     """Run the git command line in ``cwd`` and return its stripped standard output."""
-    result = subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    )
+    result = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
     return result.stdout.strip()
 
 
 @pytest.fixture(autouse=True)
-def isolated_git_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def isolated_git_config(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """Keep the user's global and system git configuration out of every test."""
     home = tmp_path_factory.mktemp("gitconfig")
     config = home / ".gitconfig"
     config.write_text(
         "[user]\n\tname = Test\n\temail = test@example.com\n"
-        "[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n"
+        '[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n'
     )
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
@@ -38,7 +39,10 @@ def repo(pytester: pytest.Pytester) -> Path:
     """Make ``pytester.path`` a git repository with one commit holding a ``.gitignore``."""
     path = pytester.path
     git(path, "init", "-q")
-    (path / ".gitignore").write_text(".pytest_cache/\n__pycache__/\n")
+    # pytester's runpytest_subprocess writes ./stdout, ./stderr and ./runpytest-*.
+    (path / ".gitignore").write_text(
+        ".pytest_cache/\n__pycache__/\n/stdout\n/stderr\n/runpytest-*\n"
+    )
     commit(path, "initial")
     return path
 
@@ -48,3 +52,39 @@ def commit(path: Path, message: str = "change") -> str:
     git(path, "add", "-A")
     git(path, "commit", "-q", "--allow-empty", "-m", message)
     return git(path, "rev-parse", "HEAD")
+
+
+TESTS = """
+import pytest
+
+@pytest.mark.depends_on("src/a.py")
+def test_a():
+    pass
+
+@pytest.mark.depends_on("src/b.py")
+def test_b():
+    pass
+
+def test_unmarked():
+    pass
+"""
+
+
+@pytest.fixture
+def project(repo: Path, pytester: pytest.Pytester) -> Path:
+    """A repository with two source files and three tests, all committed."""
+    (repo / "src").mkdir()
+    (repo / "src" / "a.py").write_text("A = 1\n")
+    (repo / "src" / "b.py").write_text("B = 1\n")
+    pytester.makepyfile(test_project=TESTS)
+    commit(repo)
+    return repo
+
+
+def records(path: Path) -> list[tuple[str, str]]:
+    """Return the (nodeid, key) pairs in the store under ``path``."""
+    store = path / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
+    if not store.exists():
+        return []
+    with sqlite3.connect(store) as db:
+        return sorted(db.execute("SELECT nodeid, key FROM records").fetchall())

@@ -2,48 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from .conftest import commit
-
-TESTS = """
-import pytest
-
-@pytest.mark.depends_on("src/a.py")
-def test_a():
-    pass
-
-@pytest.mark.depends_on("src/b.py")
-def test_b():
-    pass
-
-def test_unmarked():
-    pass
-"""
-
-
-@pytest.fixture
-def project(repo: Path, pytester: pytest.Pytester) -> Path:
-    """A repository with two source files and three tests, all committed."""
-    (repo / "src").mkdir()
-    (repo / "src" / "a.py").write_text("A = 1\n")
-    (repo / "src" / "b.py").write_text("B = 1\n")
-    pytester.makepyfile(test_project=TESTS)
-    commit(repo)
-    return repo
-
-
-def records(path: Path) -> list[tuple[str, str]]:
-    """Return the (nodeid, key) pairs in the store under ``path``."""
-    store = path / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
-    if not store.exists():
-        return []
-    with sqlite3.connect(store) as db:
-        return sorted(db.execute("SELECT nodeid, key FROM records").fetchall())
+from .conftest import TESTS, commit, records
 
 
 def test_second_run_skips_everything_and_exits_zero(
@@ -81,7 +44,9 @@ def test_unmarked_test_ignores_ignored_files_but_not_untracked_ones(
     project: Path, pytester: pytest.Pytester
 ) -> None:
     pytester.runpytest().assert_outcomes(passed=3)
-    (project / ".gitignore").write_text(".pytest_cache/\n__pycache__/\n*.log\n")
+    (project / ".gitignore").write_text(
+        ".pytest_cache/\n__pycache__/\n/stdout\n/stderr\n/runpytest-*\n*.log\n"
+    )
     commit(project)
     pytester.runpytest().assert_outcomes(passed=3)
     (project / "debug.log").write_text("ignored\n")
@@ -90,9 +55,7 @@ def test_unmarked_test_ignores_ignored_files_but_not_untracked_ones(
     pytester.runpytest("--unchanged", "-v").assert_outcomes(passed=1, skipped=2)
 
 
-def test_marks_on_module_class_and_function_add_up(
-    repo: Path, pytester: pytest.Pytester
-) -> None:
+def test_marks_on_module_class_and_function_add_up(repo: Path, pytester: pytest.Pytester) -> None:
     for name in ("m", "c", "f", "other"):
         (repo / f"{name}.txt").write_text("1\n")
     pytester.makepyfile(
@@ -155,16 +118,14 @@ def test_implicit_inputs_test_file_conftest_config_and_global_inputs(
     commit(project)
     pytester.runpytest().assert_outcomes(passed=3)
     pytester.runpytest("--unchanged").assert_outcomes(skipped=3)
-    steps = [
-        lambda: (project / "requirements.txt").write_text("x==2\n"),
-        lambda: (project / "conftest.py").write_text("# a new conftest\n"),
-        lambda: pytester.makeini(
-            "[pytest]\nunchanged_inputs = requirements*.txt\nmarkers = x: y\n"
-        ),
-        lambda: (project / "test_project.py").write_text(TESTS + "\n# edited\n"),
+    edits = [
+        ("requirements.txt", "x==2\n"),
+        ("conftest.py", "# a new conftest\n"),
+        ("tox.ini", "[pytest]\nunchanged_inputs = requirements*.txt\nmarkers = x: y\n"),
+        ("test_project.py", TESTS + "\n# edited\n"),
     ]
-    for step in steps:
-        step()
+    for name, text in edits:
+        (project / name).write_text(text)
         pytester.runpytest("--unchanged").assert_outcomes(passed=3)
         pytester.runpytest("--unchanged").assert_outcomes(skipped=3)
 
@@ -208,7 +169,10 @@ def test_always_run_marker_is_never_skipped(repo: Path, pytester: pytest.Pyteste
         ('"/etc/hostname"', "*depends_on('/etc/hostname'): the path is outside the git*"),
         ("42", "*depends_on(42): arguments must be paths (str), not int*"),
         ("", "*depends_on() needs at least one path*"),
-        ('tests=["test_a"]', "*depends_on(tests=?'test_a'?): depends_on() got an unexpected keyword argument 'tests'"),
+        (
+            'tests=["test_a"]',
+            "*depends_on(tests=?'test_a'?): depends_on() got an unexpected keyword argument*",
+        ),
     ],
 )
 def test_bad_marks_fail_the_run_naming_test_and_argument(
@@ -226,13 +190,13 @@ def test_bad_marks_fail_the_run_naming_test_and_argument(
     commit(repo)
     result = pytester.runpytest("--unchanged")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: bad depends_on mark(s):", "  test_bad.py::test_it: " + message.lstrip("*")])
+    result.stderr.fnmatch_lines(
+        ["ERROR: bad depends_on mark(s):", "  test_bad.py::test_it: " + message.lstrip("*")]
+    )
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
-def test_path_matching_nothing_warns_and_always_runs(
-    repo: Path, pytester: pytest.Pytester
-) -> None:
+def test_path_matching_nothing_warns_and_always_runs(repo: Path, pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
         import pytest
