@@ -4,13 +4,16 @@ The OID of a path is what git itself would give it if the worktree were staged w
 ``git add -A`` (git's object format: ``<type> <size>\\0<body>`` hashed with SHA-1):
 
 * a file: the blob OID of its current content with the repository's filters (``.gitattributes``,
-  ``core.autocrlf``) applied, exactly what ``git hash-object PATH`` prints, plus its tree-entry
-  mode (``100644``, ``100755`` or ``120000`` for a symlink);
+  ``core.autocrlf``) applied, what ``git hash-object PATH`` prints (except that, like
+  ``git add``, ``core.autocrlf`` keeps the CRs of a file whose indexed blob has CRs), plus its
+  tree-entry mode (``100644``, ``100755`` or ``120000`` for a symlink);
 * a directory: the tree OID ``git write-tree`` would store for it: untracked files count,
   ignored files do not; when nothing under it differs from ``HEAD`` the OID is read from
   ``HEAD``'s tree (``git rev-parse HEAD:DIR``) and nothing is hashed;
-* a submodule: the commit checked out in it (mode ``160000``);
-* a missing path: :data:`ABSENT`.
+* a submodule: the commit checked out in it (mode ``160000``); a path inside a submodule: its
+  entry in the submodule's own worktree;
+* an ignored path named explicitly: hashed as ``git add -f`` would stage it;
+* a missing path, a directory holding only ignored files, a path below a symlink: :data:`ABSENT`.
 
 Nothing is ever written into the repository: blobs are hashed with
 :meth:`pygit2.Repository.hashfile`, trees are serialised and hashed in memory.
@@ -350,7 +353,8 @@ class Worktree:
 
         ``pattern`` is relative to the top and uses :mod:`glob` syntax (``*``, ``?``,
         ``[...]``, and ``**`` for any number of directories). Ignored paths are left out unless
-        they are tracked in ``HEAD``; hidden names match only when the pattern names them.
+        they are tracked in ``HEAD``, and so are paths below a symlink; hidden names match only
+        when the pattern names them.
         """
         matches = globmod.glob(pattern, root_dir=self.root, recursive=True)
         result = []
@@ -358,6 +362,8 @@ class Worktree:
             relative = Path(match).as_posix().rstrip("/")
             if relative.split("/", 1)[0] == ".git":
                 continue
+            if not self._is_real_dir(relative.rpartition("/")[0]):
+                continue  # found through a symlink to a directory: not in the worktree
             if self._globbed(relative):
                 result.append(relative)
         return sorted(set(result))
