@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
+from .imports import ImportGraph, search_roots
 from .keys import SCHEMA_VERSION, Facets, canonical_json, digest
 from .worktree import ABSENT, Worktree
 
@@ -35,6 +36,8 @@ __all__ = [
 
 DEPENDS_ON = "depends_on"
 ALWAYS_RUN = "always_run"
+IMPORTS = "imports"
+"""In ``unchanged_default``: the test module's static import closure (see :mod:`.imports`)."""
 
 
 class InputError(Exception):
@@ -42,7 +45,7 @@ class InputError(Exception):
 
 
 def _depends_on(*paths: str | os.PathLike[str]) -> tuple[str | os.PathLike[str], ...]:
-    """The signature of ``@pytest.mark.depends_on``: called with a mark's arguments to check them."""
+    """The signature of ``@pytest.mark.depends_on``, called with a mark's arguments."""
     return paths
 
 
@@ -81,7 +84,9 @@ class ItemInputs:
     ``manifest`` holds the sorted ``(path, mode, OID)`` triples; ``inputs_id`` is their digest
     and ``body`` their canonical JSON. ``unkeyable`` is a reason the item must always run (an
     ``always_run`` mark, a declared path that matches nothing, a dirty submodule...), and
-    ``missing`` lists declared paths that matched nothing.
+    ``missing`` lists declared paths that matched nothing. ``specs`` are the arguments the
+    manifest was expanded from (global inputs, then the declared or default paths and globs):
+    expanding them again finds new matches of a glob without importing the test module.
     """
 
     manifest: tuple[tuple[str, str, str], ...]
@@ -89,6 +94,7 @@ class ItemInputs:
     body: str
     unkeyable: str | None = None
     missing: tuple[str, ...] = ()
+    specs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -108,6 +114,7 @@ class Resolver:
     _paths: dict[str, list[str]] = field(default_factory=dict)
     _implicit: dict[Path, list[str]] = field(default_factory=dict)
     _memo: dict[tuple[Path, tuple[str, ...]], ItemInputs] = field(default_factory=dict)
+    _imports: ImportGraph | None = None
 
     def declared(self, item: pytest.Item, extra: Iterable[str] = ()) -> list[str] | None:
         """Return the ``depends_on`` arguments of ``item`` (all marks, closest first) plus
@@ -160,7 +167,11 @@ class Resolver:
             return ItemInputs((), "", "", unkeyable=f"{path} is outside the repository")
         paths = {own, *self._implicit_for(path)}
         missing: list[str] = []
-        for arg in (*self.global_inputs, *(declared if declared is not None else self.default)):
+        specs = (*self.global_inputs, *(declared if declared is not None else self.default))
+        for arg in specs:
+            if arg == IMPORTS:
+                paths.update(self._import_closure(paths))
+                continue
             matched = self._expand(arg)
             if not matched:
                 missing.append(arg)
@@ -180,7 +191,14 @@ class Resolver:
             unkeyable = "depends_on path matches nothing: " + ", ".join(missing)
         elif dirty:
             unkeyable = "submodule with uncommitted changes: " + ", ".join(dirty)
-        return ItemInputs(manifest, digest(manifest), body, unkeyable, tuple(missing))
+        return ItemInputs(manifest, digest(manifest), body, unkeyable, tuple(missing), specs)
+
+    def _import_closure(self, start: Iterable[str]) -> list[str]:
+        """The repository files the existing files in ``start`` import, transitively."""
+        if self._imports is None:
+            self._imports = ImportGraph(self.worktree, search_roots(self.worktree, self.rootdir))
+        present = [p for p in start if self.worktree.entry(p) is not ABSENT]
+        return self._imports.closure(present)
 
     def _implicit_for(self, path: Path) -> list[str]:
         directory = path.parent
@@ -200,6 +218,21 @@ class Resolver:
                     found.append(self.worktree.relpath(candidate))
             cached = self._implicit[directory] = found
         return cached
+
+    def manifest_of(self, specs: Iterable[str], paths: Iterable[str]) -> list[tuple[str, str, str]]:
+        """Return the sorted ``(path, mode, OID)`` triples of ``paths`` plus what ``specs`` match.
+
+        Raises :class:`InputError` for a spec outside the repository.
+        """
+        union = {p if p != "." else "" for p in paths}
+        for spec in specs:
+            union.update(self._expand(spec))
+        # describe(): a submodule that became dirty must not match its clean manifest.
+        return [
+            (rel or ".", entry.mode, entry.describe())
+            for rel in sorted(union)
+            for entry in (self.worktree.entry(rel),)
+        ]
 
     def _expand(self, arg: str) -> list[str]:
         cached = self._paths.get(arg)

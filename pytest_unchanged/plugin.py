@@ -17,12 +17,13 @@ from typing import Any
 import pygit2
 import pytest
 
-from . import hookspecs
-from .inputs import ALWAYS_RUN, DEPENDS_ON, InputError, ItemInputs, Resolver, environment_facets
-from .keys import canonical_json, digest, item_key
+from . import audit, explain, hookspecs, verify
+from .fastpath import ModuleSummary, UnchangedModule, module_file, summarize
+from .inputs import ALWAYS_RUN, DEPENDS_ON, InputError, ItemInputs
+from .keys import item_key
+from .session import Context, explicit_paths
 from .store import CorruptStoreError, Record, Store
 from .warning_types import ConflictingPluginWarning, CorruptStoreWarning, UnknownPathWarning
-from .worktree import NotARepositoryError, Worktree
 
 PLUGIN_KEY = pytest.StashKey["UnchangedPlugin"]()
 ITEM_KEY = pytest.StashKey["ItemState"]()
@@ -67,8 +68,38 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Text mixed into every key; change it to invalidate every record "
         "(ini: unchanged_salt)",
     )
+    group.addoption(
+        "--unchanged-explain",
+        action="store_true",
+        dest="unchanged_explain",
+        default=None,
+        help="Say why each test ran (no record, which input or facet changed...), grouped in "
+        "the terminal report (ini: unchanged_explain)",
+    )
+    group.addoption(
+        "--unchanged-verify",
+        action="store_true",
+        dest="unchanged_verify",
+        default=False,
+        help="Run every test, even unchanged ones, and fail the run if one that would have been "
+        "skipped does not pass (a false skip)",
+    )
+    group.addoption(
+        "--unchanged-audit",
+        action="store_true",
+        dest="unchanged_audit",
+        default=False,
+        help="Watch the files each test opens and imports, and report the repository files its "
+        "inputs do not cover, with the depends_on(...) line that would",
+    )
     parser.addini(
         "unchanged", "Skip unchanged tests as if --unchanged were given", type="bool", default=False
+    )
+    parser.addini(
+        "unchanged_explain",
+        "Say why each test ran as if --unchanged-explain were given",
+        type="bool",
+        default=False,
     )
     parser.addini(
         "unchanged_mode", "skip or deselect unchanged tests (default: skip)", default="skip"
@@ -82,7 +113,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "unchanged_default",
-        "Inputs of a test with no depends_on mark (default: . the whole worktree)",
+        "Inputs of a test with no depends_on mark (default: . the whole worktree; imports: "
+        "its module and the repository modules it imports, found statically)",
         type="linelist",
         default=["."],
     )
@@ -91,6 +123,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "Names of environment variables whose values are part of every key",
         type="args",
         default=[],
+    )
+    parser.addini(
+        "unchanged_fast_path",
+        "Leave test modules whose items are all unchanged unimported (default: true)",
+        type="bool",
+        default=True,
     )
     parser.addini("unchanged_max_keys", "Records kept per test (default: 8)", default="8")
     parser.addini(
@@ -138,6 +176,9 @@ def pytest_configure(config: pytest.Config) -> None:
     plugin = UnchangedPlugin(config, skip=bool(requested), mode=mode)
     config.stash[PLUGIN_KEY] = plugin
     config.pluginmanager.register(plugin, "unchanged-session")
+    verify.register(config)
+    explain.register(config)
+    audit.register(config)
 
 
 def _setting(config: pytest.Config, name: str) -> Any:
@@ -187,39 +228,76 @@ class UnchangedPlugin:
         self.failures: list[tuple[str, str]] = []
         self.skipped_unchanged = 0
         self.saved_seconds = 0.0
+        # The fast path: modules left unimported, module summaries to store.
+        self._context: Context | None = None
+        self.fast_path = (
+            skip
+            and bool(config.getini("unchanged_fast_path"))
+            and not bool(config.getoption("unchanged_verify", False))
+        )
+        self.not_collected: dict[str, UnchangedModule] = {}
+        self.remote_not_collected: tuple[int, float] = (0, 0.0)
+        self.summaries: dict[str, ModuleSummary] = {}
 
     # -- collection ------------------------------------------------------------------------
 
-    @pytest.hookimpl(trylast=True)
+    @property
+    def context(self) -> Context:
+        """The per-session state, built on first use: status, ``HEAD``, environment, store."""
+        if self._context is None:
+            config = self.config
+            self._context = Context.build(
+                config.rootpath,
+                config_file=config.inipath,
+                global_inputs=config.getini("unchanged_inputs"),
+                default=config.getini("unchanged_default"),
+                env_names=config.getini("unchanged_env"),
+                salt=str(_setting(config, "unchanged_salt")),
+                extra_facets=[
+                    m for m in config.hook.pytest_unchanged_environment(config=config) if m
+                ],
+                store_path=self.store_path,
+                warn=self._warn_corrupt,
+                discard_corrupt=not self.is_worker,
+                explicit=explicit_paths(config.args, config.invocation_params.dir),
+            )
+            self.env_id = self._context.env_id
+            self.env_body = self._context.env_body
+            self.head = self._context.worktree.head_commit
+        return self._context
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        """The fast path: leave a test module unimported when all its items are unchanged."""
+        if not self.fast_path or collection_path.suffix != ".py":
+            return None
+        try:
+            file = collection_path.relative_to(config.rootpath).as_posix()
+        except ValueError:
+            return None
+        module = self.context.unchanged_modules.get(file)
+        if module is None or collection_path in self.context.explicit:
+            return None
+        self.not_collected[file] = module
+        return True
+
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
+        """Compute every item's key, before other plugins deselect any (module summaries need
+        all items of a module)."""
         if not items:
             return
-        worktree = Worktree.discover(config.rootpath)
-        self.head = worktree.head_commit
-        facets = environment_facets(
-            config.getini("unchanged_env"),
-            str(_setting(config, "unchanged_salt")),
-            [m for m in config.hook.pytest_unchanged_environment(config=config) if m],
-        )
-        self.env_body = canonical_json(facets)
-        self.env_id = digest(facets)
-        resolver = Resolver(
-            worktree,
-            config.rootpath,
-            config_file=config.inipath,
-            global_inputs=config.getini("unchanged_inputs"),
-            default=config.getini("unchanged_default"),
-        )
+        context = self.context
         errors: list[str] = []
         for item in items:
             try:
                 extra = [
                     p for r in config.hook.pytest_unchanged_item_inputs(item=item) if r for p in r
                 ]
-                declared = resolver.declared(item, extra)
-                inputs = resolver.item_inputs(item, declared)
+                declared = context.resolver.declared(item, extra)
+                inputs = context.resolver.item_inputs(item, declared)
             except InputError as error:
                 errors.append(f"{item.nodeid}: {error}")
                 continue
@@ -227,20 +305,25 @@ class UnchangedPlugin:
             item.stash[ITEM_KEY] = ItemState(inputs, key)
         if errors:
             raise pytest.UsageError("bad depends_on mark(s):\n  " + "\n  ".join(errors))
-        if self.skip:
-            self._select(config, items)
+        self.summaries = summarize(
+            (item.nodeid, state.key, state.inputs.specs, state.inputs.manifest)
+            for item in items
+            if (state := item.stash.get(ITEM_KEY, None)) is not None
+        )
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Skip or deselect unchanged items, once every other plugin has selected its items."""
+        if self.skip and session.items:
+            self._select(session.config, session.items)
 
     def _select(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        try:
-            records = self._open_store().records(item.nodeid for item in items)
-        except CorruptStoreError as error:
-            self._warn_corrupt(error)
-            records = {}
+        records = self.context.records(item.nodeid for item in items)
         keep: list[pytest.Item] = []
         for item in items:
-            state = item.stash[ITEM_KEY]
-            record = records.get(item.nodeid, {}).get(state.key or "")
-            if record is None:
+            state = item.stash.get(ITEM_KEY, None)
+            record = None if state is None else records.get(item.nodeid, {}).get(state.key or "")
+            if state is None or record is None:
                 keep.append(item)
                 continue
             self.unchanged.append(item)
@@ -252,16 +335,6 @@ class UnchangedPlugin:
         if self.mode == "deselect" and self.unchanged:
             config.hook.pytest_deselected(items=self.unchanged)
             items[:] = keep
-
-    def _open_store(self) -> Store:
-        try:
-            return Store(self.store_path)
-        except CorruptStoreError as error:
-            if self.is_worker:
-                raise
-            self._warn_corrupt(error)
-            Store.discard(self.store_path)
-            return Store(self.store_path)
 
     def _warn_corrupt(self, error: Exception) -> None:
         self.config.issue_config_time_warning(
@@ -276,7 +349,14 @@ class UnchangedPlugin:
         if not self.skip:
             return None
         verb = "deselected" if self.mode == "deselect" else "skipped"
-        return f"unchanged: {len(self.unchanged)} unchanged ({verb}), {self.to_run} to run"
+        count = len(self.unchanged)
+        uncollected = sum(m.count for m in self.not_collected.values())
+        if not uncollected:
+            return f"unchanged: {count} unchanged ({verb}), {self.to_run} to run"
+        return (
+            f"unchanged: {count + uncollected:,} unchanged ({uncollected:,} not collected, "
+            f"{count:,} {verb}), {self.to_run:,} to run"
+        )
 
     # -- running ---------------------------------------------------------------------------
 
@@ -311,6 +391,15 @@ class UnchangedPlugin:
                         self.sent_bodies.add(body_id)
                         bodies[body_id] = body
                 payload["bodies"] = bodies
+                summary = self.summaries.get(module_file(item.nodeid))
+                if self.is_worker and summary is not None and summary.file not in self.sent_bodies:
+                    self.sent_bodies.add(summary.file)
+                    payload["module"] = [
+                        summary.file,
+                        summary.inputs_id,
+                        summary.specs_body,
+                        summary.items,
+                    ]
             if state.saved is not None and report.skipped:
                 payload["saved"] = state.saved
             setattr(report, REPORT_ATTR, payload)
@@ -320,13 +409,18 @@ class UnchangedPlugin:
         if self.is_worker:
             return
         payload = getattr(report, REPORT_ATTR, None)
-        if not isinstance(payload, dict):
+        if not isinstance(payload, dict) or "key" not in payload:
             return
         nodeid = report.nodeid
         if "saved" in payload:
             self.skipped_unchanged += 1
             self.saved_seconds += float(payload["saved"])
         self.bodies.update(payload.get("bodies", {}))
+        self.env_id = self.env_id or str(payload.get("env_id", ""))
+        if "module" in payload:
+            file, inputs_id, specs_body, items = payload["module"]
+            pairs = tuple((str(nodeid), str(key)) for nodeid, key in items)
+            self.summaries[file] = ModuleSummary(file, inputs_id, specs_body, pairs)
         passed = report.passed and not hasattr(report, "wasxfail")
         if report.when == "setup":
             self.failed[nodeid] = False
@@ -351,24 +445,56 @@ class UnchangedPlugin:
 
     # -- end of session --------------------------------------------------------------------
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """pytest-xdist: every worker made the same fast-path decision; keep its counts."""
+        count, saved = node.workeroutput.get("unchanged_not_collected", (0, 0.0))
+        self.remote_not_collected = max(self.remote_not_collected, (int(count), float(saved)))
+
+    def _not_collected(self) -> tuple[int, float]:
+        local = (
+            sum(m.count for m in self.not_collected.values()),
+            sum(m.saved for m in self.not_collected.values()),
+        )
+        return max(local, self.remote_not_collected)
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.skip and self.mode == "deselect" and self.unchanged and not self.to_run:
-            if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
-                session.exitstatus = pytest.ExitCode.OK
-        if self.is_worker or not (self.passes or self.failures):
+        uncollected, _ = self._not_collected()
+        if self.is_worker:
+            workeroutput = getattr(self.config, "workeroutput", {})
+            workeroutput["unchanged_not_collected"] = self._not_collected()
+        if (
+            self.skip
+            and (self.unchanged or uncollected)
+            and not self.to_run
+            and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED
+        ):
+            session.exitstatus = pytest.ExitCode.OK
+        if self._context is not None:
+            self._context.close()
+        if self.is_worker or not (self.passes or self.failures or self.summaries):
             return
         if self.head is None:
             self.head = _head_commit(self.config.rootpath)
             self.passes = [_with_head(r, self.head) for r in self.passes]
+        env_ids = {r.env_id for r in self.passes}
+        env_id = self.env_id or (env_ids.pop() if len(env_ids) == 1 else "")
         try:
-            store = self._open_store()
+            try:
+                store = Store(self.store_path)
+            except CorruptStoreError as error:
+                self._warn_corrupt(error)
+                Store.discard(self.store_path)
+                store = Store(self.store_path)
             store.update(
                 self.passes,
                 self.failures,
                 self.bodies,
                 max_keys=int(self.config.getini("unchanged_max_keys")),
                 max_age=float(self.config.getini("unchanged_max_age_days")) * 86400,
+                modules=self.summaries.values() if env_id else (),
+                env_id=env_id,
             )
             store.close()
         except CorruptStoreError as error:
@@ -377,12 +503,15 @@ class UnchangedPlugin:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.skip or self.is_worker:
             return
-        count = self.skipped_unchanged or len(self.unchanged)
-        saved = self.saved_seconds or sum(i.stash[ITEM_KEY].saved or 0.0 for i in self.unchanged)
+        uncollected, uncollected_saved = self._not_collected()
+        count = (self.skipped_unchanged or len(self.unchanged)) + uncollected
+        saved = uncollected_saved + (
+            self.saved_seconds or sum(i.stash[ITEM_KEY].saved or 0.0 for i in self.unchanged)
+        )
         if not count:
             return
         terminalreporter.write_line(
-            f"unchanged: {count} unchanged tests not run, {saved:.2f}s saved "
+            f"unchanged: {count:,} unchanged tests not run, {saved:.2f}s saved "
             "(their recorded durations)"
         )
 

@@ -20,6 +20,10 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .fastpath import ModuleSummary
 
 __all__ = ["CorruptStoreError", "Record", "Store"]
 
@@ -37,6 +41,28 @@ CREATE TABLE IF NOT EXISTS records (
     PRIMARY KEY (nodeid, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bodies (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS failures (
+    nodeid TEXT NOT NULL,
+    key TEXT NOT NULL,
+    failed_at REAL NOT NULL,
+    PRIMARY KEY (nodeid, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS modules (
+    file TEXT NOT NULL,
+    env_id TEXT NOT NULL,
+    inputs_id TEXT NOT NULL,
+    specs TEXT NOT NULL,
+    recorded_at REAL NOT NULL,
+    PRIMARY KEY (file, env_id, inputs_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS module_items (
+    file TEXT NOT NULL,
+    env_id TEXT NOT NULL,
+    inputs_id TEXT NOT NULL,
+    nodeid TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (file, env_id, inputs_id, nodeid)
+) WITHOUT ROWID;
 """
 
 
@@ -146,6 +172,53 @@ class Store:
         ).fetchone()
         return None if row is None else str(row[0])
 
+    def module_candidates(self, env_id: str) -> dict[str, list[tuple[str, str, int, float]]]:
+        """Return the complete module summaries stored for environment ``env_id``.
+
+        The result maps a module file (the file part of its nodeids) to a list of
+        ``(inputs_id, specs JSON, item count, sum of recorded durations in seconds)``, one per
+        stored state of that module in which every item's ``(nodeid, key)`` still has a record.
+        Raises :class:`CorruptStoreError` when the file cannot be read.
+        """
+        query = """
+            SELECT m.file, m.inputs_id, m.specs, count(*), count(r.key), sum(r.duration)
+            FROM modules m
+            JOIN module_items i
+                ON i.file = m.file AND i.env_id = m.env_id AND i.inputs_id = m.inputs_id
+            LEFT JOIN records r ON r.nodeid = i.nodeid AND r.key = i.key
+            WHERE m.env_id = ?
+            GROUP BY m.file, m.inputs_id
+            ORDER BY m.recorded_at DESC"""
+        result: dict[str, list[tuple[str, str, int, float]]] = {}
+        try:
+            rows = self._connection.execute(query, (env_id,)).fetchall()
+        except sqlite3.DatabaseError as error:
+            raise CorruptStoreError(f"{self.path} cannot be read ({error})") from error
+        for file, inputs_id, specs, count, present, saved in rows:
+            if count == present:
+                result.setdefault(file, []).append((inputs_id, specs, count, saved or 0.0))
+        return result
+
+    def failures(self, nodeids: Iterable[str]) -> dict[str, dict[str, float]]:
+        """Return ``{nodeid: {key: failed_at}}``: the keys under which ``nodeids`` last failed.
+
+        A failure is forgotten when the same ``(nodeid, key)`` passes again. Raises
+        :class:`CorruptStoreError` when the file cannot be read.
+        """
+        result: dict[str, dict[str, float]] = {}
+        wanted = list(dict.fromkeys(nodeids))
+        try:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                sql = "SELECT nodeid, key, failed_at FROM failures WHERE nodeid IN ({})"
+                for nodeid, key, failed_at in self._connection.execute(
+                    sql.format(",".join("?" * len(chunk))), chunk
+                ):
+                    result.setdefault(nodeid, {})[key] = failed_at
+        except sqlite3.DatabaseError as error:
+            raise CorruptStoreError(f"{self.path} cannot be read ({error})") from error
+        return result
+
     def update(
         self,
         passes: Iterable[Record],
@@ -154,19 +227,41 @@ class Store:
         *,
         max_keys: int,
         max_age: float,
+        modules: Iterable[ModuleSummary] = (),
+        env_id: str = "",
         now: float | None = None,
     ) -> None:
         """Write passes, forget failed ``(nodeid, key)`` pairs and prune, in one transaction.
 
         ``bodies`` maps a digest to its JSON text; only those some pass refers to are stored.
-        Pruning keeps the newest ``max_keys`` records of each written nodeid and drops every
-        record older than ``max_age`` seconds.
+        ``modules`` are summaries of the modules collected under environment ``env_id`` (see
+        :mod:`pytest_unchanged.fastpath`). Pruning keeps the newest ``max_keys`` records of each
+        written nodeid and module, and drops every record and summary older than ``max_age``
+        seconds.
         """
         now = time.time() if now is None else now
         passes = list(passes)
         used = {r.inputs_id for r in passes} | {r.env_id for r in passes}
         with self._transaction() as db:
-            db.executemany("DELETE FROM records WHERE nodeid = ? AND key = ?", list(failures))
+            for module in modules:
+                self._write_module(db, module, env_id, now, max_keys)
+            db.execute("DELETE FROM modules WHERE recorded_at < ?", (now - max_age,))
+            db.execute(
+                """DELETE FROM module_items WHERE NOT EXISTS (SELECT 1 FROM modules m
+                   WHERE m.file = module_items.file AND m.env_id = module_items.env_id
+                   AND m.inputs_id = module_items.inputs_id)"""
+            )
+            failures = list(failures)
+            db.executemany("DELETE FROM records WHERE nodeid = ? AND key = ?", failures)
+            db.executemany(
+                "INSERT OR REPLACE INTO failures VALUES (?, ?, ?)",
+                [(nodeid, key, now) for nodeid, key in failures],
+            )
+            db.executemany(
+                "DELETE FROM failures WHERE nodeid = ? AND key = ?",
+                [(r.nodeid, r.key) for r in passes],
+            )
+            db.execute("DELETE FROM failures WHERE failed_at < ?", (now - max_age,))
             db.executemany(
                 "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -185,6 +280,30 @@ class Store:
                 [(nodeid, max_keys) for nodeid in {r.nodeid for r in passes}],
             )
             db.execute("DELETE FROM records WHERE passed_at < ?", (now - max_age,))
+
+    @staticmethod
+    def _write_module(
+        db: sqlite3.Connection, module: ModuleSummary, env_id: str, now: float, max_keys: int
+    ) -> None:
+        ident = (module.file, env_id, module.inputs_id)
+        cursor = db.execute(
+            "UPDATE modules SET recorded_at = ? WHERE file = ? AND env_id = ? AND inputs_id = ?",
+            (now, *ident),
+        )
+        if cursor.rowcount == 0:
+            db.execute(
+                "INSERT INTO modules VALUES (?, ?, ?, ?, ?)", (*ident, module.specs_body, now)
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO module_items VALUES (?, ?, ?, ?, ?)",
+                [(*ident, nodeid, key) for nodeid, key in module.items],
+            )
+        db.execute(
+            """DELETE FROM modules WHERE file = ?1 AND env_id = ?2 AND inputs_id NOT IN (
+                   SELECT inputs_id FROM modules WHERE file = ?1 AND env_id = ?2
+                   ORDER BY recorded_at DESC LIMIT ?3)""",
+            (module.file, env_id, max_keys),
+        )
 
     def vacuum_bodies(self) -> int:
         """Delete bodies no record refers to; return how many were deleted."""

@@ -88,3 +88,14 @@ def records(path: Path) -> list[tuple[str, str]]:
         return []
     with sqlite3.connect(store) as db:
         return sorted(db.execute("SELECT nodeid, key FROM records").fetchall())
+
+
+def assert_unchanged(result: pytest.RunResult, count: int) -> None:
+    """Assert that the run ran nothing and reported ``count`` unchanged tests as not run.
+
+    Unchanged tests are either skipped or, on the fast path, not collected at all.
+    """
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    outcomes = result.parseoutcomes()
+    assert not {"passed", "failed", "errors", "error", "xfailed", "xpassed"} & set(outcomes)
+    result.stdout.fnmatch_lines([f"unchanged: {count:,} unchanged tests not run, *s saved*"])

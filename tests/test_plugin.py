@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import TESTS, commit, records
+from .conftest import assert_unchanged, TESTS, commit, records
 
 
 def test_second_run_skips_everything_and_exits_zero(
@@ -15,7 +15,8 @@ def test_second_run_skips_everything_and_exits_zero(
     first = pytester.runpytest("--unchanged")
     first.assert_outcomes(passed=3)
     first.stdout.fnmatch_lines(["unchanged: 0 unchanged (skipped), 3 to run"])
-    second = pytester.runpytest("--unchanged", "-rs")
+    # With the fast path off, unchanged tests are collected and skipped one by one.
+    second = pytester.runpytest("--unchanged", "-rs", "-o", "unchanged_fast_path=false")
     second.assert_outcomes(skipped=3)
     assert second.ret == pytest.ExitCode.OK
     head = project.joinpath(".git", "HEAD").read_text()
@@ -27,6 +28,10 @@ def test_second_run_skips_everything_and_exits_zero(
             "SKIPPED * unchanged since it passed at * UTC (HEAD *)",
         ]
     )
+    # With it on (the default), the unchanged module is not even imported.
+    third = pytester.runpytest("--unchanged")
+    assert_unchanged(third, 3)
+    third.stdout.fnmatch_lines(["unchanged: 3 unchanged (3 not collected, 0 skipped), 0 to run"])
 
 
 def test_editing_one_dependency_runs_only_its_tests(
@@ -50,7 +55,7 @@ def test_unmarked_test_ignores_ignored_files_but_not_untracked_ones(
     commit(project)
     pytester.runpytest().assert_outcomes(passed=3)
     (project / "debug.log").write_text("ignored\n")
-    pytester.runpytest("--unchanged").assert_outcomes(skipped=3)
+    assert_unchanged(pytester.runpytest("--unchanged"), 3)
     (project / "notes.txt").write_text("untracked\n")
     pytester.runpytest("--unchanged", "-v").assert_outcomes(passed=1, skipped=2)
 
@@ -75,9 +80,9 @@ def test_marks_on_module_class_and_function_add_up(repo: Path, pytester: pytest.
     for name in ("m", "c", "f"):
         (repo / f"{name}.txt").write_text("2\n" + name)
         pytester.runpytest("--unchanged").assert_outcomes(passed=1)
-        pytester.runpytest("--unchanged").assert_outcomes(skipped=1)
+        assert_unchanged(pytester.runpytest("--unchanged"), 1)
     (repo / "other.txt").write_text("2\n")
-    pytester.runpytest("--unchanged").assert_outcomes(skipped=1)
+    assert_unchanged(pytester.runpytest("--unchanged"), 1)
 
 
 def test_directories_and_globs(repo: Path, pytester: pytest.Pytester) -> None:
@@ -117,7 +122,7 @@ def test_implicit_inputs_test_file_conftest_config_and_global_inputs(
     (project / "requirements.txt").write_text("x==1\n")
     commit(project)
     pytester.runpytest().assert_outcomes(passed=3)
-    pytester.runpytest("--unchanged").assert_outcomes(skipped=3)
+    assert_unchanged(pytester.runpytest("--unchanged"), 3)
     edits = [
         ("requirements.txt", "x==2\n"),
         ("conftest.py", "# a new conftest\n"),
@@ -127,7 +132,7 @@ def test_implicit_inputs_test_file_conftest_config_and_global_inputs(
     for name, text in edits:
         (project / name).write_text(text)
         pytester.runpytest("--unchanged").assert_outcomes(passed=3)
-        pytester.runpytest("--unchanged").assert_outcomes(skipped=3)
+        assert_unchanged(pytester.runpytest("--unchanged"), 3)
 
 
 def test_environment_variables_and_salt_are_part_of_the_key(
@@ -136,14 +141,14 @@ def test_environment_variables_and_salt_are_part_of_the_key(
     pytester.makeini("[pytest]\nunchanged_env = DATABASE_URL\n")
     monkeypatch.setenv("DATABASE_URL", "sqlite://one")
     pytester.runpytest().assert_outcomes(passed=3)
-    pytester.runpytest("--unchanged").assert_outcomes(skipped=3)
+    assert_unchanged(pytester.runpytest("--unchanged"), 3)
     monkeypatch.setenv("DATABASE_URL", "sqlite://two")
     pytester.runpytest("--unchanged").assert_outcomes(passed=3)
     monkeypatch.delenv("DATABASE_URL")
     pytester.runpytest("--unchanged").assert_outcomes(passed=3)
-    pytester.runpytest("--unchanged").assert_outcomes(skipped=3)
+    assert_unchanged(pytester.runpytest("--unchanged"), 3)
     pytester.runpytest("--unchanged", "--unchanged-salt=v2").assert_outcomes(passed=3)
-    pytester.runpytest("--unchanged", "--unchanged-salt=v2").assert_outcomes(skipped=3)
+    assert_unchanged(pytester.runpytest("--unchanged", "--unchanged-salt=v2"), 3)
 
 
 def test_always_run_marker_is_never_skipped(repo: Path, pytester: pytest.Pytester) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import commit, git, records
+from .conftest import assert_unchanged, commit, git, records
 
 STORE = Path(".pytest_cache", "d", "unchanged", "store.sqlite3")
 
@@ -113,7 +113,7 @@ def test_corrupt_store_warns_runs_everything_and_is_rebuilt(
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(["*CorruptStoreWarning:*not a readable pass store*"])
     assert (repo / STORE.with_name("store.sqlite3.corrupt")).exists()
-    pytester.runpytest("--unchanged").assert_outcomes(skipped=1)
+    assert_unchanged(pytester.runpytest("--unchanged"), 1)
 
 
 def test_store_from_a_newer_format_is_replaced_not_misread(
@@ -126,7 +126,7 @@ def test_store_from_a_newer_format_is_replaced_not_misread(
         db.execute("UPDATE meta SET value = '99' WHERE name = 'format'")
     result = pytester.runpytest("--unchanged", "-W", "always::pytest.PytestWarning")
     result.assert_outcomes(passed=1, warnings=1)
-    pytester.runpytest("--unchanged").assert_outcomes(skipped=1)
+    assert_unchanged(pytester.runpytest("--unchanged"), 1)
 
 
 def test_records_are_pruned_by_count(repo: Path, pytester: pytest.Pytester) -> None:
@@ -148,9 +148,9 @@ def test_switching_branches_back_still_hits(repo: Path, pytester: pytest.Pyteste
     commit(repo)
     pytester.runpytest("--unchanged").assert_outcomes(passed=1)
     git(repo, "checkout", "-q", "main")
-    pytester.runpytest("--unchanged").assert_outcomes(skipped=1)
+    assert_unchanged(pytester.runpytest("--unchanged"), 1)
     git(repo, "checkout", "-q", "feature")
-    pytester.runpytest("--unchanged").assert_outcomes(skipped=1)
+    assert_unchanged(pytester.runpytest("--unchanged"), 1)
 
 
 def test_same_tree_after_a_squash_merge_hits(repo: Path, pytester: pytest.Pytester) -> None:
@@ -166,7 +166,7 @@ def test_same_tree_after_a_squash_merge_hits(repo: Path, pytester: pytest.Pytest
     git(repo, "checkout", "-q", "main")
     git(repo, "merge", "-q", "--squash", "feature")
     commit(repo, "squashed")
-    pytester.runpytest("--unchanged").assert_outcomes(skipped=1)
+    assert_unchanged(pytester.runpytest("--unchanged"), 1)
 
 
 def test_two_processes_at_once_share_the_store(repo: Path, pytester: pytest.Pytester) -> None:
@@ -181,4 +181,4 @@ def test_two_processes_at_once_share_the_store(repo: Path, pytester: pytest.Pyte
     ]
     assert [p.wait(timeout=120) for p in processes] == [0, 0]
     assert len(records(repo)) == 100
-    pytester.runpytest("--unchanged").assert_outcomes(skipped=100)
+    assert_unchanged(pytester.runpytest("--unchanged"), 100)

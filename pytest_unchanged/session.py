@@ -1,0 +1,147 @@
+"""Per-session state, built once: worktree status, ``HEAD``, environment, resolver, store.
+
+Everything here is read at most once per pytest session (per xdist worker), so per-item work
+during collection is a dictionary lookup plus one small digest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .fastpath import UnchangedModule, unchanged_modules
+from .inputs import Resolver, environment_facets
+from .keys import canonical_json, digest
+from .store import CorruptStoreError, Record, Store
+from .worktree import Worktree
+
+__all__ = ["Context", "explicit_paths"]
+
+
+@dataclass
+class Context:
+    """What one session knows about the repository, the environment and the store.
+
+    ``warn`` is called with the error when the store cannot be read; ``discard_corrupt``
+    says whether this process may replace an unreadable store (only the process that writes).
+    """
+
+    worktree: Worktree
+    resolver: Resolver
+    env_id: str
+    env_body: str
+    store_path: Path
+    warn: Callable[[Exception], None]
+    discard_corrupt: bool
+    explicit: frozenset[Path] = frozenset()
+    _store: Store | None = None
+    _store_failed: bool = False
+    _modules: dict[str, UnchangedModule] | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        rootdir: Path,
+        *,
+        config_file: Path | None,
+        global_inputs: Iterable[str],
+        default: Iterable[str],
+        env_names: Iterable[str],
+        salt: str,
+        extra_facets: Iterable[Mapping[str, str | None]],
+        store_path: Path,
+        warn: Callable[[Exception], None],
+        discard_corrupt: bool,
+        explicit: Iterable[Path] = (),
+    ) -> Context:
+        """Read status and ``HEAD`` once, compute the environment facets, and return a context.
+
+        Raises :class:`~pytest_unchanged.worktree.NotARepositoryError` outside a worktree.
+        """
+        worktree = Worktree.discover(rootdir)
+        facets = environment_facets(env_names, salt, extra_facets)
+        resolver = Resolver(
+            worktree,
+            rootdir,
+            config_file=config_file,
+            global_inputs=tuple(global_inputs),
+            default=tuple(default),
+        )
+        return cls(
+            worktree=worktree,
+            resolver=resolver,
+            env_id=digest(facets),
+            env_body=canonical_json(facets),
+            store_path=store_path,
+            warn=warn,
+            discard_corrupt=discard_corrupt,
+            explicit=frozenset(explicit),
+        )
+
+    @property
+    def store(self) -> Store | None:
+        """The store, opened once; ``None`` when it cannot be read (after a warning)."""
+        if self._store is None and not self._store_failed:
+            self._store = self._open()
+            self._store_failed = self._store is None
+        return self._store
+
+    def _open(self) -> Store | None:
+        try:
+            return Store(self.store_path)
+        except CorruptStoreError as error:
+            self.warn(error)
+            if not self.discard_corrupt:
+                return None
+            Store.discard(self.store_path)
+            return Store(self.store_path)
+
+    def records(self, nodeids: Iterable[str]) -> dict[str, dict[str, Record]]:
+        """Return the stored records of ``nodeids``; none when the store cannot be read."""
+        store = self.store
+        if store is None:
+            return {}
+        try:
+            return store.records(nodeids)
+        except CorruptStoreError as error:
+            self.warn(error)
+            return {}
+
+    @property
+    def unchanged_modules(self) -> dict[str, UnchangedModule]:
+        """Test modules (file part of their nodeids) that need not be imported at all."""
+        if self._modules is None:
+            self._modules = {}
+            store = self.store
+            if store is not None:
+                try:
+                    candidates = store.module_candidates(self.env_id)
+                except CorruptStoreError as error:
+                    self.warn(error)
+                    candidates = {}
+                self._modules = unchanged_modules(self.resolver, candidates)
+        return self._modules
+
+    def close(self) -> None:
+        """Close the store connection, if one was opened."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def explicit_paths(args: Iterable[str], invocation_dir: Path) -> list[Path]:
+    """Return the files named on the command line (``path`` or ``path::name`` arguments).
+
+    A module named explicitly is always collected, so its items are always reported.
+    """
+    found = []
+    for arg in args:
+        part = arg.split("::", 1)[0]
+        if not part or part.startswith("-"):
+            continue
+        path = Path(os.path.abspath(invocation_dir / part))
+        if path.is_file():
+            found.append(path)
+    return found
