@@ -62,10 +62,18 @@ def test_works_with_m_in_addopts_k_and_deselect(repo: Path, pytester: pytest.Pyt
     result.stdout.fnmatch_lines(["unchanged: 2 unchanged (skipped), 0 to run"])
     # The slow test never ran, so it has no record: selecting it runs it.
     pytester.runpytest("--unchanged", "-m", "slow").assert_outcomes(passed=1, deselected=2)
-    result = pytester.runpytest("--unchanged", "-k", "fast_1")
+    # Now every item of the module has a record: the module is not even imported.
+    assert_unchanged(pytester.runpytest("--unchanged", "-k", "fast_1"), 3)
+    no_fast_path = ("-o", "unchanged_fast_path=false")
+    result = pytester.runpytest("--unchanged", "-k", "fast_1", *no_fast_path)
     result.assert_outcomes(skipped=1, deselected=2)
-    result = pytester.runpytest("--unchanged", "-m", "", "--deselect", "test_sel.py::test_fast_2")
+    result = pytester.runpytest(
+        "--unchanged", "-m", "", "--deselect", "test_sel.py::test_fast_2", *no_fast_path
+    )
     result.assert_outcomes(skipped=2, deselected=1)
+    (repo / "test_sel.py").write_text(MARKED + "\ndef test_new(): pass\n")
+    result = pytester.runpytest("--unchanged", "-k", "fast or new", "-v")
+    result.assert_outcomes(passed=3, deselected=1)  # the test file changed: all its tests run
 
 
 def test_works_with_last_failed(repo: Path, pytester: pytest.Pytester) -> None:
