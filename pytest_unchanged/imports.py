@@ -1,0 +1,225 @@
+"""Inputs inferred from imports: the repository modules a test module imports, found statically.
+
+With the ini value ``unchanged_default = imports``, an item with no ``depends_on`` mark has as
+inputs its test module, its ``conftest.py`` files, and the transitive closure of the repository
+modules they import. Imports are read from the syntax tree, never by importing:
+
+* ``import a.b`` and ``from a.b import c`` anywhere in a module (top level, functions, classes,
+  ``if``/``try`` blocks, ``if TYPE_CHECKING:`` too); ``from a import b`` also counts ``a/b.py``
+  when ``b`` is a submodule;
+* relative imports (``from . import x``, ``from ..pkg import y``), resolved from the file's
+  directory;
+* calls with a constant string: ``importlib.import_module("a.b")``, ``__import__("a")``, and
+  the constant strings of a ``pytest_plugins`` assignment.
+
+Importing ``a.b.c`` runs ``a/__init__.py`` and ``a/b/__init__.py``: they are inputs too. A name
+is looked up in every search root (the rootdir, its ``src/``, every ``sys.path`` entry inside the
+repository, the directory pytest inserts for the module); every match counts, so a name that
+resolves in two places makes both inputs (more runs, never a false skip). Modules outside the
+repository (the standard library, installed distributions) are not inputs: installed
+distributions are environment facets already.
+
+Dynamic imports (a computed module name, ``exec``, plugins found through entry points) cannot be
+seen; ``--unchanged-audit`` shows what a test really imports and opens.
+
+The imports of a file are memoised per blob OID, so identical files are parsed once.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .worktree import ABSENT, Worktree
+
+__all__ = ["ImportGraph", "ImportRef", "parse_imports", "search_roots"]
+
+_IMPORT_FUNCTIONS = frozenset({"import_module", "__import__"})
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRef:
+    """One import statement's target.
+
+    ``module`` is the dotted name after the dots (``""`` for ``from . import x``); ``level`` the
+    number of leading dots (0 for an absolute import); ``names`` the names of a
+    ``from ... import`` (each may be a submodule), empty for ``import a.b``.
+    """
+
+    module: str
+    level: int = 0
+    names: tuple[str, ...] = ()
+
+
+def parse_imports(source: bytes) -> tuple[ImportRef, ...]:
+    """Return the imports found in the Python ``source``, in order of appearance.
+
+    A file that does not parse (a syntax error, null bytes) has no imports: importing it fails,
+    so no test that needs it can pass and be recorded.
+    """
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return ()
+    found: list[ImportRef] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend(ImportRef(alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names = tuple(alias.name for alias in node.names if alias.name != "*")
+            found.append(ImportRef(node.module or "", node.level, names))
+        elif isinstance(node, ast.Call) and _called_name(node.func) in _IMPORT_FUNCTIONS:
+            found.extend(ImportRef(text) for text in _constant_strings(_first(node.args)))
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "pytest_plugins" for t in targets):
+                found.extend(ImportRef(text) for text in _constant_strings(node.value))
+    return tuple(found)
+
+
+def _called_name(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def _constant_strings(node: ast.expr | None) -> list[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        return [text for element in node.elts for text in _constant_strings(element)]
+    return []
+
+
+def _first(args: list[ast.expr]) -> ast.expr | None:
+    return args[0] if args else None
+
+
+def search_roots(worktree: Worktree, rootdir: Path, path: Sequence[str] = ()) -> list[Path]:
+    """Return the directories absolute imports are looked up in, all inside the repository.
+
+    They are ``rootdir``, ``rootdir/src`` when it exists, and the entries of ``path`` (by
+    default :data:`sys.path`; ``""`` is the current directory) that lie inside the worktree,
+    without duplicates, in that order. Directories git ignores and ``site-packages``
+    directories (a virtualenv inside the repository) are left out: what is installed there is
+    an environment facet.
+    """
+    candidates = [rootdir, rootdir / "src", *(Path(p or os.getcwd()) for p in path or sys.path)]
+    roots: list[Path] = []
+    for candidate in candidates:
+        resolved = candidate.resolve()
+        if resolved in roots or not resolved.is_dir():
+            continue
+        try:
+            rel = worktree.relpath(resolved)
+        except ValueError:
+            continue
+        parts = rel.split("/")
+        if "site-packages" in parts or "dist-packages" in parts:
+            continue
+        if rel and worktree.repository.path_is_ignored(rel + "/"):
+            continue
+        roots.append(resolved)
+    return roots
+
+
+class ImportGraph:
+    """The repository modules files import, and their transitive closure.
+
+    ``worktree`` gives blob OIDs (the parse memo key) and relative paths; ``roots`` are the
+    directories absolute imports are looked up in (see :func:`search_roots`). Paths in and out
+    are relative to the repository's top, POSIX style.
+    """
+
+    def __init__(self, worktree: Worktree, roots: Iterable[Path]) -> None:
+        self.worktree = worktree
+        self.roots = list(roots)
+        self._parsed: dict[str, tuple[ImportRef, ...]] = {}
+        self._direct: dict[str, tuple[str, ...]] = {}
+
+    def imports_of(self, rel: str) -> tuple[ImportRef, ...]:
+        """Return the imports in the file ``rel``, parsed once per blob OID (none when absent)."""
+        entry = self.worktree.entry(rel)
+        if entry is ABSENT or entry.is_tree:
+            return ()
+        cached = self._parsed.get(entry.oid)
+        if cached is None:
+            try:
+                source = (self.worktree.root / rel).read_bytes()
+            except OSError:
+                source = b""
+            cached = self._parsed[entry.oid] = parse_imports(source)
+        return cached
+
+    def direct(self, rel: str) -> tuple[str, ...]:
+        """Return the repository files the file ``rel`` imports directly, sorted."""
+        cached = self._direct.get(rel)
+        if cached is None:
+            found: set[str] = set()
+            anchor = (self.worktree.root / rel).parent
+            for ref in self.imports_of(rel):
+                found.update(self._resolve(ref, anchor))
+            found.discard(rel)
+            cached = self._direct[rel] = tuple(sorted(found))
+        return cached
+
+    def closure(self, start: Iterable[str]) -> list[str]:
+        """Return the files ``start`` import directly or transitively, ``start`` excluded."""
+        start = list(start)
+        seen = set(start)
+        pending = list(start)
+        while pending:
+            for found in self.direct(pending.pop()):
+                if found not in seen:
+                    seen.add(found)
+                    pending.append(found)
+        return sorted(seen.difference(start))
+
+    def _resolve(self, ref: ImportRef, anchor: Path) -> set[str]:
+        if ref.level:
+            base = anchor
+            for _ in range(ref.level - 1):
+                base = base.parent
+            return self._module_files(base, ref.module, ref.names, relative=True)
+        files: set[str] = set()
+        for root in self.roots:
+            files.update(self._module_files(root, ref.module, ref.names, relative=False))
+        return files
+
+    def _module_files(
+        self, base: Path, module: str, names: tuple[str, ...], *, relative: bool
+    ) -> set[str]:
+        """The files importing ``module`` (with ``names``) from ``base`` runs."""
+        parts = [p for p in module.split(".") if p]
+        files: set[str] = set()
+        directory = base
+        if relative:
+            self._add(files, directory / "__init__.py")
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            package = directory / part
+            if last and self._add(files, directory / f"{part}.py"):
+                return files
+            if not self._add(files, package / "__init__.py") and not package.is_dir():
+                return files  # not here: neither a module, a package nor a namespace package
+            directory = package
+        for name in names:
+            # `from pkg import name`: name may be a submodule (or just an attribute).
+            if not self._add(files, directory / f"{name}.py"):
+                self._add(files, directory / name / "__init__.py")
+        return files
+
+    def _add(self, files: set[str], candidate: Path) -> bool:
+        if not candidate.is_file():
+            return False
+        try:
+            files.add(self.worktree.relpath(candidate))
+        except ValueError:
+            return False
+        return True

@@ -1,0 +1,135 @@
+"""--unchanged-audit: repository files a test reads or imports that its inputs do not cover."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_unchanged.audit import covered, depends_on_line
+
+from .conftest import commit
+
+
+def test_audit_finds_the_undeclared_data_file(repo: Path, pytester: pytest.Pytester) -> None:
+    (repo / "src").mkdir()
+    (repo / "src" / "calc.py").write_text("N = 1\n")
+    (repo / "data.json").write_text('{"n": 1}\n')
+    (repo / "notes.txt").write_text("declared\n")
+    pytester.makepyfile(
+        test_calc="""
+        import json
+        import pytest
+
+        @pytest.mark.depends_on("src/calc.py", "notes.txt")
+        def test_reads_undeclared_data(tmp_path):
+            (tmp_path / "out.txt").write_text("outside the repository")
+            open("notes.txt").close()
+            with open("data.json") as file:
+                assert json.load(file)["n"] == 1
+
+        @pytest.mark.depends_on("src/calc.py")
+        def test_declares_everything():
+            pass
+
+        def test_unmarked_covers_the_worktree():
+            open("data.json").close()
+        """
+    )
+    commit(repo)
+    result = pytester.runpytest("--unchanged-audit")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*- unchanged-audit: 1 of 3 audited tests read files their inputs do not cover -*",
+            "test_calc.py::test_reads_undeclared_data:",
+            "    data.json (read)",
+            '    cover with: @pytest.mark.depends_on("data.json")',
+        ]
+    )
+
+
+def test_audit_sees_imports_at_collection_and_at_run_time(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    pkg = repo / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "core.py").write_text("from . import helpers\n")
+    (pkg / "helpers.py").write_text("X = 1\n")
+    (pkg / "late.py").write_text("Y = 2\n")
+    (repo / "ignored").mkdir()
+    (repo / "ignored" / "cache.py").write_text("Z = 3\n")
+    (repo / ".gitignore").write_text((repo / ".gitignore").read_text() + "ignored/\n")
+    tests = """
+        import importlib
+        import sys
+        import pytest
+        import pkg.core
+
+        @pytest.mark.depends_on("pkg/core.py")
+        def test_{name}():
+            sys.path.insert(0, "ignored")
+            try:
+                importlib.import_module("cache")
+            finally:
+                sys.path.remove("ignored")
+            importlib.import_module("pkg.late")
+    """
+    # Two modules import pkg.core: the second one's import raises no event (already loaded).
+    pytester.makepyfile(test_one=tests.format(name="one"), test_two=tests.format(name="two"))
+    commit(repo)
+    result = pytester.runpytest("--unchanged-audit", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*- unchanged-audit: 2 of 2 audited tests read files their inputs do not cover -*",
+            "test_one.py::test_one:",
+            "    pkg/__init__.py (imported at collection)",
+            "    pkg/helpers.py (imported at collection)",
+            "    pkg/late.py (imported)",
+            '    cover with: @pytest.mark.depends_on("pkg/__init__.py", "pkg/helpers.py", '
+            '"pkg/late.py")',
+            "test_two.py::test_two:",
+            "    pkg/__init__.py (imported)",
+            "    pkg/helpers.py (imported)",
+        ]
+    )
+    assert "ignored/cache.py" not in result.stdout.str()
+
+
+def test_audit_under_xdist(repo: Path, pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    (repo / "data.txt").write_text("data\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.depends_on("conftest.py")
+        def test_reads():
+            open("data.txt").close()
+
+        @pytest.mark.depends_on("data.txt")
+        def test_declared():
+            open("data.txt").close()
+        """
+    )
+    pytester.makeconftest("")
+    commit(repo)
+    result = pytester.runpytest_subprocess("-n", "2", "--unchanged-audit")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*- unchanged-audit: 1 of 2 audited tests read files their inputs do not cover -*",
+            "test_audit_under_xdist.py::test_reads:",
+            "    data.txt (read)",
+        ]
+    )
+
+
+def test_covered_and_depends_on_line() -> None:
+    assert covered("src/a.py", ["src"])
+    assert covered("src/a.py", ["."])
+    assert covered("src/a.py", ["src/a.py"])
+    assert not covered("src/ab.py", ["src/a"])
+    assert depends_on_line(["a.txt", "b/c.py"]) == '@pytest.mark.depends_on("a.txt", "b/c.py")'

@@ -1,0 +1,125 @@
+"""unchanged_default = imports: an unmarked test's inputs are its static import closure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_unchanged.imports import ImportGraph, ImportRef, parse_imports
+from pytest_unchanged.worktree import Worktree
+
+from .conftest import commit
+
+SOURCE = b"""
+import os, pkg.sub as sub
+from . import sibling
+from ..up import thing
+from pkg import module, name
+import importlib
+
+pytest_plugins = ["plugins.fixtures"]
+
+def later():
+    import inside.function
+    importlib.import_module("dynamic.constant")
+    importlib.import_module(computed())
+
+class Holder:
+    from .nested import deep
+"""
+
+
+def test_parse_imports_at_every_level() -> None:
+    assert set(parse_imports(SOURCE)) == {
+        ImportRef("os"),
+        ImportRef("pkg.sub"),
+        ImportRef("", 1, ("sibling",)),
+        ImportRef("up", 2, ("thing",)),
+        ImportRef("pkg", 0, ("module", "name")),
+        ImportRef("importlib"),
+        ImportRef("plugins.fixtures"),
+        ImportRef("inside.function"),
+        ImportRef("dynamic.constant"),
+        ImportRef("nested", 1, ("deep",)),
+    }
+
+
+def test_a_file_that_does_not_parse_has_no_imports() -> None:
+    assert parse_imports(b"import (\n") == ()
+
+
+def layout(repo: Path) -> None:
+    """A src layout: tests/test_calc.py imports pkg.calc, which imports .helpers relatively;
+    the test imports pkg.lazy inside the function; pkg/other.py is imported by nothing."""
+    pkg = repo / "src" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "calc.py").write_text(
+        "from .helpers import double\n\ndef quad(x):\n    return double(double(x))\n"
+    )
+    (pkg / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
+    (pkg / "lazy.py").write_text("VALUE = 1\n")
+    (pkg / "other.py").write_text("UNUSED = 1\n")
+    (repo / "tests").mkdir()
+    (repo / "tests" / "support.py").write_text("FACTOR = 4\n")
+    (repo / "tests" / "test_calc.py").write_text(
+        "from pkg import calc\nimport support\n\n"
+        "def test_quad():\n    assert calc.quad(1) == support.FACTOR\n\n"
+        "def test_lazy():\n    from pkg.lazy import VALUE\n    assert VALUE == 1\n"
+    )
+    (repo / "pytest.ini").write_text("[pytest]\npythonpath = src\nunchanged_default = imports\n")
+    commit(repo)
+
+
+def test_closure_follows_relative_and_function_level_imports(
+    repo: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout(repo)
+    worktree = Worktree.discover(repo)
+    graph = ImportGraph(worktree, [repo.resolve() / "src", repo.resolve() / "tests"])
+    assert graph.closure(["tests/test_calc.py"]) == [
+        "src/pkg/__init__.py",
+        "src/pkg/calc.py",
+        "src/pkg/helpers.py",
+        "src/pkg/lazy.py",
+        "tests/support.py",
+    ]
+
+
+def test_unmarked_tests_run_only_when_their_imports_change(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    layout(repo)
+    run = ("--unchanged", "--unchanged-explain", "-p", "no:randomly")
+    pytester.runpytest(*run).assert_outcomes(passed=2)
+    # A module nothing imports, and a file outside Python: nothing runs.
+    (repo / "src" / "pkg" / "other.py").write_text("UNUSED = 2\n")
+    (repo / "README.txt").write_text("docs\n")
+    pytester.runpytest(*run).stdout.fnmatch_lines(["unchanged: 2 unchanged *, 0 to run"])
+    # Reached only through a relative import of an imported module: both tests run.
+    (repo / "src" / "pkg" / "helpers.py").write_text("def double(x):\n    return x + x\n")
+    result = pytester.runpytest(*run)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["input src/pkg/helpers.py changed (* → *): 2 tests"])
+    # Imported inside a test function.
+    (repo / "src" / "pkg" / "lazy.py").write_text("VALUE = 1  # edited\n")
+    result = pytester.runpytest(*run)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["input src/pkg/lazy.py changed (* → *): 2 tests"])
+    # A helper found through the directory pytest puts on sys.path for the test module.
+    (repo / "tests" / "support.py").write_text("FACTOR = 4  # edited\n")
+    pytester.runpytest(*run).stdout.fnmatch_lines(["input tests/support.py changed *: 2 tests"])
+
+
+def test_marked_tests_keep_their_declared_inputs(repo: Path, pytester: pytest.Pytester) -> None:
+    layout(repo)
+    (repo / "tests" / "test_marked.py").write_text(
+        "import pytest\nfrom pkg import calc\n\n"
+        '@pytest.mark.depends_on("src/pkg/other.py")\ndef test_marked():\n    pass\n'
+    )
+    commit(repo)
+    run = ("--unchanged", "-p", "no:randomly", "tests/test_marked.py")
+    pytester.runpytest(*run).assert_outcomes(passed=1)
+    (repo / "src" / "pkg" / "helpers.py").write_text("def double(x):\n    return x + x\n")
+    pytester.runpytest(*run).stdout.fnmatch_lines(["unchanged: 1 unchanged *, 0 to run"])
