@@ -1,0 +1,168 @@
+"""The fast path: unchanged test modules are not imported, and nothing is ever wrongly left out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import assert_unchanged, commit
+
+pytestmark = pytest.mark.depends_on("pytest_unchanged/")
+
+# Each module appends its name to imported.txt when it is imported (outside the repository's
+# tracked files: imported.txt is ignored).
+MODULE = """
+import pathlib
+import pytest
+
+with open(pathlib.Path(__file__).parent / "imported.txt", "a") as log:
+    log.write("{name}\\n")
+
+pytestmark = pytest.mark.depends_on("src/{name}.py")
+
+@pytest.mark.parametrize("n", range({count}))
+def test_it(n):
+    pass
+"""
+
+
+@pytest.fixture
+def suite(repo: Path, pytester: pytest.Pytester) -> Path:
+    """Three test modules of 3 items each, each depending on its own source file."""
+    (repo / ".gitignore").write_text(
+        ".pytest_cache/\n__pycache__/\n/stdout\n/stderr\n/runpytest-*\nimported.txt\n"
+    )
+    (repo / "src").mkdir()
+    for name in ("a", "b", "c"):
+        (repo / "src" / f"{name}.py").write_text(f"{name.upper()} = 1\n")
+        pytester.makepyfile(**{f"test_{name}": MODULE.format(name=name, count=3)})
+    commit(repo)
+    return repo
+
+
+def imported(path: Path) -> list[str]:
+    """Return the modules imported since the last call, and forget them."""
+    log = path / "imported.txt"
+    names = sorted(log.read_text().split()) if log.exists() else []
+    log.unlink(missing_ok=True)
+    return names
+
+
+def test_unchanged_modules_are_not_imported(suite: Path, pytester: pytest.Pytester) -> None:
+    pytester.runpytest_subprocess().assert_outcomes(passed=9)
+    assert imported(suite) == ["a", "b", "c"]
+    result = pytester.runpytest_subprocess("--unchanged")
+    assert_unchanged(result, 9)
+    result.stdout.fnmatch_lines(["unchanged: 9 unchanged (9 not collected, 0 skipped), 0 to run"])
+    assert imported(suite) == []
+    (suite / "src" / "b.py").write_text("B = 2\n")
+    result = pytester.runpytest_subprocess("--unchanged")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["unchanged: 6 unchanged (6 not collected, 0 skipped), 3 to run"])
+    assert imported(suite) == ["b"]
+
+
+def test_plain_runs_never_use_the_fast_path(suite: Path, pytester: pytest.Pytester) -> None:
+    pytester.runpytest_subprocess().assert_outcomes(passed=9)
+    pytester.runpytest_subprocess().assert_outcomes(passed=9)
+    assert imported(suite) == ["a", "a", "b", "b", "c", "c"]
+
+
+def test_new_changed_and_deleted_test_files(suite: Path, pytester: pytest.Pytester) -> None:
+    pytester.runpytest_subprocess().assert_outcomes(passed=9)
+    imported(suite)
+    pytester.makepyfile(test_d=MODULE.format(name="a", count=1).replace("test_it", "test_d"))
+    result = pytester.runpytest_subprocess("--unchanged")
+    result.assert_outcomes(passed=1)  # a new file is always collected
+    assert imported(suite) == ["a"]
+    (suite / "test_c.py").write_text(MODULE.format(name="c", count=4))
+    result = pytester.runpytest_subprocess("--unchanged")
+    result.assert_outcomes(passed=4)  # a changed test file: new parameters run
+    assert imported(suite) == ["c"]
+    (suite / "test_a.py").unlink()
+    result = pytester.runpytest_subprocess("--unchanged")
+    assert_unchanged(result, 8)  # the deleted file's items are gone from the count
+    assert imported(suite) == []
+
+
+def test_a_failed_item_keeps_its_module_collected(
+    suite: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (suite / "test_b.py").write_text(
+        MODULE.format(name="b", count=3) + "\nimport os\ndef test_env():\n"
+        "    assert not os.environ.get('BREAK')\n"
+    )
+    commit(suite)
+    monkeypatch.setenv("BREAK", "1")
+    pytester.runpytest_subprocess().assert_outcomes(passed=9, failed=1)
+    imported(suite)
+    monkeypatch.delenv("BREAK")
+    result = pytester.runpytest_subprocess("--unchanged")
+    result.assert_outcomes(passed=1, skipped=3)
+    assert imported(suite) == ["b"]
+    assert_unchanged(pytester.runpytest_subprocess("--unchanged"), 10)
+    assert imported(suite) == []
+
+
+def test_explicit_paths_and_node_ids_are_always_collected(
+    suite: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.runpytest_subprocess().assert_outcomes(passed=9)
+    imported(suite)
+    result = pytester.runpytest_subprocess("--unchanged", "test_a.py::test_it[1]", "test_b.py")
+    result.assert_outcomes(skipped=4)
+    assert imported(suite) == ["a", "b"]
+
+
+def test_new_glob_match_or_conftest_makes_the_module_collected(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    (repo / "data").mkdir()
+    (repo / "data" / "one.json").write_text("1\n")
+    pytester.makepyfile(
+        test_data="""
+        import pytest
+        pytestmark = pytest.mark.depends_on("data/*.json")
+        def test_it(): pass
+        """
+    )
+    commit(repo)
+    pytester.runpytest().assert_outcomes(passed=1)
+    assert_unchanged(pytester.runpytest("--unchanged"), 1)
+    (repo / "data" / "two.json").write_text("2\n")
+    pytester.runpytest("--unchanged").assert_outcomes(passed=1)
+    assert_unchanged(pytester.runpytest("--unchanged"), 1)
+    (repo / "conftest.py").write_text("# new\n")
+    pytester.runpytest("--unchanged").assert_outcomes(passed=1)
+    assert_unchanged(pytester.runpytest("--unchanged"), 1)
+    pytester.runpytest("--unchanged", "--unchanged-salt=x").assert_outcomes(passed=1)
+
+
+def test_modules_with_an_always_run_item_are_always_collected(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(
+        test_mixed="""
+        import pytest
+        def test_plain(): pass
+        @pytest.mark.always_run
+        def test_network(): pass
+        """
+    )
+    commit(repo)
+    pytester.runpytest().assert_outcomes(passed=2)
+    pytester.runpytest("--unchanged").assert_outcomes(passed=1, skipped=1)
+
+
+def test_xdist_workers_agree_on_the_fast_path(suite: Path, pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=9)
+    imported(suite)
+    assert_unchanged(pytester.runpytest_subprocess("-n", "2", "--unchanged"), 9)
+    assert imported(suite) == []
+    (suite / "src" / "c.py").write_text("C = 2\n")
+    result = pytester.runpytest_subprocess("-n", "2", "--unchanged")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["unchanged: 6 unchanged tests not run, *"])
+    assert imported(suite) == ["c", "c"]  # each of the two workers imports the changed module
