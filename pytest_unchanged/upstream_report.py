@@ -145,7 +145,7 @@ def format_report(comparison: Comparison) -> str:
         if path not in moved:
             lines.append(f"  {_label(commit, path)}: unchanged ({new})")
             continue
-        old = verified.paths.get(path, "not recorded")[:12]
+        old = verified.paths[path][:10] if path in verified.paths else "not recorded"
         lines.append(f"  {_label(commit, path)}: {old} -> {new}")
         lines += [f"    {describe_commit(c)}" for c in history.touched[path]]
         if not history.touched[path] and history.note is None:
