@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import glob as globmod
 import importlib.metadata
+import json
 import os
 import platform
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from email.parser import HeaderParser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,15 +68,47 @@ def environment_facets(
         "platform": f"{sys.platform} {platform.machine()}",
         "salt": salt,
     }
-    for dist in importlib.metadata.distributions():
-        name = dist.metadata["Name"]
-        if name:
-            facets[f"dist:{canonicalize_name(name)}"] = dist.version
+    for name, version in installed_distributions():
+        facets.setdefault(f"dist:{name}", version)  # the first on sys.path is the one imported
     for name in env_names:
         facets[f"env:{name}"] = os.environ.get(name)
     for mapping in extra:
         facets.update(mapping)
     return facets
+
+
+def installed_distributions() -> list[tuple[str, str]]:
+    """Return ``(canonical name, version)`` of every distribution on ``sys.path``, in order.
+
+    Distributions are found with :mod:`importlib.metadata`; only the header block of their core
+    metadata is parsed (the description, which may fill the message body, is skipped), which is
+    several times faster than ``Distribution.metadata`` on a large environment. When a PEP 610
+    ``direct_url.json`` names a VCS commit or an archive hash, it is appended to the version, so
+    reinstalling another commit with the same version string still changes the facet.
+    """
+    parser = HeaderParser()
+    found = []
+    for dist in importlib.metadata.distributions():
+        text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+        headers = parser.parsestr(text.split("\n\n", 1)[0])
+        name, version = headers["Name"], headers["Version"]
+        if not name or not version:
+            continue
+        found.append((canonicalize_name(str(name)), str(version) + _direct_url_suffix(dist)))
+    return found
+
+
+def _direct_url_suffix(dist: importlib.metadata.Distribution) -> str:
+    text = dist.read_text("direct_url.json")
+    if not text:
+        return ""
+    try:
+        info = json.loads(text)
+        commit = info.get("vcs_info", {}).get("commit_id")
+        archive = info.get("archive_info", {}).get("hash")
+    except (ValueError, AttributeError):
+        return ""
+    return f" @ {commit}" if commit else f" @ {archive}" if archive else ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,5 +35,10 @@ def digest(value: object) -> str:
 
 
 def item_key(nodeid: str, inputs_id: str, env_id: str) -> str:
-    """Return the key of test item ``nodeid`` given the digests of its inputs and environment."""
-    return digest([SCHEMA_VERSION, nodeid, inputs_id, env_id])
+    """Return the key of test item ``nodeid`` given the digests of its inputs and environment.
+
+    The key is the hex SHA-256 of ``schema NUL nodeid NUL inputs digest NUL environment
+    digest`` (UTF-8): canonical, since a nodeid holds no NUL and the digests are fixed-size hex.
+    """
+    text = f"{SCHEMA_VERSION}\0{nodeid}\0{inputs_id}\0{env_id}"
+    return hashlib.sha256(text.encode()).hexdigest()

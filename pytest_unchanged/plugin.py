@@ -377,7 +377,17 @@ class UnchangedPlugin:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         state = item.stash.get(ITEM_KEY, None)
-        if state is not None and state.key is not None:
+        # Only the reports the controller acts on carry a payload: the teardown (a pass is
+        # complete), a failure (its record goes), an unchanged skip (its time was saved).
+        if (
+            state is not None
+            and state.key is not None
+            and (
+                report.when == "teardown"
+                or report.failed
+                or (report.skipped and state.saved is not None)
+            )
+        ):
             payload: dict[str, Any] = {"key": state.key}
             if report.when == "teardown":
                 payload["inputs_id"] = state.inputs.inputs_id
@@ -408,10 +418,18 @@ class UnchangedPlugin:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.is_worker:
             return
+        nodeid = report.nodeid
+        # Track every phase of every item: a pass is setup, call and teardown all passed.
+        if not report.passed or hasattr(report, "wasxfail"):
+            self.failed[nodeid] = True
+        self.durations[nodeid] = self.durations.get(nodeid, 0.0) + report.duration
+        completed = False
+        if report.when == "teardown":
+            completed = not self.failed.pop(nodeid, False)
+            duration = self.durations.pop(nodeid, 0.0)
         payload = getattr(report, REPORT_ATTR, None)
         if not isinstance(payload, dict) or "key" not in payload:
             return
-        nodeid = report.nodeid
         if "saved" in payload:
             self.skipped_unchanged += 1
             self.saved_seconds += float(payload["saved"])
@@ -421,23 +439,16 @@ class UnchangedPlugin:
             file, inputs_id, specs_body, items = payload["module"]
             pairs = tuple((str(nodeid), str(key)) for nodeid, key in items)
             self.summaries[file] = ModuleSummary(file, inputs_id, specs_body, pairs)
-        passed = report.passed and not hasattr(report, "wasxfail")
-        if report.when == "setup":
-            self.failed[nodeid] = False
-            self.durations[nodeid] = 0.0
-        self.durations[nodeid] = self.durations.get(nodeid, 0.0) + report.duration
-        if not passed:
-            self.failed[nodeid] = True
         if report.failed:
             self.failures.append((nodeid, payload["key"]))
-        if report.when == "teardown" and not self.failed.pop(nodeid, True):
+        if completed:
             self.passes.append(
                 Record(
                     nodeid=nodeid,
                     key=payload["key"],
                     inputs_id=payload["inputs_id"],
                     env_id=payload["env_id"],
-                    duration=self.durations.pop(nodeid, 0.0),
+                    duration=duration,
                     passed_at=time.time(),
                     head=self.head,
                 )

@@ -273,11 +273,14 @@ class Store:
                 "INSERT OR IGNORE INTO bodies VALUES (?, ?)",
                 [(i, bodies[i]) for i in used if i in bodies],
             )
-            db.executemany(
-                """DELETE FROM records WHERE nodeid = ?1 AND key NOT IN (
-                       SELECT key FROM records WHERE nodeid = ?1
-                       ORDER BY passed_at DESC LIMIT ?2)""",
-                [(nodeid, max_keys) for nodeid in {r.nodeid for r in passes}],
+            db.execute(
+                """DELETE FROM records WHERE (nodeid, key) IN (
+                       SELECT nodeid, key FROM (
+                           SELECT nodeid, key, row_number() OVER (
+                               PARTITION BY nodeid ORDER BY passed_at DESC) AS newest
+                           FROM records)
+                       WHERE newest > ?)""",
+                (max_keys,),
             )
             db.execute("DELETE FROM records WHERE passed_at < ?", (now - max_age,))
 
