@@ -25,3 +25,11 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+
+
+@nox.session(python=PYTHON_VERSIONS[0], default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmark the plugin on a generated 5,000-test suite (ratios side by side)."""
+    session.install("-e", ".", "--group", "test")
+    session.install("pytest-testmon")
+    session.run("python", "benchmarks/bench_suite.py", *session.posargs)

@@ -11,7 +11,7 @@ the project's goals are stated in:
 
 When pytest-testmon is installed, its first run and no-change rerun are measured on the same
 suite. ``--big-repo`` also times session setup in a repository of 100,000 files with one dirty
-file against ``Repository.status()`` alone (goal <= 2×).
+file against ``Repository.status()`` alone (goal: 2x at most).
 
 Run it with ``python benchmarks/bench_suite.py`` or ``nox -s bench``.
 """
