@@ -78,10 +78,12 @@ def upstream_tip(
         session.run("pytest", *config.pytest_args, *session.posargs)
     except CommandFailed:
         print(format_report(comparison), end="", flush=True)
-        session.error(
-            f"the tests failed against {config.name} commit {comparison.commit.id}; "
-            f"{config.state_file.name} still holds the last verified commit"
+        kept = comparison.verified.commit[:10] if comparison.verified else "nothing"
+        session.warn(
+            f"The tests failed against {config.name} commit {comparison.commit.id}; "
+            f"{config.state_file.name} still holds the verified commit: {kept}"
         )
+        raise
     try:
         write_verified(config.state_file, config.name, comparison.as_verified())
     except UpstreamError as exc:

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
+from datetime import date, timedelta
 from pathlib import Path
 
 UPSTREAM_FILES = {
@@ -64,7 +65,7 @@ class Upstream:
                 target.write_text(text)
         git(self.path, "add", "-A")
         self.day += 1
-        stamp = f"2024-01-{self.day:02d}T12:00:00+00:00"
+        stamp = (date(2024, 1, 1) + timedelta(days=self.day - 1)).isoformat() + "T12:00:00+00:00"
         dates = {"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
         git(self.path, "commit", "-q", "--allow-empty", "-m", message, env=dates)
         return self.rev_parse("HEAD")
