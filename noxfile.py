@@ -33,3 +33,11 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".", "--group", "test")
     session.install("pytest-testmon")
     session.run("python", "benchmarks/bench_suite.py", *session.posargs)
+
+
+@nox.session(name="upstream-tip", default=False)
+def upstream_tip_session(session: nox.Session) -> None:
+    """Test against pytest's main when the pytest internals we lean on moved."""
+    from pytest_unchanged.nox_session import upstream_tip
+
+    upstream_tip(session, "pytest")
