@@ -50,7 +50,8 @@ def generate(root: Path, modules: int, tests: int) -> None:
     (root / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
     (root / ".gitignore").write_text(".pytest_cache/\n__pycache__/\n")
     for index in range(modules):
-        (root / "pkg" / f"helper{index}.py").write_text("def total(values):\n    return sum(values)\n")
+        helper = root / "pkg" / f"helper{index}.py"
+        helper.write_text("def total(values):\n    return sum(values)\n")
         (root / "data" / f"{index}.json").write_text(f'{{"values": {list(range(100))}}}')
         body = "\n\n".join(TEST_FUNCTION.format(index=index, number=n) for n in range(tests))
         (root / "tests" / f"test_m{index}.py").write_text(
