@@ -7,7 +7,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import pygit2
 import pytest
+from pygit2.enums import ConfigLevel
 
 pytest_plugins = ["pytester"]
 
@@ -31,7 +33,16 @@ def isolated_git_config(
     )
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    yield
+    # libgit2 ignores those variables: point its search paths at the same place.
+    levels = [ConfigLevel.SYSTEM, ConfigLevel.XDG, ConfigLevel.GLOBAL, ConfigLevel.PROGRAMDATA]
+    saved = {level: pygit2.settings.search_path[level] for level in levels}
+    for level in levels:
+        pygit2.settings.search_path[level] = str(home)
+    try:
+        yield
+    finally:
+        for level, value in saved.items():
+            pygit2.settings.search_path[level] = value
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ import pytest
 
 from .conftest import assert_unchanged, commit, git, records
 
+pytestmark = pytest.mark.depends_on("pytest_unchanged/")
+
 STORE = Path(".pytest_cache", "d", "unchanged", "store.sqlite3")
 
 

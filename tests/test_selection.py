@@ -9,6 +9,8 @@ import pytest
 
 from .conftest import assert_unchanged, commit, records
 
+pytestmark = pytest.mark.depends_on("pytest_unchanged/")
+
 MARKED = """
 import pytest
 
