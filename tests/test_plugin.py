@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import assert_unchanged, TESTS, commit, records
+from .conftest import TESTS, assert_unchanged, commit, records
+
+pytestmark = pytest.mark.depends_on("pytest_unchanged/")
 
 
 def test_second_run_skips_everything_and_exits_zero(
