@@ -12,7 +12,8 @@ modules they import. Imports are read from the syntax tree, never by importing:
 * calls with a constant string: ``importlib.import_module("a.b")``, ``__import__("a")``, and
   the constant strings of a ``pytest_plugins`` assignment.
 
-Importing ``a.b.c`` runs ``a/__init__.py`` and ``a/b/__init__.py``: they are inputs too. A name
+Importing ``a.b.c`` runs ``a/__init__.py`` and ``a/b/__init__.py``: they are inputs too, and so
+are the ``__init__.py`` files of the packages a test module itself lives in. A name
 is looked up in every search root (the rootdir, its ``src/``, every ``sys.path`` entry inside the
 repository, the directory pytest inserts for the module); every match counts, so a name that
 resolves in two places makes both inputs (more runs, never a false skip). Modules outside the
@@ -165,6 +166,10 @@ class ImportGraph:
             anchor = (self.worktree.root / rel).parent
             for ref in self.imports_of(rel):
                 found.update(self._resolve(ref, anchor))
+            # Importing a module of a package runs the package's __init__.py files first.
+            package = anchor
+            while package != self.worktree.root and self._add(found, package / "__init__.py"):
+                package = package.parent
             found.discard(rel)
             cached = self._direct[rel] = tuple(sorted(found))
         return cached

@@ -123,3 +123,21 @@ def test_marked_tests_keep_their_declared_inputs(repo: Path, pytester: pytest.Py
     pytester.runpytest(*run).assert_outcomes(passed=1)
     (repo / "src" / "pkg" / "helpers.py").write_text("def double(x):\n    return x + x\n")
     pytester.runpytest(*run).stdout.fnmatch_lines(["unchanged: 1 unchanged *, 0 to run"])
+
+
+def test_closure_counts_the_packages_a_test_module_lives_in(repo: Path) -> None:
+    package = repo / "tests" / "unit"
+    package.mkdir(parents=True)
+    (repo / "tests" / "__init__.py").write_text("from . import shared\n")
+    (repo / "tests" / "shared.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "util.py").write_text("")
+    (package / "test_x.py").write_text("from .util import *\n\ndef test_x():\n    pass\n")
+    commit(repo)
+    graph = ImportGraph(Worktree.discover(repo), [repo.resolve()])
+    assert graph.closure(["tests/unit/test_x.py"]) == [
+        "tests/__init__.py",
+        "tests/shared.py",
+        "tests/unit/__init__.py",
+        "tests/unit/util.py",
+    ]
