@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import defaultdict
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Collection, Generator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +111,15 @@ def _source_of(path: str) -> str:
     return os.path.join(os.path.dirname(directory), name.split(".", 1)[0] + ".py")
 
 
-def covered(path: str, inputs: Iterable[str]) -> bool:
-    """Whether the repository path ``path`` is one of ``inputs`` or below one of them."""
-    return any(p in (".", "", path) or path.startswith(p + "/") for p in inputs)
+def covered(path: str, inputs: Collection[str]) -> bool:
+    """Whether the repository path ``path`` is one of ``inputs`` or below one of them.
+
+    ``inputs`` holds repository paths (``"."`` for the whole worktree); pass a set.
+    """
+    if path in inputs or "." in inputs or "" in inputs:
+        return True
+    parts = path.split("/")
+    return any("/".join(parts[:depth]) in inputs for depth in range(1, len(parts)))
 
 
 class AuditPlugin:
@@ -127,6 +133,8 @@ class AuditPlugin:
         self.at_collection: dict[Path, Recorder] = {}
         self.graph: ImportGraph | None = None
         self._static: dict[Path, list[str]] = {}
+        self._by_module: dict[Path, dict[str, str]] = {}
+        self._inputs: dict[str, frozenset[str]] = {}
         self._files: dict[str, str | None] = {}
         self._skipped_dirs: dict[str, bool] = {}
         # Controller side: per nodeid, the (path, how) pairs its inputs do not cover.
@@ -184,38 +192,54 @@ class AuditPlugin:
         if report.when == "teardown":
             state = item.stash.get(plugin.ITEM_KEY, None)
             if state is not None and state.key is not None and self.recorder is not None:
-                inputs = [path for path, _, _ in state.inputs.manifest]
+                inputs = self._inputs.get(state.inputs.inputs_id)
+                if inputs is None:
+                    inputs = frozenset(path for path, _, _ in state.inputs.manifest)
+                    self._inputs[state.inputs.inputs_id] = inputs
                 payload(report)[PAYLOAD_KEY] = self.uncovered(item, inputs)
             self.recorder = None
         return report
 
     # -- judging ---------------------------------------------------------------------------
 
-    def uncovered(self, item: pytest.Item, inputs: Sequence[str]) -> list[tuple[str, str]]:
+    def uncovered(self, item: pytest.Item, inputs: Collection[str]) -> list[tuple[str, str]]:
         """Return ``(path relative to the rootdir, how it was seen)`` for each repository file
-        the item read or imported that ``inputs`` (repository paths) do not cover."""
-        seen: dict[str, str] = {}
-        sources = [(" at collection", self.at_collection.get(Path(item.path))), ("", self.recorder)]
-        for when, recorder in sources:
-            if recorder is None:
-                continue
-            for name in recorder.imported:
-                file = getattr(sys.modules.get(name), "__file__", None)
-                if isinstance(file, str):
-                    self._note(seen, file, "imported" + when)
-            for args in recorder.opened:
-                path = _reads(args)
-                if path is None:
-                    continue
-                # importlib.import_module() raises no import event: its module shows as the
-                # source it reads, or as the cached bytecode it loads instead.
-                path = _source_of(path)
-                self._note(seen, path, ("imported" if path.endswith(".py") else "read") + when)
-        for rel in self._static_closure(Path(item.path)):
-            seen.setdefault(rel, "imported")
+        the item read or imported that ``inputs`` (a set of repository paths) do not cover."""
+        seen = dict(self._module_seen(Path(item.path)))
+        if self.recorder is not None:
+            for rel, how in self._seen(self.recorder, "").items():
+                if not seen.get(rel, "").startswith("imported"):
+                    seen[rel] = how
         return sorted(
             (self._from_rootdir(rel), how) for rel, how in seen.items() if not covered(rel, inputs)
         )
+
+    def _module_seen(self, module: Path) -> dict[str, str]:
+        """What the items of ``module`` are charged with before they run (memoised)."""
+        cached = self._by_module.get(module)
+        if cached is None:
+            recorder = self.at_collection.get(module)
+            cached = {} if recorder is None else self._seen(recorder, " at collection")
+            for rel in self._static_closure(module):
+                cached.setdefault(rel, "imported")
+            self._by_module[module] = cached
+        return cached
+
+    def _seen(self, recorder: Recorder, when: str) -> dict[str, str]:
+        seen: dict[str, str] = {}
+        for name in recorder.imported:
+            file = getattr(sys.modules.get(name), "__file__", None)
+            if isinstance(file, str):
+                self._note(seen, file, "imported" + when)
+        for args in recorder.opened:
+            path = _reads(args)
+            if path is None:
+                continue
+            # importlib.import_module() raises no import event: its module shows as the
+            # source it reads, or as the cached bytecode it loads instead.
+            path = _source_of(path)
+            self._note(seen, path, ("imported" if path.endswith(".py") else "read") + when)
+        return seen
 
     def _note(self, seen: dict[str, str], path: str, how: str) -> None:
         rel = self._repository_file(path)
