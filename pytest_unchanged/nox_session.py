@@ -17,8 +17,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_unchanged.upstream import Comparison, compare, fetch_upstream
-from pytest_unchanged.upstream_archive import (
+from pytest_unchanged.upstream import (
+    Comparison,
+    compare,
+    fetch_upstream,
     install_environment,
     scm_version,
     write_commit_archive,

@@ -106,7 +106,8 @@ def describe_commit(commit: pygit2.Commit) -> str:
     """Return ``SHORT-OID DATE SUBJECT`` for ``commit``, with its author date, like git log."""
     author = commit.author
     when = datetime.fromtimestamp(author.time, timezone(timedelta(minutes=author.offset)))
-    subject = commit.message.strip().splitlines()[0] if commit.message.strip() else ""
+    paragraph = commit.message.strip().split("\n\n", 1)[0]
+    subject = " ".join(line.strip() for line in paragraph.splitlines())  # git's %s
     return f"{commit.short_id} {when:%Y-%m-%d} {subject}"
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from pytest_unchanged.upstream import FetchProgress, fetch_upstream
-from pytest_unchanged.upstream_archive import (
+from pytest_unchanged.upstream import (
+    FetchProgress,
+    fetch_upstream,
     install_environment,
     scm_version,
     write_commit_archive,

@@ -3,7 +3,7 @@
 One test walks the whole story, because every step needs a real virtualenv (the slow part):
 nothing verified → test and record; an unwatched move → skip; a breaking watched move with the
 same version string → the new commit is really installed, fails, the state stays; a fix →
-test (with posargs) and record.
+test (with posargs) and record; ``--no-install`` on the reused virtualenv → no stale record.
 """
 
 from __future__ import annotations
@@ -139,4 +139,14 @@ def test_upstream_tip_session(tmp_path: Path) -> None:
     assert result.returncode == 0, output(result)
     assert f"Testing against upstreampkg {fixed[:7]}" in result.stderr
     assert "1 passed, 2 deselected" in result.stdout
+    assert verified_commit(project) == fixed
+
+    touched = upstream.commit(
+        {"upstreampkg/core.py": "def answer() -> int:\n    return 42\n"}, "Touch it again"
+    )
+    result = nox(project, cache, "--reuse-venv", "yes", "--no-install")
+    assert result.returncode == 1, output(result)
+    assert f"is not built from upstreampkg-{touched}.tar" in result.stderr
+    assert "were installs skipped by --no-install?" in result.stderr
+    assert "passed" not in result.stdout
     assert verified_commit(project) == fixed
