@@ -6,12 +6,13 @@ The suite lives in a temporary git repository: ``--modules`` test modules of ``-
 each; every test imports a helper at module level, opens and reads a data file, imports a module
 inside the function and computes a little. The two commands (plain ``pytest`` and
 ``pytest --unchanged-audit``) run in fresh processes, interleaved ``--rounds`` times; the medians
-of their wall times and the ratio are printed.
+of their wall and CPU times and the ratios are printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -65,15 +66,21 @@ def generate(root: Path, modules: int, tests: int) -> None:
         )
 
 
-def timed(root: Path, extra: list[str]) -> float:
-    """Run the suite once in a fresh process and return its wall time in seconds."""
+def timed(root: Path, extra: list[str]) -> tuple[float, float]:
+    """Run the suite once in a fresh process; return its wall and CPU (user + system) seconds.
+
+    CPU time is the steadier figure on a shared machine.
+    """
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:xdist"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run([*command, *extra], cwd=root, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise SystemExit(f"pytest {' '.join(extra)} failed:\n{result.stdout[-3000:]}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -87,17 +94,21 @@ def main() -> None:
         root = Path(directory)
         generate(root, args.modules, args.tests)
         timed(root, [])  # warm up: bytecode caches, the store
-        plain: list[float] = []
-        audit: list[float] = []
+        plain: list[tuple[float, float]] = []
+        audit: list[tuple[float, float]] = []
         for _ in range(args.rounds):
             plain.append(timed(root, []))
             audit.append(timed(root, ["--unchanged-audit"]))
         count = args.modules * args.tests
-        plain_median, audit_median = statistics.median(plain), statistics.median(audit)
         print(f"{count} tests in {args.modules} modules, {args.rounds} interleaved rounds")
-        print(f"plain pytest:               median {plain_median:.2f}s  {_all(plain)}")
-        print(f"pytest --unchanged-audit:   median {audit_median:.2f}s  {_all(audit)}")
-        print(f"ratio: {audit_median / plain_median:.2f}x")
+        for index, kind in enumerate(("wall", "cpu")):
+            plain_times = [t[index] for t in plain]
+            audit_times = [t[index] for t in audit]
+            plain_median = statistics.median(plain_times)
+            audit_median = statistics.median(audit_times)
+            print(f"{kind}: plain pytest             median {plain_median:.2f}s", _all(plain_times))
+            print(f"{kind}: pytest --unchanged-audit median {audit_median:.2f}s", _all(audit_times))
+            print(f"{kind}: ratio {audit_median / plain_median:.2f}x")
 
 
 def _all(times: list[float]) -> str:
