@@ -16,6 +16,9 @@ def test_audit_finds_the_undeclared_data_file(repo: Path, pytester: pytest.Pytes
     (repo / "src" / "calc.py").write_text("N = 1\n")
     (repo / "data.json").write_text('{"n": 1}\n')
     (repo / "notes.txt").write_text("declared\n")
+    (repo / "myenv" / "lib").mkdir(parents=True)
+    (repo / "myenv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (repo / "myenv" / "lib" / "site.txt").write_text("a virtualenv inside the repository\n")
     pytester.makepyfile(
         test_calc="""
         import json
@@ -25,6 +28,8 @@ def test_audit_finds_the_undeclared_data_file(repo: Path, pytester: pytest.Pytes
         def test_reads_undeclared_data(tmp_path):
             (tmp_path / "out.txt").write_text("outside the repository")
             open("notes.txt").close()
+            open("myenv/lib/site.txt").close()
+            open(".git/HEAD").close()
             with open("data.json") as file:
                 assert json.load(file)["n"] == 1
 
@@ -47,6 +52,8 @@ def test_audit_finds_the_undeclared_data_file(repo: Path, pytester: pytest.Pytes
             '    cover with: @pytest.mark.depends_on("data.json")',
         ]
     )
+    assert "site.txt" not in result.stdout.str()
+    assert ".git/HEAD" not in result.stdout.str()
 
 
 def test_audit_sees_imports_at_collection_and_at_run_time(

@@ -199,11 +199,19 @@ def test_unchanged_tests_that_run_because_skipping_is_off(
 def test_explain_from_ini_and_under_xdist(project: Path, pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     pytester.makeini("[pytest]\nunchanged_explain = true\n")
+    pytester.makepyfile(
+        test_always="import pytest\n\n@pytest.mark.always_run\ndef test_net():\n    pass\n"
+    )
     commit(project)
     pytester.runpytest_subprocess("-n", "2").stdout.fnmatch_lines(["no record yet: 3 tests"])
     (project / "src" / "b.py").write_text("B = 2\n")
     result = pytester.runpytest_subprocess("-n", "2", "--unchanged")
-    result.assert_outcomes(passed=2, skipped=1)
+    result.assert_outcomes(passed=3, skipped=1)
     result.stdout.fnmatch_lines(
-        ["*- unchanged: why 2 tests ran -*", "input src/b.py changed (* → *): 1 test"]
+        [
+            "*- unchanged: why 3 tests ran -*",
+            "always-run marker: 1 test",
+            "    test_always.py::test_net",
+            "input src/b.py changed (* → *): 1 test",
+        ]
     )
