@@ -27,6 +27,7 @@ from .worktree import ABSENT, Worktree
 
 if TYPE_CHECKING:
     import pytest
+    from _pytest.nodes import Node
 
 __all__ = [
     "DEPENDS_ON",
@@ -38,6 +39,7 @@ __all__ = [
 
 DEPENDS_ON = "depends_on"
 ALWAYS_RUN = "always_run"
+_MARK_NAMES = frozenset({DEPENDS_ON, ALWAYS_RUN})
 IMPORTS = "imports"
 """In ``unchanged_default``: the test module's static import closure (see :mod:`.imports`)."""
 
@@ -87,7 +89,7 @@ def installed_distributions() -> list[tuple[str, str]]:
     reinstalling another commit with the same version string still changes the facet.
     """
     parser = HeaderParser()
-    found = []
+    found: list[tuple[str, str]] = []
     for dist in importlib.metadata.distributions():
         text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
         headers = parser.parsestr(text.split("\n\n", 1)[0])
@@ -148,7 +150,26 @@ class Resolver:
     _paths: dict[str, list[str]] = field(default_factory=dict)
     _implicit: dict[Path, list[str]] = field(default_factory=dict)
     _memo: dict[tuple[Path, tuple[str, ...]], ItemInputs] = field(default_factory=dict)
+    _node_marks: dict[object, tuple[pytest.Mark, ...]] = field(default_factory=dict)
     _imports: ImportGraph | None = None
+
+    def marks(self, item: pytest.Item) -> tuple[pytest.Mark, ...]:
+        """Return the ``depends_on`` and ``always_run`` marks of ``item``, closest first.
+
+        The same marks as ``item.iter_markers(name)`` (the item's ``own_markers``, then each
+        parent's), with each collector's part computed once however many items it holds.
+        """
+        own = tuple(m for m in item.own_markers if m.name in _MARK_NAMES)
+        return own + self._collector_marks(item.parent)
+
+    def _collector_marks(self, node: Node | None) -> tuple[pytest.Mark, ...]:
+        if node is None:
+            return ()
+        cached = self._node_marks.get(node)
+        if cached is None:
+            own = tuple(m for m in node.own_markers if m.name in _MARK_NAMES)
+            cached = self._node_marks[node] = own + self._collector_marks(node.parent)
+        return cached
 
     def declared(self, item: pytest.Item, extra: Iterable[str] = ()) -> list[str] | None:
         """Return the ``depends_on`` arguments of ``item`` (all marks, closest first) plus
@@ -158,7 +179,9 @@ class Resolver:
         argument that is not a string or path.
         """
         found: list[str] | None = None
-        for mark in item.iter_markers(DEPENDS_ON):
+        for mark in self.marks(item):
+            if mark.name != DEPENDS_ON:
+                continue
             try:
                 _depends_on(*mark.args, **mark.kwargs)
             except TypeError as error:
@@ -185,7 +208,7 @@ class Resolver:
 
         Raises :class:`InputError` for a path outside the repository.
         """
-        if any(True for _ in item.iter_markers(ALWAYS_RUN)):
+        if any(mark.name == ALWAYS_RUN for mark in self.marks(item)):
             return ItemInputs((), "", "", unkeyable="marked always_run")
         path = Path(item.path)
         signature = tuple(declared) if declared is not None else ("\0default",)

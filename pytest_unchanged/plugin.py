@@ -238,6 +238,7 @@ class UnchangedPlugin:
         self.not_collected: dict[str, UnchangedModule] = {}
         self.remote_not_collected: tuple[int, float] = (0, 0.0)
         self.summaries: dict[str, ModuleSummary] = {}
+        self._failed_files: frozenset[str] | None = None
 
     # -- collection ------------------------------------------------------------------------
 
@@ -278,24 +279,38 @@ class UnchangedPlugin:
         module = self.context.unchanged_modules.get(file)
         if module is None or collection_path in self.context.explicit:
             return None
+        if file in self._last_failed_files():
+            return None  # collected, so its unchanged items report (and clear --lf's list)
         self.not_collected[file] = module
         return True
 
-    @pytest.hookimpl(tryfirst=True)
+    def _last_failed_files(self) -> frozenset[str]:
+        if self._failed_files is None:
+            lastfailed = self.config.cache.get("cache/lastfailed", {})
+            self._failed_files = frozenset(
+                module_file(nodeid) for nodeid in lastfailed if isinstance(nodeid, str)
+            )
+        return self._failed_files
+
+    @pytest.hookimpl(wrapper=True)
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-    ) -> None:
-        """Compute every item's key, before other plugins deselect any (module summaries need
-        all items of a module)."""
-        if not items:
-            return
+    ) -> Generator[None]:
+        """Compute the key of every collected item, deselected ones included (a module summary
+        needs all items of its module), once the other implementations have added their marks."""
+        collected = list(items)
+        result = yield
+        if collected:
+            self._compute_keys(config, collected)
+        return result
+
+    def _compute_keys(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         context = self.context
+        hook = config.hook.pytest_unchanged_item_inputs
         errors: list[str] = []
         for item in items:
             try:
-                extra = [
-                    p for r in config.hook.pytest_unchanged_item_inputs(item=item) if r for p in r
-                ]
+                extra = [p for r in hook(item=item) if r for p in r] if hook.get_hookimpls() else []
                 declared = context.resolver.declared(item, extra)
                 inputs = context.resolver.item_inputs(item, declared)
             except InputError as error:
