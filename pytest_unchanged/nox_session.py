@@ -102,14 +102,18 @@ def _install(session: nox.Session, comparison: Comparison) -> bool:
     upstream, commit = comparison.upstream, comparison.commit
     config = upstream.config
     session.install("--upgrade", "pip")  # `install` may use recent pip options (--group).
-    session.install(*config.install)
+    if config.install:
+        session.install(*config.install)
     directory = Path(session.create_tmp())
     archive = write_commit_archive(upstream.repo, commit, config.package, directory)
     environment = install_environment(config.package, scm_version(upstream.repo, commit))
-    session.install("--force-reinstall", "--no-deps", str(archive), env=environment)
-    installed = session.run(
-        "python", "-c", _DIRECT_URL, config.package, silent=True, log=False
-    )  # fmt: skip
+    try:
+        session.install("--force-reinstall", "--no-deps", str(archive), env=environment)
+        installed = session.run(
+            "python", "-c", _DIRECT_URL, config.package, silent=True, log=False
+        )  # fmt: skip
+    finally:
+        archive.unlink()  # As large as the upstream's tree; pip has its own copy now.
     if installed is None:
         return False
     if not str(installed).strip().endswith(archive.name):

@@ -42,6 +42,9 @@ __all__ = [
     "write_commit_archive",
 ]
 
+# `git describe --tags --long` output: TAG-DISTANCE-gOID.
+_DESCRIBED = re.compile(r"^(?P<tag>.+)-(?P<distance>\d+)-g(?P<oid>[0-9a-f]+)$")
+
 
 @dataclass(frozen=True)
 class Upstream:
@@ -243,9 +246,6 @@ def compare(
         else tuple(path for path, oid in current.items() if verified.paths.get(path) != oid)
     )
     return Comparison(upstream, commit, current, verified, moved)
-
-
-_DESCRIBED = re.compile(r"^(?P<tag>.+)-(?P<distance>\d+)-g(?P<oid>[0-9a-f]+)$")
 
 
 def write_commit_archive(

@@ -105,6 +105,7 @@ def test_upstream_tip_session(tmp_path: Path) -> None:
     assert f"Testing against upstreampkg {upstream.initial[:7]}" in result.stderr
     assert "2 passed, 1 deselected" in result.stdout
     assert verified_commit(project) == upstream.initial
+    assert not list((tmp_path / "envs" / "upstream-tip" / "tmp").glob("*.tar"))
 
     upstream.commit({"docs/index.txt": "Unwatched.\n"}, "Unwatched change")
     result = nox(project, cache, "--reuse-venv", "yes")
