@@ -166,3 +166,18 @@ def test_xdist_workers_agree_on_the_fast_path(suite: Path, pytester: pytest.Pyte
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["unchanged: 6 unchanged tests not run, *"])
     assert imported(suite) == ["c", "c"]  # each of the two workers imports the changed module
+
+
+def test_a_module_with_a_last_failed_test_is_collected(
+    suite: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.runpytest_subprocess().assert_outcomes(passed=9)
+    imported(suite)
+    # pytest's own cache still lists a failure in test_a.py (say, from a run on other inputs).
+    lastfailed = suite / ".pytest_cache" / "v" / "cache" / "lastfailed"
+    lastfailed.write_text('{"test_a.py::test_it[0]": true}')
+    result = pytester.runpytest_subprocess("--unchanged", "--lf")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["run-last-failure: rerun previous 1 failure*"])
+    assert imported(suite) == ["a"]
+    assert not lastfailed.exists() or "test_a.py" not in lastfailed.read_text()

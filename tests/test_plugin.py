@@ -225,3 +225,29 @@ def test_path_matching_nothing_warns_and_always_runs(repo: Path, pytester: pytes
     result = pytester.runpytest("--unchanged", "-W", "error::pytest.PytestWarning")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["E * depends_on path 'src/tpyo.py' matches nothing*"])
+
+
+def test_marks_added_by_a_conftest_hook_count(repo: Path, pytester: pytest.Pytester) -> None:
+    (repo / "data.txt").write_text("1\n")
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                item.add_marker(pytest.mark.depends_on("data.txt"))
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.depends_on("test_marks_added_by_a_conftest_hook_count.py")
+        def test_it():
+            pass
+        """
+    )
+    commit(repo)
+    pytester.runpytest().assert_outcomes(passed=1)
+    (repo / "data.txt").write_text("2\n")
+    pytester.runpytest("--unchanged").assert_outcomes(passed=1)
