@@ -36,6 +36,16 @@ EXIT_ERROR = 2
 
 Handler = Callable[[argparse.Namespace], int]
 
+UPSTREAM_HELP = """\
+Watch paths of an upstream repository configured in [tool.pytest-unchanged.upstream.NAME].
+
+  check NAME    exit 0: no watched path moved since the verified commit;
+                exit 1: something moved, or nothing was verified yet (with a report)
+  record NAME   mark the fetched tip (or --commit SHA) as verified
+
+Any error exits with status 2 and a one-paragraph message; the verified state is then untouched.
+"""
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status.
@@ -69,12 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
 def add_upstream_commands(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``upstream check`` and ``upstream record`` to the command groups ``groups``."""
     upstream = groups.add_parser(
-        "upstream", help="Watch paths of an upstream repository", description=__doc__,
+        "upstream", help="Watch paths of an upstream repository", description=UPSTREAM_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     actions = upstream.add_subparsers(dest="action", required=True, metavar="ACTION")
     check = actions.add_parser(
-        "check", help="Fetch the upstream and report watched paths that moved since verified"
+        "check", help="Report the watched paths that moved since the verified commit"
     )
     check.set_defaults(handler=check_command)
     record = actions.add_parser("record", help="Mark the fetched tip (or --commit) as verified")
