@@ -10,37 +10,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pygit2
 import pytest
-from pygit2.enums import ConfigLevel
 
 from pytest_unchanged.worktree import ABSENT, Entry, NotARepositoryError, Worktree, hash_tree
 
 IDENTITY = ("-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=m")
 
 
-@pytest.fixture(autouse=True)
-def no_user_config(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    """Hide the user's and the system's git configuration from both git and libgit2."""
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-    levels = [ConfigLevel.SYSTEM, ConfigLevel.XDG, ConfigLevel.GLOBAL, ConfigLevel.PROGRAMDATA]
-    saved = {level: pygit2.settings.search_path[level] for level in levels}
-    for level in levels:
-        pygit2.settings.search_path[level] = str(home)
-    try:
-        yield
-    finally:
-        for level, value in saved.items():
-            pygit2.settings.search_path[level] = value
+# The user's git configuration is kept out by the autouse fixture in conftest.py.
 
 
 def git(cwd: Path, *args: str, env: dict[str, str] | None = None, stdin: str = "") -> str:
