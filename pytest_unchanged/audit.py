@@ -135,6 +135,7 @@ class AuditPlugin:
         self._static: dict[Path, list[str]] = {}
         self._by_module: dict[Path, dict[str, str]] = {}
         self._inputs: dict[str, frozenset[str]] = {}
+        self._relative: dict[str, str] = {}
         self._files: dict[str, str | None] = {}
         self._skipped_dirs: dict[str, bool] = {}
         # Controller side: per nodeid, the (path, how) pairs its inputs do not cover.
@@ -293,7 +294,11 @@ class AuditPlugin:
         return cached
 
     def _from_rootdir(self, rel: str) -> str:
-        return Path(os.path.relpath(self.worktree.root / rel, self.rootdir)).as_posix()
+        cached = self._relative.get(rel)
+        if cached is None:
+            cached = Path(os.path.relpath(self.worktree.root / rel, self.rootdir)).as_posix()
+            self._relative[rel] = cached
+        return cached
 
     # -- reporting -------------------------------------------------------------------------
 

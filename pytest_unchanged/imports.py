@@ -31,7 +31,7 @@ from __future__ import annotations
 import ast
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +57,7 @@ class ImportRef:
 
 
 def parse_imports(source: bytes) -> tuple[ImportRef, ...]:
-    """Return the imports found in the Python ``source``, in order of appearance.
+    """Return the imports found in the Python ``source`` (in no particular order).
 
     A file that does not parse (a syntax error, null bytes) has no imports: importing it fails,
     so no test that needs it can pass and be recorded.
@@ -67,7 +67,9 @@ def parse_imports(source: bytes) -> tuple[ImportRef, ...]:
     except (SyntaxError, ValueError):
         return ()
     found: list[ImportRef] = []
-    for node in ast.walk(tree):
+    # Import statements are statements: unless a call may import, expressions need no visit.
+    dynamic = b"import_module" in source or b"__import__" in source
+    for node in ast.walk(tree) if dynamic else _statements(tree):
         if isinstance(node, ast.Import):
             found.extend(ImportRef(alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -80,6 +82,18 @@ def parse_imports(source: bytes) -> tuple[ImportRef, ...]:
             if any(isinstance(t, ast.Name) and t.id == "pytest_plugins" for t in targets):
                 found.extend(ImportRef(text) for text in _constant_strings(node.value))
     return tuple(found)
+
+
+def _statements(tree: ast.Module) -> Iterator[ast.AST]:
+    """Every statement of ``tree``, at any depth (bodies of functions, classes, blocks)."""
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        yield node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(node, name, None)
+            if isinstance(children, list):
+                pending.extend(children)
 
 
 def _called_name(func: ast.expr) -> str | None:

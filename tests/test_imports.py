@@ -45,6 +45,30 @@ def test_parse_imports_at_every_level() -> None:
     }
 
 
+def test_parse_imports_in_nested_blocks() -> None:
+    source = b"""
+if True:
+    try:
+        import a
+    except ImportError:
+        import b
+    else:
+        import c
+    finally:
+        import d
+class K:
+    def m(self):
+        with open("x"):
+            for _ in ():
+                while False:
+                    import e
+match 1:
+    case 1:
+        import f
+"""
+    assert {ref.module for ref in parse_imports(source)} == set("abcdef")
+
+
 def test_a_file_that_does_not_parse_has_no_imports() -> None:
     assert parse_imports(b"import (\n") == ()
 
