@@ -30,7 +30,7 @@ import pytest
 
 from . import plugin
 from .explain import inactive_message, payload
-from .imports import ImportGraph, search_roots
+from .imports import ImportGraph, load_parsed, save_parsed, search_roots
 from .worktree import Worktree
 
 __all__ = ["AuditPlugin", "Recorder", "covered", "register"]
@@ -129,6 +129,8 @@ class AuditPlugin:
         self.core = core
         self.rootdir = core.config.rootpath
         self.cache_dir = core.store_path.parents[2]
+        self.parsed_path = core.store_path.with_name("imports.json")
+        self.known: frozenset[str] = frozenset()
         self.recorder: Recorder | None = None
         self.at_collection: dict[Path, Recorder] = {}
         self.graph: ImportGraph | None = None
@@ -282,7 +284,9 @@ class AuditPlugin:
         cached = self._static.get(module)
         if cached is None:
             if self.graph is None:
-                self.graph = ImportGraph(self.worktree, search_roots(self.worktree, self.rootdir))
+                roots = search_roots(self.worktree, self.rootdir)
+                self.graph = ImportGraph(self.worktree, roots, load_parsed(self.parsed_path))
+                self.known = frozenset(self.graph.parsed)
             start = []
             for candidate in (module, *_conftests(module, self.rootdir)):
                 try:
@@ -299,6 +303,12 @@ class AuditPlugin:
             cached = Path(os.path.relpath(self.worktree.root / rel, self.rootdir)).as_posix()
             self._relative[rel] = cached
         return cached
+
+    def pytest_sessionfinish(self) -> None:
+        # Keep what this session looked up: files edited since drop out of the cache.
+        graph = self.graph
+        if graph is not None and graph.used.symmetric_difference(self.known):
+            save_parsed(self.parsed_path, {oid: graph.parsed[oid] for oid in graph.used})
 
     # -- reporting -------------------------------------------------------------------------
 

@@ -29,6 +29,8 @@ The imports of a file are memoised per blob OID, so identical files are parsed o
 from __future__ import annotations
 
 import ast
+import contextlib
+import json
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -37,7 +39,14 @@ from pathlib import Path
 
 from .worktree import ABSENT, Worktree
 
-__all__ = ["ImportGraph", "ImportRef", "parse_imports", "search_roots"]
+__all__ = [
+    "ImportGraph",
+    "ImportRef",
+    "load_parsed",
+    "parse_imports",
+    "save_parsed",
+    "search_roots",
+]
 
 _IMPORT_FUNCTIONS = frozenset({"import_module", "__import__"})
 
@@ -116,6 +125,33 @@ def _first(args: list[ast.expr]) -> ast.expr | None:
     return args[0] if args else None
 
 
+def load_parsed(path: Path) -> dict[str, tuple[ImportRef, ...]]:
+    """Return the imports by blob OID saved at ``path`` by :func:`save_parsed`.
+
+    A missing or unreadable file gives an empty mapping: it is only a cache.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            oid: tuple(ImportRef(m, int(level), tuple(names)) for m, level, names in refs)
+            for oid, refs in data.items()
+        }
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def save_parsed(path: Path, parsed: dict[str, tuple[ImportRef, ...]]) -> None:
+    """Write ``parsed`` (imports by blob OID) to ``path`` as JSON, atomically (write, rename)."""
+    data = {oid: [[r.module, r.level, list(r.names)] for r in refs] for oid, refs in parsed.items()}
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+
+
 def search_roots(worktree: Worktree, rootdir: Path, path: Sequence[str] = ()) -> list[Path]:
     """Return the directories absolute imports are looked up in, all inside the repository.
 
@@ -152,10 +188,18 @@ class ImportGraph:
     are relative to the repository's top, POSIX style.
     """
 
-    def __init__(self, worktree: Worktree, roots: Iterable[Path]) -> None:
+    def __init__(
+        self,
+        worktree: Worktree,
+        roots: Iterable[Path],
+        parsed: dict[str, tuple[ImportRef, ...]] | None = None,
+    ) -> None:
         self.worktree = worktree
         self.roots = list(roots)
-        self._parsed: dict[str, tuple[ImportRef, ...]] = {}
+        self.parsed = {} if parsed is None else parsed
+        """Imports by blob OID; pass one loaded with :func:`load_parsed` to skip parsing."""
+        self.used: set[str] = set()
+        """The blob OIDs looked up: what is worth saving for the next session."""
         self._direct: dict[str, tuple[str, ...]] = {}
 
     def imports_of(self, rel: str) -> tuple[ImportRef, ...]:
@@ -163,13 +207,14 @@ class ImportGraph:
         entry = self.worktree.entry(rel)
         if entry is ABSENT or entry.is_tree:
             return ()
-        cached = self._parsed.get(entry.oid)
+        self.used.add(entry.oid)
+        cached = self.parsed.get(entry.oid)
         if cached is None:
             try:
                 source = (self.worktree.root / rel).read_bytes()
             except OSError:
                 source = b""
-            cached = self._parsed[entry.oid] = parse_imports(source)
+            cached = self.parsed[entry.oid] = parse_imports(source)
         return cached
 
     def direct(self, rel: str) -> tuple[str, ...]:

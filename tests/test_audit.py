@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from pytest_unchanged.audit import covered, depends_on_line
 
-from .conftest import commit
+from .conftest import commit, git
 
 
 def test_audit_finds_the_undeclared_data_file(repo: Path, pytester: pytest.Pytester) -> None:
@@ -54,6 +55,14 @@ def test_audit_finds_the_undeclared_data_file(repo: Path, pytester: pytest.Pytes
     )
     assert "site.txt" not in result.stdout.str()
     assert ".git/HEAD" not in result.stdout.str()
+    # The imports of each file are kept by blob OID for the next session.
+    cache = json.loads((repo / ".pytest_cache/d/unchanged/imports.json").read_text())
+    assert sorted(cache[git(repo, "rev-parse", "HEAD:test_calc.py")]) == [
+        ["json", 0, []],
+        ["pytest", 0, []],
+    ]
+    again = pytester.runpytest("--unchanged-audit")
+    again.stdout.fnmatch_lines(["    data.json (read)"])
 
 
 def test_audit_sees_imports_at_collection_and_at_run_time(
