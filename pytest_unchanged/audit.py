@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from . import plugin
+from . import plugin, recording
 from .explain import inactive_message, payload
 from .imports import ImportGraph, load_parsed, save_parsed, search_roots
 from .worktree import Worktree
@@ -315,7 +315,7 @@ class AuditPlugin:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.core.is_worker or report.when != "teardown":
             return
-        found = getattr(report, plugin.REPORT_ATTR, {}).get(PAYLOAD_KEY)
+        found = getattr(report, recording.REPORT_ATTR, {}).get(PAYLOAD_KEY)
         if isinstance(found, list):
             self.audited += 1
             if found:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from . import plugin
+from . import plugin, recording
 from .inputs import ItemInputs
 from .keys import Facets
 from .store import CorruptStoreError, Record
@@ -243,7 +243,7 @@ class ExplainPlugin:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.core.is_worker or report.when != "setup":
             return
-        reason = getattr(report, plugin.REPORT_ATTR, {}).get(PAYLOAD_KEY)
+        reason = getattr(report, recording.REPORT_ATTR, {}).get(PAYLOAD_KEY)
         if isinstance(reason, str):
             self.groups[reason].append(report.nodeid)
 
@@ -264,8 +264,8 @@ class ExplainPlugin:
 
 def payload(report: pytest.TestReport) -> dict[str, Any]:
     """Return the ``report.unchanged`` payload dict of ``report``, attaching one if needed."""
-    found = getattr(report, plugin.REPORT_ATTR, None)
+    found = getattr(report, recording.REPORT_ATTR, None)
     if not isinstance(found, dict):
         found = {}
-        setattr(report, plugin.REPORT_ATTR, found)
+        setattr(report, recording.REPORT_ATTR, found)
     return found

@@ -7,8 +7,6 @@ under ``--unchanged`` when it is not).
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Generator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,13 +19,13 @@ from . import audit, explain, hookspecs, verify
 from .fastpath import ModuleSummary, UnchangedModule, module_file, summarize
 from .inputs import ALWAYS_RUN, DEPENDS_ON, InputError, ItemInputs
 from .keys import item_key
+from .recording import REPORT_ATTR, Recorder, head_commit
 from .session import Context, explicit_paths
-from .store import CorruptStoreError, Record, Store
+from .store import Record
 from .warning_types import ConflictingPluginWarning, CorruptStoreWarning, UnknownPathWarning
 
 PLUGIN_KEY = pytest.StashKey["UnchangedPlugin"]()
 ITEM_KEY = pytest.StashKey["ItemState"]()
-REPORT_ATTR = "unchanged"
 CONFLICTING_DISTRIBUTION = "pytest-depends-on"
 MODES = ("skip", "deselect")
 
@@ -220,14 +218,7 @@ class UnchangedPlugin:
         self.unchanged: list[pytest.Item] = []
         self.to_run = 0
         self.sent_bodies: set[str] = set()
-        # Controller side: outcomes per nodeid, bodies by digest, passes and failures to write.
-        self.bodies: dict[str, str] = {}
-        self.failed: dict[str, bool] = {}
-        self.durations: dict[str, float] = {}
-        self.passes: list[Record] = []
-        self.failures: list[tuple[str, str]] = []
-        self.skipped_unchanged = 0
-        self.saved_seconds = 0.0
+        self.recorder = Recorder()  # used by the process that writes (not xdist workers)
         # The fast path: modules left unimported, module summaries to store.
         self._context: Context | None = None
         self.fast_path = (
@@ -431,43 +422,8 @@ class UnchangedPlugin:
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if self.is_worker:
-            return
-        nodeid = report.nodeid
-        # Track every phase of every item: a pass is setup, call and teardown all passed.
-        if not report.passed or hasattr(report, "wasxfail"):
-            self.failed[nodeid] = True
-        self.durations[nodeid] = self.durations.get(nodeid, 0.0) + report.duration
-        completed = False
-        if report.when == "teardown":
-            completed = not self.failed.pop(nodeid, False)
-            duration = self.durations.pop(nodeid, 0.0)
-        payload = getattr(report, REPORT_ATTR, None)
-        if not isinstance(payload, dict) or "key" not in payload:
-            return
-        if "saved" in payload:
-            self.skipped_unchanged += 1
-            self.saved_seconds += float(payload["saved"])
-        self.bodies.update(payload.get("bodies", {}))
-        self.env_id = self.env_id or str(payload.get("env_id", ""))
-        if "module" in payload:
-            file, inputs_id, specs_body, items = payload["module"]
-            pairs = tuple((str(nodeid), str(key)) for nodeid, key in items)
-            self.summaries[file] = ModuleSummary(file, inputs_id, specs_body, pairs)
-        if report.failed:
-            self.failures.append((nodeid, payload["key"]))
-        if completed:
-            self.passes.append(
-                Record(
-                    nodeid=nodeid,
-                    key=payload["key"],
-                    inputs_id=payload["inputs_id"],
-                    env_id=payload["env_id"],
-                    duration=duration,
-                    passed_at=time.time(),
-                    head=self.head,
-                )
-            )
+        if not self.is_worker:
+            self.recorder.observe(report)
 
     # -- end of session --------------------------------------------------------------------
 
@@ -499,40 +455,26 @@ class UnchangedPlugin:
             session.exitstatus = pytest.ExitCode.OK
         if self._context is not None:
             self._context.close()
-        if self.is_worker or not (self.passes or self.failures or self.summaries):
+        if self.is_worker:
             return
-        if self.head is None:
-            self.head = _head_commit(self.config.rootpath)
-            self.passes = [_with_head(r, self.head) for r in self.passes]
-        env_ids = {r.env_id for r in self.passes}
-        env_id = self.env_id or (env_ids.pop() if len(env_ids) == 1 else "")
-        try:
-            try:
-                store = Store(self.store_path)
-            except CorruptStoreError as error:
-                self._warn_corrupt(error)
-                Store.discard(self.store_path)
-                store = Store(self.store_path)
-            store.update(
-                self.passes,
-                self.failures,
-                self.bodies,
-                max_keys=int(self.config.getini("unchanged_max_keys")),
-                max_age=float(self.config.getini("unchanged_max_age_days")) * 86400,
-                modules=self.summaries.values() if env_id else (),
-                env_id=env_id,
-            )
-            store.close()
-        except CorruptStoreError as error:
-            self._warn_corrupt(error)
+        self.recorder.env_id = self.recorder.env_id or self.env_id
+        self.recorder.write(
+            self.store_path,
+            head=self.head or head_commit(self.config.rootpath),
+            summaries=self.summaries.values(),
+            max_keys=int(self.config.getini("unchanged_max_keys")),
+            max_age=float(self.config.getini("unchanged_max_age_days")) * 86400,
+            warn=self._warn_corrupt,
+        )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.skip or self.is_worker:
             return
         uncollected, uncollected_saved = self._not_collected()
-        count = (self.skipped_unchanged or len(self.unchanged)) + uncollected
+        recorder = self.recorder
+        count = (recorder.skipped_unchanged or len(self.unchanged)) + uncollected
         saved = uncollected_saved + (
-            self.saved_seconds or sum(i.stash[ITEM_KEY].saved or 0.0 for i in self.unchanged)
+            recorder.saved_seconds or sum(i.stash[ITEM_KEY].saved or 0.0 for i in self.unchanged)
         )
         if not count:
             return
@@ -546,25 +488,3 @@ def _skip_reason(record: Record) -> str:
     when = datetime.fromtimestamp(record.passed_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
     commit = record.head[:10] if record.head else "no commit yet"
     return f"unchanged since it passed at {when} (HEAD {commit})"
-
-
-def _head_commit(rootdir: Path) -> str | None:
-    found = pygit2.discover_repository(os.fspath(rootdir))
-    if found is None:
-        return None
-    repository = pygit2.Repository(found)
-    if repository.head_is_unborn:
-        return None
-    return str(repository.head.peel(pygit2.Commit).id)
-
-
-def _with_head(record: Record, head: str | None) -> Record:
-    return Record(
-        record.nodeid,
-        record.key,
-        record.inputs_id,
-        record.env_id,
-        record.duration,
-        record.passed_at,
-        head,
-    )

@@ -65,6 +65,9 @@ CREATE TABLE IF NOT EXISTS module_items (
 ) WITHOUT ROWID;
 """
 
+_ORPHAN_BODIES = """DELETE FROM bodies WHERE id NOT IN (SELECT inputs_id FROM records)
+                    AND id NOT IN (SELECT env_id FROM records)"""
+
 
 class CorruptStoreError(Exception):
     """Raised when the store file exists but is not a readable store of this format."""
@@ -273,7 +276,7 @@ class Store:
                 "INSERT OR IGNORE INTO bodies VALUES (?, ?)",
                 [(i, bodies[i]) for i in used if i in bodies],
             )
-            db.execute(
+            pruned = db.execute(
                 """DELETE FROM records WHERE (nodeid, key) IN (
                        SELECT nodeid, key FROM (
                            SELECT nodeid, key, row_number() OVER (
@@ -281,8 +284,12 @@ class Store:
                            FROM records)
                        WHERE newest > ?)""",
                 (max_keys,),
-            )
-            db.execute("DELETE FROM records WHERE passed_at < ?", (now - max_age,))
+            ).rowcount
+            pruned += db.execute(
+                "DELETE FROM records WHERE passed_at < ?", (now - max_age,)
+            ).rowcount
+            if pruned or failures:
+                db.execute(_ORPHAN_BODIES)
 
     @staticmethod
     def _write_module(
@@ -311,8 +318,4 @@ class Store:
     def vacuum_bodies(self) -> int:
         """Delete bodies no record refers to; return how many were deleted."""
         with self._transaction() as db:
-            cursor = db.execute(
-                """DELETE FROM bodies WHERE id NOT IN (SELECT inputs_id FROM records)
-                   AND id NOT IN (SELECT env_id FROM records)"""
-            )
-            return cursor.rowcount
+            return db.execute(_ORPHAN_BODIES).rowcount

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from . import plugin
+from . import plugin, recording
 from .explain import NAMED, inactive_message, payload
 from .store import Record
 from .worktree import ABSENT
@@ -99,7 +99,7 @@ class VerifyPlugin:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.core.is_worker:
             return
-        found = getattr(report, plugin.REPORT_ATTR, {}).get(PAYLOAD_KEY)
+        found = getattr(report, recording.REPORT_ATTR, {}).get(PAYLOAD_KEY)
         if isinstance(found, dict):
             self.false_skips.setdefault(report.nodeid, found)
             self.failed_phases.setdefault(report.nodeid, []).append(report.when or "?")

@@ -138,6 +138,9 @@ def test_records_are_pruned_by_count(repo: Path, pytester: pytest.Pytester) -> N
         (repo / "data.txt").write_text(f"{version}\n")
         pytester.runpytest().assert_outcomes(passed=1)
     assert len(records(repo)) == 2
+    with sqlite3.connect(repo / STORE) as db:
+        (bodies,) = db.execute("SELECT count(*) FROM bodies").fetchone()
+    assert bodies == 3  # the manifests of the two kept records and the one environment
 
 
 def test_switching_branches_back_still_hits(repo: Path, pytester: pytest.Pytester) -> None:

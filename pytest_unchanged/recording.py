@@ -1,0 +1,137 @@
+"""The controller side of recording: reports in, records out, one store transaction at the end.
+
+Only the main process writes (under pytest-xdist, the controller): workers compute keys while
+they collect and attach them to their reports as a JSON-serialisable payload (``report.unchanged``),
+which the controller turns into :class:`~pytest_unchanged.store.Record` objects here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pygit2
+import pytest
+
+from .fastpath import ModuleSummary
+from .store import CorruptStoreError, Record, Store
+
+__all__ = ["REPORT_ATTR", "Recorder", "head_commit"]
+
+REPORT_ATTR = "unchanged"
+"""Name of the report attribute holding this plugin's payload (a dict, or absent)."""
+
+
+class Recorder:
+    """Collects passes, failures, manifests and module summaries from the reports of a session.
+
+    A pass is an item whose setup, call and teardown all passed, not xfailed or xpassed
+    (pytest's ``wasxfail``); any failed phase removes the record of that ``(nodeid, key)``.
+    """
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, str] = {}
+        self.passes: list[Record] = []
+        self.failures: list[tuple[str, str]] = []
+        self.summaries: dict[str, ModuleSummary] = {}
+        self.env_id = ""
+        self.skipped_unchanged = 0
+        self.saved_seconds = 0.0
+        self._failed: dict[str, bool] = {}
+        self._durations: dict[str, float] = {}
+
+    def observe(self, report: pytest.TestReport) -> None:
+        """Take one report (every phase of every item, in order) into account."""
+        nodeid = report.nodeid
+        if not report.passed or hasattr(report, "wasxfail"):
+            self._failed[nodeid] = True
+        self._durations[nodeid] = self._durations.get(nodeid, 0.0) + report.duration
+        completed, duration = False, 0.0
+        if report.when == "teardown":
+            completed = not self._failed.pop(nodeid, False)
+            duration = self._durations.pop(nodeid, 0.0)
+        payload: Any = getattr(report, REPORT_ATTR, None)
+        if not isinstance(payload, dict) or "key" not in payload:
+            return
+        if "saved" in payload:
+            self.skipped_unchanged += 1
+            self.saved_seconds += float(payload["saved"])
+        self.bodies.update(payload.get("bodies", {}))
+        self.env_id = self.env_id or str(payload.get("env_id", ""))
+        if "module" in payload:
+            file, inputs_id, specs_body, items = payload["module"]
+            pairs = tuple((str(item_nodeid), str(key)) for item_nodeid, key in items)
+            self.summaries[file] = ModuleSummary(file, inputs_id, specs_body, pairs)
+        if report.failed:
+            self.failures.append((nodeid, payload["key"]))
+        if completed:
+            self.passes.append(
+                Record(
+                    nodeid=nodeid,
+                    key=payload["key"],
+                    inputs_id=payload["inputs_id"],
+                    env_id=payload["env_id"],
+                    duration=duration,
+                    passed_at=time.time(),
+                    head=None,
+                )
+            )
+
+    def write(
+        self,
+        store_path: Path,
+        *,
+        head: str | None,
+        summaries: Iterable[ModuleSummary],
+        max_keys: int,
+        max_age: float,
+        warn: Callable[[Exception], None],
+    ) -> None:
+        """Write what was observed into the store at ``store_path`` in one transaction.
+
+        ``head`` is the hex ``HEAD`` commit put into every record; ``summaries`` are module
+        summaries collected in this process (the ones received from workers are added).
+        ``max_age`` is in seconds. An unreadable store is reported with ``warn``, moved aside
+        and replaced; nothing raises.
+        """
+        modules: Mapping[str, ModuleSummary] = {
+            **{s.file: s for s in summaries},
+            **self.summaries,
+        }
+        if not (self.passes or self.failures or modules):
+            return
+        passes = [dataclasses.replace(r, head=head) for r in self.passes]
+        try:
+            try:
+                store = Store(store_path)
+            except CorruptStoreError as error:
+                warn(error)
+                Store.discard(store_path)
+                store = Store(store_path)
+            store.update(
+                passes,
+                self.failures,
+                self.bodies,
+                max_keys=max_keys,
+                max_age=max_age,
+                modules=modules.values() if self.env_id else (),
+                env_id=self.env_id,
+            )
+            store.close()
+        except CorruptStoreError as error:
+            warn(error)
+
+
+def head_commit(rootdir: Path) -> str | None:
+    """Return the hex ``HEAD`` commit of the repository containing ``rootdir``, if any."""
+    found = pygit2.discover_repository(os.fspath(rootdir))
+    if found is None:
+        return None
+    repository = pygit2.Repository(found)
+    if repository.head_is_unborn:
+        return None
+    return str(repository.head.peel(pygit2.Commit).id)
