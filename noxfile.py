@@ -11,17 +11,23 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHON_VERSIONS = nox.project.python_versions(PYPROJECT, max_version="3.14")
 
 
+def install_project(session: nox.Session, group: str) -> None:
+    """Install the project and one dependency group (``--group`` needs pip 25.1 or newer)."""
+    session.install("--upgrade", "pip")
+    session.install("-e", ".", "--group", group)
+
+
 @nox.session(python=PYTHON_VERSIONS[0])
 def tests(session: nox.Session) -> None:
     """Run the test suite."""
-    session.install("-e", ".", "--group", "test")
+    install_project(session, "test")
     session.run("pytest", *session.posargs)
 
 
 @nox.session(python=PYTHON_VERSIONS[0])
 def lint(session: nox.Session) -> None:
     """Run ruff (lint and import order) and mypy in strict mode."""
-    session.install("-e", ".", "--group", "lint")
+    install_project(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
@@ -30,7 +36,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON_VERSIONS[0], default=False)
 def bench(session: nox.Session) -> None:
     """Benchmark the plugin on a generated 5,000-test suite (ratios side by side)."""
-    session.install("-e", ".", "--group", "test")
+    install_project(session, "test")
     session.install("pytest-testmon")
     session.run("python", "benchmarks/bench_suite.py", *session.posargs)
 
