@@ -81,7 +81,13 @@ def summarize(
         summaries[file] = ModuleSummary(
             file=file,
             inputs_id=digest(manifest_list),
-            specs_body=canonical_json({"specs": list(specs), "paths": sorted(union)}),
+            specs_body=canonical_json(
+                {
+                    "specs": list(specs),
+                    "paths": sorted(union),
+                    "items": digest([[n, k] for n, k, _, _ in members]),
+                }
+            ),
             items=tuple((nodeid, key) for nodeid, key, _, _ in members if key is not None),
         )
     return summaries

@@ -15,8 +15,10 @@ from typing import TypeAlias
 
 __all__ = ["SCHEMA_VERSION", "Facets", "Manifest", "canonical_json", "digest", "item_key"]
 
-SCHEMA_VERSION = 1
-"""Bumped whenever the meaning of a key changes; old records then never match again."""
+SCHEMA_VERSION = 2
+"""Bumped whenever the meaning of a key changes; old records then never match again.
+
+2: the key is a SHA-256 over NUL-joined text, no longer over a JSON list."""
 
 Manifest: TypeAlias = Sequence[tuple[str, str, str]]
 """The sorted ``(path, mode, OID)`` triples of an item's inputs."""

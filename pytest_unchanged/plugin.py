@@ -320,6 +320,10 @@ class UnchangedPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Skip or deselect unchanged items, once every other plugin has selected its items."""
+        # A module none of whose items was selected gets no summary: its items will not pass,
+        # so the summary could never let the fast path leave it out; storing it is wasted work.
+        selected = {module_file(item.nodeid) for item in session.items}
+        self.summaries = {f: m for f, m in self.summaries.items() if f in selected}
         if self.skip and session.items:
             self._select(session.config, session.items)
 
@@ -358,7 +362,7 @@ class UnchangedPlugin:
         count = len(self.unchanged)
         uncollected = sum(m.count for m in self.not_collected.values())
         if not uncollected:
-            return f"unchanged: {count} unchanged ({verb}), {self.to_run} to run"
+            return f"unchanged: {count:,} unchanged ({verb}), {self.to_run:,} to run"
         return (
             f"unchanged: {count + uncollected:,} unchanged ({uncollected:,} not collected, "
             f"{count:,} {verb}), {self.to_run:,} to run"

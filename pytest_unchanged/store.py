@@ -238,22 +238,24 @@ class Store:
 
         ``bodies`` maps a digest to its JSON text; only those some pass refers to are stored.
         ``modules`` are summaries of the modules collected under environment ``env_id`` (see
-        :mod:`pytest_unchanged.fastpath`). Pruning keeps the newest ``max_keys`` records of each
-        written nodeid and module, and drops every record and summary older than ``max_age``
-        seconds.
+        :mod:`pytest_unchanged.fastpath`). Pruning keeps the newest ``max_keys`` records of every
+        nodeid and summaries of every module, and drops every record and summary older than
+        ``max_age`` seconds.
         """
         now = time.time() if now is None else now
         passes = list(passes)
         used = {r.inputs_id for r in passes} | {r.env_id for r in passes}
         with self._transaction() as db:
-            for module in modules:
-                self._write_module(db, module, env_id, now, max_keys)
-            db.execute("DELETE FROM modules WHERE recorded_at < ?", (now - max_age,))
-            db.execute(
-                """DELETE FROM module_items WHERE NOT EXISTS (SELECT 1 FROM modules m
-                   WHERE m.file = module_items.file AND m.env_id = module_items.env_id
-                   AND m.inputs_id = module_items.inputs_id)"""
-            )
+            dropped = sum(self._write_module(db, m, env_id, now, max_keys) for m in modules)
+            dropped += db.execute(
+                "DELETE FROM modules WHERE recorded_at < ?", (now - max_age,)
+            ).rowcount
+            if dropped:
+                db.execute(
+                    """DELETE FROM module_items WHERE NOT EXISTS (SELECT 1 FROM modules m
+                       WHERE m.file = module_items.file AND m.env_id = module_items.env_id
+                       AND m.inputs_id = module_items.inputs_id)"""
+                )
             failures = list(failures)
             db.executemany("DELETE FROM records WHERE nodeid = ? AND key = ?", failures)
             db.executemany(
@@ -276,15 +278,7 @@ class Store:
                 "INSERT OR IGNORE INTO bodies VALUES (?, ?)",
                 [(i, bodies[i]) for i in used if i in bodies],
             )
-            pruned = db.execute(
-                """DELETE FROM records WHERE (nodeid, key) IN (
-                       SELECT nodeid, key FROM (
-                           SELECT nodeid, key, row_number() OVER (
-                               PARTITION BY nodeid ORDER BY passed_at DESC) AS newest
-                           FROM records)
-                       WHERE newest > ?)""",
-                (max_keys,),
-            ).rowcount
+            pruned = self._prune_by_count(db, max_keys) if passes else 0
             pruned += db.execute(
                 "DELETE FROM records WHERE passed_at < ?", (now - max_age,)
             ).rowcount
@@ -292,27 +286,55 @@ class Store:
                 db.execute(_ORPHAN_BODIES)
 
     @staticmethod
+    def _prune_by_count(db: sqlite3.Connection, max_keys: int) -> int:
+        # One scan of the primary key finds the few nodeids over the limit; only those are pruned.
+        crowded = db.execute(
+            "SELECT nodeid FROM records GROUP BY nodeid HAVING count(*) > ?", (max_keys,)
+        ).fetchall()
+        pruned = 0
+        for (nodeid,) in crowded:
+            pruned += db.execute(
+                """DELETE FROM records WHERE nodeid = ?1 AND key NOT IN (
+                       SELECT key FROM records WHERE nodeid = ?1
+                       ORDER BY passed_at DESC LIMIT ?2)""",
+                (nodeid, max_keys),
+            ).rowcount
+        return pruned
+
+    @staticmethod
     def _write_module(
         db: sqlite3.Connection, module: ModuleSummary, env_id: str, now: float, max_keys: int
-    ) -> None:
+    ) -> int:
+        """Store one module summary; return how many stored summaries it replaced or pruned."""
         ident = (module.file, env_id, module.inputs_id)
-        cursor = db.execute(
-            "UPDATE modules SET recorded_at = ? WHERE file = ? AND env_id = ? AND inputs_id = ?",
-            (now, *ident),
-        )
-        if cursor.rowcount == 0:
-            db.execute(
-                "INSERT INTO modules VALUES (?, ?, ?, ?, ?)", (*ident, module.specs_body, now)
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO module_items VALUES (?, ?, ?, ?, ?)",
-                [(*ident, nodeid, key) for nodeid, key in module.items],
-            )
+        # The specs text also holds a digest of the (nodeid, key) pairs: a summary whose items
+        # differ from the stored one (another key encoding, new nodeids) replaces it whole.
+        unchanged = db.execute(
+            """UPDATE modules SET recorded_at = ?
+               WHERE file = ? AND env_id = ? AND inputs_id = ? AND specs = ?""",
+            (now, *ident, module.specs_body),
+        ).rowcount
+        if unchanged:
+            return 0
+        replaced = db.execute(
+            "DELETE FROM modules WHERE file = ? AND env_id = ? AND inputs_id = ?", ident
+        ).rowcount
         db.execute(
-            """DELETE FROM modules WHERE file = ?1 AND env_id = ?2 AND inputs_id NOT IN (
+            "DELETE FROM module_items WHERE file = ? AND env_id = ? AND inputs_id = ?", ident
+        )
+        db.execute("INSERT INTO modules VALUES (?, ?, ?, ?, ?)", (*ident, module.specs_body, now))
+        db.executemany(
+            "INSERT INTO module_items VALUES (?, ?, ?, ?, ?)",
+            [(*ident, nodeid, key) for nodeid, key in module.items],
+        )
+        return (
+            replaced
+            + db.execute(
+                """DELETE FROM modules WHERE file = ?1 AND env_id = ?2 AND inputs_id NOT IN (
                    SELECT inputs_id FROM modules WHERE file = ?1 AND env_id = ?2
                    ORDER BY recorded_at DESC LIMIT ?3)""",
-            (module.file, env_id, max_keys),
+                (module.file, env_id, max_keys),
+            ).rowcount
         )
 
     def vacuum_bodies(self) -> int:

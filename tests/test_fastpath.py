@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,29 @@ def test_a_module_with_a_last_failed_test_is_collected(
     result.stdout.fnmatch_lines(["run-last-failure: rerun previous 1 failure*"])
     assert imported(suite) == ["a"]
     assert not lastfailed.exists() or "test_a.py" not in lastfailed.read_text()
+
+
+def test_a_summary_with_other_items_replaces_the_stored_one(
+    repo: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Same inputs, other items (parametrized from an undeclared variable): the stored summary
+    # must follow the items, never keep pointing at the old ones.
+    pytester.makepyfile(
+        test_param="""
+        import os
+        import pytest
+
+        @pytest.mark.parametrize("n", range(int(os.environ["N"])))
+        def test_it(n):
+            pass
+        """
+    )
+    commit(repo)
+    store = repo / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
+    for count in (2, 3):
+        monkeypatch.setenv("N", str(count))
+        pytester.runpytest().assert_outcomes(passed=count)
+        with sqlite3.connect(store) as db:
+            rows = db.execute("SELECT nodeid FROM module_items ORDER BY nodeid").fetchall()
+        assert [r[0] for r in rows] == [f"test_param.py::test_it[{n}]" for n in range(count)]
+    assert_unchanged(pytester.runpytest("--unchanged"), 3)
