@@ -14,6 +14,7 @@ from typing import Any
 
 import pygit2
 import pytest
+from packaging.utils import canonicalize_name
 
 from . import audit, explain, hookspecs, verify
 from .fastpath import ModuleSummary, UnchangedModule, module_file, summarize
@@ -145,6 +146,10 @@ def pytest_configure(config: pytest.Config) -> None:
     mode = str(_setting(config, "unchanged_mode"))
     if mode not in MODES:
         raise pytest.UsageError(f"unchanged_mode must be one of {', '.join(MODES)}, not {mode!r}")
+    for name in ("unchanged_max_keys", "unchanged_max_age_days"):
+        value = str(config.getini(name))
+        if not value.isdigit() or int(value) < 1:
+            raise pytest.UsageError(f"{name} must be a whole number of at least 1, not {value!r}")
     if pygit2.discover_repository(str(config.rootpath)) is None:
         if requested:
             raise pytest.UsageError(
@@ -186,7 +191,7 @@ def _setting(config: pytest.Config, name: str) -> Any:
 
 def _conflicting_plugin(config: pytest.Config) -> str | None:
     for plugin, dist in config.pluginmanager.list_plugin_distinfo():
-        if dist.project_name.lower().replace("_", "-") == CONFLICTING_DISTRIBUTION:
+        if canonicalize_name(dist.project_name) == CONFLICTING_DISTRIBUTION:
             name = config.pluginmanager.get_name(plugin)
             return name or CONFLICTING_DISTRIBUTION
     return None

@@ -54,6 +54,13 @@ def test_bad_mode_in_ini_is_a_usage_error(project: Path, pytester: pytest.Pytest
     result.stderr.fnmatch_lines(["*unchanged_mode must be one of skip, deselect, not 'delete'"])
 
 
+def test_bad_numbers_in_ini_are_usage_errors(project: Path, pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nunchanged_max_keys = many\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unchanged_max_keys must be a whole number of at least 1*"])
+
+
 def test_works_with_m_in_addopts_k_and_deselect(repo: Path, pytester: pytest.Pytester) -> None:
     pytester.makeini('[pytest]\naddopts = -m "not slow"\nmarkers = slow: slow tests\n')
     pytester.makepyfile(test_sel=MARKED)
