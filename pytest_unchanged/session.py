@@ -39,6 +39,7 @@ class Context:
     _store: Store | None = None
     _store_failed: bool = False
     _modules: dict[str, UnchangedModule] | None = field(default=None, repr=False)
+    _records: dict[str, dict[str, Record]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(
@@ -99,15 +100,23 @@ class Context:
             return Store(self.store_path)
 
     def records(self, nodeids: Iterable[str]) -> dict[str, dict[str, Record]]:
-        """Return the stored records of ``nodeids``; none when the store cannot be read."""
+        """Return the stored records of ``nodeids``; none when the store cannot be read.
+
+        Each nodeid is read from the store at most once per session (selection and
+        ``--unchanged-explain`` ask for the same items).
+        """
+        wanted = list(dict.fromkeys(nodeids))
+        missing = [nodeid for nodeid in wanted if nodeid not in self._records]
         store = self.store
-        if store is None:
-            return {}
-        try:
-            return store.records(nodeids)
-        except CorruptStoreError as error:
-            self.warn(error)
-            return {}
+        if missing and store is not None:
+            try:
+                found = store.records(missing)
+            except CorruptStoreError as error:
+                self.warn(error)
+                found = {}
+            for nodeid in missing:
+                self._records[nodeid] = found.get(nodeid, {})
+        return {n: self._records[n] for n in wanted if self._records.get(n)}
 
     @property
     def unchanged_modules(self) -> dict[str, UnchangedModule]:
