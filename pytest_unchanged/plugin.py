@@ -17,7 +17,15 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from . import audit, explain, hookspecs, verify
-from .fastpath import ModuleSummary, UnchangedModule, module_file, summarize
+from .fastpath import (
+    MarkNames,
+    MarkSet,
+    ModuleSummary,
+    UnchangedModule,
+    module_file,
+    observed_marks,
+    summarize,
+)
 from .inputs import ALWAYS_RUN, DEPENDS_ON, InputError, ItemInputs
 from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
@@ -232,7 +240,7 @@ class UnchangedPlugin:
             and not bool(config.getoption("unchanged_verify", False))
         )
         self.not_collected: dict[str, UnchangedModule] = {}
-        self.remote_not_collected: tuple[int, float] = (0, 0.0)
+        self.remote_not_collected: tuple[int, float, int] = (0, 0.0, 0)
         self.summaries: dict[str, ModuleSummary] = {}
         self._failed_files: frozenset[str] | None = None
 
@@ -257,6 +265,7 @@ class UnchangedPlugin:
                 warn=self._warn_corrupt,
                 discard_corrupt=not self.is_worker,
                 explicit=explicit_paths(config.args, config.invocation_params.dir),
+                mark_expression=config.getoption("markexpr", None) or None,
             )
             self.env_id = self._context.env_id
             self.env_body = self._context.env_body
@@ -293,14 +302,33 @@ class UnchangedPlugin:
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> Generator[None]:
         """Compute the key of every collected item, deselected ones included (a module summary
-        needs all items of its module), once the other implementations have added their marks."""
+        needs all items of its module), once the other implementations have added their marks.
+
+        The mark names of each item are taken before and after the other implementations ran,
+        so the module summary knows which names pytest's ``-m`` deselection may have seen.
+        """
         collected = list(items)
+        before = MarkNames()
+        marks = [before.of(item) for item in collected]
         result = yield
         if collected:
-            self._compute_keys(config, collected)
+            after = MarkNames()
+            self._compute_keys(
+                config,
+                collected,
+                [
+                    observed_marks(names, after.of(item))
+                    for item, names in zip(collected, marks, strict=True)
+                ],
+            )
         return result
 
-    def _compute_keys(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+    def _compute_keys(
+        self,
+        config: pytest.Config,
+        items: list[pytest.Item],
+        marks: list[MarkSet | None],
+    ) -> None:
         context = self.context
         hook = config.hook.pytest_unchanged_item_inputs
         errors: list[str] = []
@@ -316,19 +344,17 @@ class UnchangedPlugin:
             item.stash[ITEM_KEY] = ItemState(inputs, key)
         if errors:
             raise pytest.UsageError("bad depends_on mark(s):\n  " + "\n  ".join(errors))
+        # Summaries of every module, wholly deselected ones included: with their marks stored,
+        # a module whose items -m deselects need not be imported to be deselected again.
         self.summaries = summarize(
-            (item.nodeid, state.key, state.inputs.specs, state.inputs.manifest)
-            for item in items
+            (item.nodeid, state.key, state.inputs.specs, state.inputs.manifest, names)
+            for item, names in zip(items, marks, strict=True)
             if (state := item.stash.get(ITEM_KEY, None)) is not None
         )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Skip or deselect unchanged items, once every other plugin has selected its items."""
-        # A module none of whose items was selected gets no summary: its items will not pass,
-        # so the summary could never let the fast path leave it out; storing it is wasted work.
-        selected = {module_file(item.nodeid) for item in session.items}
-        self.summaries = {f: m for f, m in self.summaries.items() if f in selected}
         if self.skip and session.items:
             self._select(session.config, session.items)
 
@@ -365,13 +391,17 @@ class UnchangedPlugin:
             return None
         verb = "deselected" if self.mode == "deselect" else "skipped"
         count = len(self.unchanged)
-        uncollected = sum(m.count for m in self.not_collected.values())
+        uncollected, _, deselected = self._not_collected()
         if not uncollected:
-            return f"unchanged: {count:,} unchanged ({verb}), {self.to_run:,} to run"
-        return (
-            f"unchanged: {count + uncollected:,} unchanged ({uncollected:,} not collected, "
-            f"{count:,} {verb}), {self.to_run:,} to run"
-        )
+            line = f"unchanged: {count:,} unchanged ({verb}), {self.to_run:,} to run"
+        else:
+            line = (
+                f"unchanged: {count + uncollected:,} unchanged ({uncollected:,} not collected, "
+                f"{count:,} {verb}), {self.to_run:,} to run"
+            )
+        if deselected:
+            line += f", {deselected:,} deselected by -m (not collected)"
+        return line
 
     # -- running ---------------------------------------------------------------------------
 
@@ -416,15 +446,6 @@ class UnchangedPlugin:
                         self.sent_bodies.add(body_id)
                         bodies[body_id] = body
                 payload["bodies"] = bodies
-                summary = self.summaries.get(module_file(item.nodeid))
-                if self.is_worker and summary is not None and summary.file not in self.sent_bodies:
-                    self.sent_bodies.add(summary.file)
-                    payload["module"] = [
-                        summary.file,
-                        summary.inputs_id,
-                        summary.specs_body,
-                        summary.items,
-                    ]
             if state.saved is not None and report.skipped:
                 payload["saved"] = state.saved
             setattr(report, REPORT_ATTR, payload)
@@ -439,22 +460,31 @@ class UnchangedPlugin:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         """pytest-xdist: every worker made the same fast-path decision; keep its counts."""
-        count, saved = node.workeroutput.get("unchanged_not_collected", (0, 0.0))
-        self.remote_not_collected = max(self.remote_not_collected, (int(count), float(saved)))
+        output = getattr(node, "workeroutput", {})
+        count, saved, deselected = output.get("unchanged_not_collected", (0, 0.0, 0))
+        self.remote_not_collected = max(
+            self.remote_not_collected, (int(count), float(saved), int(deselected))
+        )
+        for data in output.get("unchanged_summaries", ()):
+            summary = ModuleSummary.from_wire(data)
+            self.recorder.summaries[summary.file] = summary
 
-    def _not_collected(self) -> tuple[int, float]:
+    def _not_collected(self) -> tuple[int, float, int]:
+        """Items not collected by the fast path: (unchanged, their seconds, -m deselected)."""
         local = (
             sum(m.count for m in self.not_collected.values()),
             sum(m.saved for m in self.not_collected.values()),
+            sum(m.deselected for m in self.not_collected.values()),
         )
         return max(local, self.remote_not_collected)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        uncollected, _ = self._not_collected()
+        uncollected, _, _ = self._not_collected()
         if self.is_worker:
             workeroutput = getattr(self.config, "workeroutput", {})
             workeroutput["unchanged_not_collected"] = self._not_collected()
+            workeroutput["unchanged_summaries"] = [s.to_wire() for s in self.summaries.values()]
         if (
             self.skip
             and (self.unchanged or uncollected)
@@ -479,7 +509,7 @@ class UnchangedPlugin:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.skip or self.is_worker:
             return
-        uncollected, uncollected_saved = self._not_collected()
+        uncollected, uncollected_saved, _ = self._not_collected()
         recorder = self.recorder
         count = (recorder.skipped_unchanged or len(self.unchanged)) + uncollected
         saved = uncollected_saved + (

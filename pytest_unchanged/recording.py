@@ -62,10 +62,6 @@ class Recorder:
             self.saved_seconds += float(payload["saved"])
         self.bodies.update(payload.get("bodies", {}))
         self.env_id = self.env_id or str(payload.get("env_id", ""))
-        if "module" in payload:
-            file, inputs_id, specs_body, items = payload["module"]
-            pairs = tuple((str(item_nodeid), str(key)) for item_nodeid, key in items)
-            self.summaries[file] = ModuleSummary(file, inputs_id, specs_body, pairs)
         if report.failed:
             self.failures.append((nodeid, payload["key"]))
         if completed:

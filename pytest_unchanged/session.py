@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fastpath import UnchangedModule, unchanged_modules
+from .fastpath import UnchangedModule, mark_selector, unchanged_modules
 from .inputs import Resolver, environment_facets
 from .keys import canonical_json, digest
 from .store import CorruptStoreError, Record, Store
@@ -36,6 +36,7 @@ class Context:
     warn: Callable[[Exception], None]
     discard_corrupt: bool
     explicit: frozenset[Path] = frozenset()
+    mark_expression: str | None = None
     _store: Store | None = None
     _store_failed: bool = False
     _modules: dict[str, UnchangedModule] | None = field(default=None, repr=False)
@@ -56,6 +57,7 @@ class Context:
         warn: Callable[[Exception], None],
         discard_corrupt: bool,
         explicit: Iterable[Path] = (),
+        mark_expression: str | None = None,
     ) -> Context:
         """Read status and ``HEAD`` once, compute the environment facets, and return a context.
 
@@ -79,6 +81,7 @@ class Context:
             warn=warn,
             discard_corrupt=discard_corrupt,
             explicit=frozenset(explicit),
+            mark_expression=mark_expression,
         )
 
     @property
@@ -120,7 +123,8 @@ class Context:
 
     @property
     def unchanged_modules(self) -> dict[str, UnchangedModule]:
-        """Test modules (file part of their nodeids) that need not be imported at all."""
+        """Test modules (file part of their nodeids) that need not be imported at all: each of
+        their items is unchanged or would be deselected by ``mark_expression`` (pytest's ``-m``)."""
         if self._modules is None:
             self._modules = {}
             store = self.store
@@ -130,7 +134,9 @@ class Context:
                 except CorruptStoreError as error:
                     self.warn(error)
                     candidates = {}
-                self._modules = unchanged_modules(self.resolver, candidates)
+                self._modules = unchanged_modules(
+                    self.resolver, candidates, mark_selector(self.mark_expression)
+                )
         return self._modules
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ the only dependency; nothing is pickled.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import time
@@ -22,12 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .fastpath import module_file
+
 if TYPE_CHECKING:
-    from .fastpath import ModuleSummary
+    from .fastpath import MarkSet, ModuleSummary
 
-__all__ = ["CorruptStoreError", "Record", "Store"]
+__all__ = ["CorruptStoreError", "Record", "Store", "StoredModule"]
 
-STORE_FORMAT = "1"
+STORE_FORMAT = "2"
+_SUMMARY_TABLES = ("modules", "module_items")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS records (
@@ -52,7 +56,12 @@ CREATE TABLE IF NOT EXISTS modules (
     env_id TEXT NOT NULL,
     inputs_id TEXT NOT NULL,
     specs TEXT NOT NULL,
+    marksets TEXT NOT NULL,
+    total INTEGER NOT NULL,
     recorded_at REAL NOT NULL,
+    recorded INTEGER NOT NULL DEFAULT 0,
+    saved REAL NOT NULL DEFAULT 0,
+    missing TEXT NOT NULL DEFAULT '[-1]',
     PRIMARY KEY (file, env_id, inputs_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS module_items (
@@ -61,9 +70,15 @@ CREATE TABLE IF NOT EXISTS module_items (
     inputs_id TEXT NOT NULL,
     nodeid TEXT NOT NULL,
     key TEXT NOT NULL,
+    markset INTEGER NOT NULL,
     PRIMARY KEY (file, env_id, inputs_id, nodeid)
 ) WITHOUT ROWID;
 """
+# A module summary's recorded, saved and missing columns are derived from the records table: how
+# many of its items have a record, the sum of their durations, and the JSON list of the marksets
+# (indices into its marksets column, -1 for marks not known) of the items that have none. Every
+# transaction that adds or removes records recomputes them for the modules concerned, so a reader
+# never has to join module_items with records.
 
 _ORPHAN_BODIES = """DELETE FROM bodies WHERE id NOT IN (SELECT inputs_id FROM records)
                     AND id NOT IN (SELECT env_id FROM records)"""
@@ -90,6 +105,28 @@ class Record:
     head: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class StoredModule:
+    """One stored summary of a test module, as read back for the fast path.
+
+    ``marksets`` are the distinct mark sets of its items (the mark names pytest's ``-m`` matches
+    when collected, and those hooks added; see :func:`~pytest_unchanged.fastpath.observed_marks`);
+    ``missing`` the indices into ``marksets`` of the items that have no record (``-1``: an item
+    whose marks are not known, because a hook changed them during collection); ``recorded`` how
+    many of its ``total`` items have a record and ``saved`` the sum of their recorded durations
+    in seconds.
+    """
+
+    file: str
+    inputs_id: str
+    specs_body: str
+    marksets: tuple[MarkSet, ...]
+    missing: frozenset[int]
+    total: int
+    recorded: int
+    saved: float
+
+
 class Store:
     """A pass store in the SQLite file at ``path`` (created with its directory when missing).
 
@@ -108,15 +145,33 @@ class Store:
             raise CorruptStoreError(f"{path} is not a readable pass store ({error})") from error
 
     def _prepare(self) -> None:
+        # The common case reads one row and writes nothing; the schema is only created (or a
+        # store of the previous format migrated) under a write lock.
+        if self._format() == STORE_FORMAT:
+            return
         with self._transaction() as db:
+            found = self._format()
+            if found == "1":
+                # Format 1 had no mark sets in its module summaries; summaries are only a cache
+                # of the records, so they are dropped and the records kept.
+                for table in _SUMMARY_TABLES:
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
+            elif found not in (None, STORE_FORMAT):
+                raise sqlite3.DatabaseError(f"store format {found!r}, expected {STORE_FORMAT}")
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 db.execute(statement)
-            row = db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
-            if row is None:
-                db.execute("INSERT INTO meta VALUES ('format', ?)", (STORE_FORMAT,))
-            elif row[0] != STORE_FORMAT:
-                raise sqlite3.DatabaseError(f"store format {row[0]!r}, expected {STORE_FORMAT}")
-            db.execute("SELECT count(*) FROM records").fetchone()
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (STORE_FORMAT,))
+
+    def _format(self) -> str | None:
+        try:
+            row = self._connection.execute(
+                "SELECT value FROM meta WHERE name = 'format'"
+            ).fetchone()
+        except sqlite3.OperationalError as error:
+            if "no such table" in str(error):
+                return None
+            raise
+        return None if row is None else str(row[0])
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -175,31 +230,34 @@ class Store:
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def module_candidates(self, env_id: str) -> dict[str, list[tuple[str, str, int, float]]]:
-        """Return the complete module summaries stored for environment ``env_id``.
+    def module_candidates(self, env_id: str) -> dict[str, list[StoredModule]]:
+        """Return the module summaries stored for environment ``env_id``, newest first per file.
 
-        The result maps a module file (the file part of its nodeids) to a list of
-        ``(inputs_id, specs JSON, item count, sum of recorded durations in seconds)``, one per
-        stored state of that module in which every item's ``(nodeid, key)`` still has a record.
-        Raises :class:`CorruptStoreError` when the file cannot be read.
+        Reads the ``modules`` table only: which items have records was worked out when the
+        records were written. Raises :class:`CorruptStoreError` when the file cannot be read.
         """
         query = """
-            SELECT m.file, m.inputs_id, m.specs, count(*), count(r.key), sum(r.duration)
-            FROM modules m
-            JOIN module_items i
-                ON i.file = m.file AND i.env_id = m.env_id AND i.inputs_id = m.inputs_id
-            LEFT JOIN records r ON r.nodeid = i.nodeid AND r.key = i.key
-            WHERE m.env_id = ?
-            GROUP BY m.file, m.inputs_id
-            ORDER BY m.recorded_at DESC"""
-        result: dict[str, list[tuple[str, str, int, float]]] = {}
+            SELECT file, inputs_id, specs, marksets, missing, total, recorded, saved
+            FROM modules WHERE env_id = ? ORDER BY recorded_at DESC"""
+        result: dict[str, list[StoredModule]] = {}
         try:
             rows = self._connection.execute(query, (env_id,)).fetchall()
-        except sqlite3.DatabaseError as error:
+            for file, inputs_id, specs, marksets, missing, total, recorded, saved in rows:
+                module = StoredModule(
+                    file=file,
+                    inputs_id=inputs_id,
+                    specs_body=specs,
+                    marksets=tuple(
+                        (frozenset(pre), frozenset(added)) for pre, added in json.loads(marksets)
+                    ),
+                    missing=frozenset(int(index) for index in json.loads(missing)),
+                    total=int(total),
+                    recorded=int(recorded),
+                    saved=float(saved),
+                )
+                result.setdefault(file, []).append(module)
+        except (sqlite3.DatabaseError, ValueError, TypeError) as error:
             raise CorruptStoreError(f"{self.path} cannot be read ({error})") from error
-        for file, inputs_id, specs, count, present, saved in rows:
-            if count == present:
-                result.setdefault(file, []).append((inputs_id, specs, count, saved or 0.0))
         return result
 
     def failures(self, nodeids: Iterable[str]) -> dict[str, dict[str, float]]:
@@ -240,66 +298,147 @@ class Store:
         ``modules`` are summaries of the modules collected under environment ``env_id`` (see
         :mod:`pytest_unchanged.fastpath`). Pruning keeps the newest ``max_keys`` records of every
         nodeid and summaries of every module, and drops every record and summary older than
-        ``max_age`` seconds.
+        ``max_age`` seconds. Raises :class:`CorruptStoreError` when the file cannot be written;
+        nothing is then changed.
         """
         now = time.time() if now is None else now
         passes = list(passes)
+        failures = list(failures)
+        modules = list(modules)
         used = {r.inputs_id for r in passes} | {r.env_id for r in passes}
-        with self._transaction() as db:
-            dropped = sum(self._write_module(db, m, env_id, now, max_keys) for m in modules)
-            dropped += db.execute(
-                "DELETE FROM modules WHERE recorded_at < ?", (now - max_age,)
-            ).rowcount
-            if dropped:
-                db.execute(
-                    """DELETE FROM module_items WHERE NOT EXISTS (SELECT 1 FROM modules m
-                       WHERE m.file = module_items.file AND m.env_id = module_items.env_id
-                       AND m.inputs_id = module_items.inputs_id)"""
+        # The files whose summaries may see a record come or go in this transaction.
+        touched = {m.file for m in modules}
+        touched.update(module_file(r.nodeid) for r in passes)
+        touched.update(module_file(nodeid) for nodeid, _ in failures)
+        try:
+            with self._transaction() as db:
+                self._update(
+                    db,
+                    passes,
+                    failures,
+                    bodies,
+                    used,
+                    modules,
+                    env_id,
+                    now,
+                    max_keys,
+                    max_age,
+                    touched,
                 )
-            failures = list(failures)
-            db.executemany("DELETE FROM records WHERE nodeid = ? AND key = ?", failures)
-            db.executemany(
-                "INSERT OR REPLACE INTO failures VALUES (?, ?, ?)",
-                [(nodeid, key, now) for nodeid, key in failures],
+        except sqlite3.DatabaseError as error:
+            raise CorruptStoreError(f"{self.path} cannot be written ({error})") from error
+
+    def _update(
+        self,
+        db: sqlite3.Connection,
+        passes: list[Record],
+        failures: list[tuple[str, str]],
+        bodies: Mapping[str, str],
+        used: set[str],
+        modules: list[ModuleSummary],
+        env_id: str,
+        now: float,
+        max_keys: int,
+        max_age: float,
+        touched: set[str],
+    ) -> None:
+        dropped = sum(self._write_module(db, m, env_id, now, max_keys) for m in modules)
+        dropped += db.execute(
+            "DELETE FROM modules WHERE recorded_at < ?", (now - max_age,)
+        ).rowcount
+        if dropped:
+            db.execute(
+                """DELETE FROM module_items WHERE NOT EXISTS (SELECT 1 FROM modules m
+                   WHERE m.file = module_items.file AND m.env_id = module_items.env_id
+                   AND m.inputs_id = module_items.inputs_id)"""
             )
-            db.executemany(
-                "DELETE FROM failures WHERE nodeid = ? AND key = ?",
-                [(r.nodeid, r.key) for r in passes],
+        db.executemany("DELETE FROM records WHERE nodeid = ? AND key = ?", failures)
+        db.executemany(
+            "INSERT OR REPLACE INTO failures VALUES (?, ?, ?)",
+            [(nodeid, key, now) for nodeid, key in failures],
+        )
+        db.executemany(
+            "DELETE FROM failures WHERE nodeid = ? AND key = ?",
+            [(r.nodeid, r.key) for r in passes],
+        )
+        db.execute("DELETE FROM failures WHERE failed_at < ?", (now - max_age,))
+        db.executemany(
+            "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (r.nodeid, r.key, r.inputs_id, r.env_id, r.duration, r.passed_at, r.head)
+                for r in passes
+            ],
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO bodies VALUES (?, ?)",
+            [(i, bodies[i]) for i in used if i in bodies],
+        )
+        pruned = self._prune_by_count(db, max_keys) if passes else set()
+        expired = [
+            nodeid
+            for (nodeid,) in db.execute(
+                "SELECT DISTINCT nodeid FROM records WHERE passed_at < ?", (now - max_age,)
             )
-            db.execute("DELETE FROM failures WHERE failed_at < ?", (now - max_age,))
-            db.executemany(
-                "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (r.nodeid, r.key, r.inputs_id, r.env_id, r.duration, r.passed_at, r.head)
-                    for r in passes
-                ],
-            )
-            db.executemany(
-                "INSERT OR IGNORE INTO bodies VALUES (?, ?)",
-                [(i, bodies[i]) for i in used if i in bodies],
-            )
-            pruned = self._prune_by_count(db, max_keys) if passes else 0
-            pruned += db.execute(
-                "DELETE FROM records WHERE passed_at < ?", (now - max_age,)
-            ).rowcount
-            if pruned or failures:
-                db.execute(_ORPHAN_BODIES)
+        ]
+        if expired:
+            db.execute("DELETE FROM records WHERE passed_at < ?", (now - max_age,))
+        pruned.update(expired)
+        touched.update(module_file(nodeid) for nodeid in pruned)
+        if pruned or failures:
+            db.execute(_ORPHAN_BODIES)
+        self._refresh_modules(db, touched)
 
     @staticmethod
-    def _prune_by_count(db: sqlite3.Connection, max_keys: int) -> int:
+    def _refresh_modules(db: sqlite3.Connection, files: Iterable[str]) -> None:
+        """Recompute the derived columns of every summary of ``files`` from the records table."""
+        files = sorted(set(files))
+        for start in range(0, len(files), 500):
+            chunk = files[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            # Unknown until shown otherwise: a summary with no items left is never complete.
+            db.execute(
+                f"UPDATE modules SET recorded = 0, saved = 0, missing = '[-1]' "
+                f"WHERE file IN ({marks})",
+                chunk,
+            )
+            derived: dict[tuple[str, str, str], tuple[int, float, set[int]]] = {}
+            for file, env_id, inputs_id, markset, count, present, saved in db.execute(
+                f"""SELECT i.file, i.env_id, i.inputs_id, i.markset, count(*), count(r.key),
+                           total(r.duration)
+                    FROM module_items i
+                    LEFT JOIN records r ON r.nodeid = i.nodeid AND r.key = i.key
+                    WHERE i.file IN ({marks})
+                    GROUP BY i.file, i.env_id, i.inputs_id, i.markset""",
+                chunk,
+            ):
+                recorded, total, missing = derived.get((file, env_id, inputs_id), (0, 0.0, set()))
+                if count > present:
+                    missing.add(int(markset))
+                derived[(file, env_id, inputs_id)] = (recorded + present, total + saved, missing)
+            db.executemany(
+                """UPDATE modules SET recorded = ?, saved = ?, missing = ?
+                   WHERE file = ? AND env_id = ? AND inputs_id = ?""",
+                [
+                    (recorded, total, json.dumps(sorted(missing)), *ident)
+                    for ident, (recorded, total, missing) in derived.items()
+                ],
+            )
+
+    @staticmethod
+    def _prune_by_count(db: sqlite3.Connection, max_keys: int) -> set[str]:
+        """Keep the newest ``max_keys`` records of every nodeid; return the nodeids pruned."""
         # One scan of the primary key finds the few nodeids over the limit; only those are pruned.
         crowded = db.execute(
             "SELECT nodeid FROM records GROUP BY nodeid HAVING count(*) > ?", (max_keys,)
         ).fetchall()
-        pruned = 0
         for (nodeid,) in crowded:
-            pruned += db.execute(
+            db.execute(
                 """DELETE FROM records WHERE nodeid = ?1 AND key NOT IN (
                        SELECT key FROM records WHERE nodeid = ?1
                        ORDER BY passed_at DESC LIMIT ?2)""",
                 (nodeid, max_keys),
-            ).rowcount
-        return pruned
+            )
+        return {nodeid for (nodeid,) in crowded}
 
     @staticmethod
     def _write_module(
@@ -307,8 +446,9 @@ class Store:
     ) -> int:
         """Store one module summary; return how many stored summaries it replaced or pruned."""
         ident = (module.file, env_id, module.inputs_id)
-        # The specs text also holds a digest of the (nodeid, key) pairs: a summary whose items
-        # differ from the stored one (another key encoding, new nodeids) replaces it whole.
+        # The specs text also holds a digest of the items (nodeid, key, marks): a summary whose
+        # items differ from the stored one (another key encoding, new nodeids, other marks)
+        # replaces it whole.
         unchanged = db.execute(
             """UPDATE modules SET recorded_at = ?
                WHERE file = ? AND env_id = ? AND inputs_id = ? AND specs = ?""",
@@ -322,10 +462,20 @@ class Store:
         db.execute(
             "DELETE FROM module_items WHERE file = ? AND env_id = ? AND inputs_id = ?", ident
         )
-        db.execute("INSERT INTO modules VALUES (?, ?, ?, ?, ?)", (*ident, module.specs_body, now))
+        db.execute(
+            "INSERT INTO modules (file, env_id, inputs_id, specs, marksets, total, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                *ident,
+                module.specs_body,
+                json.dumps([[sorted(pre), sorted(added)] for pre, added in module.marksets]),
+                len(module.items),
+                now,
+            ),
+        )
         db.executemany(
-            "INSERT INTO module_items VALUES (?, ?, ?, ?, ?)",
-            [(*ident, nodeid, key) for nodeid, key in module.items],
+            "INSERT INTO module_items VALUES (?, ?, ?, ?, ?, ?)",
+            [(*ident, nodeid, key, markset) for nodeid, key, markset in module.items],
         )
         return (
             replaced

@@ -208,3 +208,109 @@ def test_a_summary_with_other_items_replaces_the_stored_one(
             rows = db.execute("SELECT nodeid FROM module_items ORDER BY nodeid").fetchall()
         assert [r[0] for r in rows] == [f"test_param.py::test_it[{n}]" for n in range(count)]
     assert_unchanged(pytester.runpytest("--unchanged"), 3)
+
+
+MARKED = """
+import pathlib
+import pytest
+
+with open(pathlib.Path(__file__).parent / "imported.txt", "a") as log:
+    log.write("{name}\\n")
+
+pytestmark = pytest.mark.depends_on("src/a.py")
+
+def test_fast(): pass
+
+@pytest.mark.slow
+def test_slow(): pass
+"""
+
+
+@pytest.fixture
+def marked(suite: Path, pytester: pytest.Pytester) -> Path:
+    """The suite, plus test_s.py whose test_slow the configuration's -m "not slow" deselects."""
+    pytester.makeini('[pytest]\naddopts = -m "not slow"\nmarkers =\n    slow: slow tests\n')
+    (suite / "test_s.py").write_text(MARKED.format(name="s"))
+    commit(suite)
+    pytester.runpytest_subprocess().assert_outcomes(passed=10, deselected=1)
+    imported(suite)
+    return suite
+
+
+def test_items_m_deselects_do_not_keep_their_module_collected(
+    marked: Path, pytester: pytest.Pytester
+) -> None:
+    result = pytester.runpytest_subprocess("--unchanged")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "unchanged: 10 unchanged (10 not collected, 0 skipped), 0 to run, "
+            "1 deselected by -m (not collected)"
+        ]
+    )
+    assert imported(marked) == []
+    # Another expression selects test_slow, which never ran: its module is collected and run.
+    result = pytester.runpytest_subprocess("--unchanged", "-m", "slow or not slow")
+    result.assert_outcomes(passed=1, skipped=1)
+    assert imported(marked) == ["s"]
+    result = pytester.runpytest_subprocess("--unchanged", "-m", "slow or not slow")
+    assert_unchanged(result, 11)
+    assert imported(marked) == []
+
+
+def test_an_expression_on_mark_arguments_keeps_the_module_collected(
+    marked: Path, pytester: pytest.Pytester
+) -> None:
+    # pytest matches -m "slow(reason=...)" against mark arguments, which are not stored.
+    result = pytester.runpytest_subprocess("--unchanged", "-m", "not slow(reason='x')")
+    result.assert_outcomes(passed=1, skipped=1)
+    assert imported(marked) == ["s"]
+
+
+def test_marks_a_hook_adds_keep_the_module_collected(
+    marked: Path, pytester: pytest.Pytester
+) -> None:
+    # A conftest hook marks test_fast slow while collecting: what its marks will be next time is
+    # known only by collecting it again.
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.name == "test_fast":
+                    item.add_marker(pytest.mark.slow)
+        """
+    )
+    commit(marked)
+    pytester.runpytest_subprocess().assert_outcomes(passed=9, deselected=2)
+    imported(marked)
+    result = pytester.runpytest_subprocess("--unchanged")
+    result.assert_outcomes(deselected=2)
+    result.stdout.fnmatch_lines(["unchanged: 9 unchanged (9 not collected, 0 skipped), 0 to run"])
+    assert imported(marked) == ["s"]
+
+
+def test_marks_a_hook_adds_to_every_item_do_not_matter_to_other_expressions(
+    marked: Path, pytester: pytest.Pytester
+) -> None:
+    # Like hypothesis's plugin, which marks its tests "hypothesis" in the same hook as -m.
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                item.add_marker(pytest.mark.seen)
+        """
+    )
+    commit(marked)
+    pytester.runpytest_subprocess().assert_outcomes(passed=10, deselected=1)
+    imported(marked)
+    result = pytester.runpytest_subprocess("--unchanged")
+    result.stdout.fnmatch_lines(["*, 1 deselected by -m (not collected)"])
+    assert imported(marked) == []
+    # "not seen or slow" may select test_slow depending on when the mark was added: collect.
+    result = pytester.runpytest_subprocess("--unchanged", "-m", "not seen or slow")
+    result.assert_outcomes(passed=1, deselected=1)
+    assert imported(marked) == ["s"]

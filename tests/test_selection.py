@@ -66,14 +66,24 @@ def test_works_with_m_in_addopts_k_and_deselect(repo: Path, pytester: pytest.Pyt
     pytester.makepyfile(test_sel=MARKED)
     commit(repo)
     pytester.runpytest().assert_outcomes(passed=2, deselected=1)
-    result = pytester.runpytest("--unchanged")
+    no_fast_path = ("-o", "unchanged_fast_path=false")
+    result = pytester.runpytest("--unchanged", *no_fast_path)
     result.assert_outcomes(skipped=2, deselected=1)
     result.stdout.fnmatch_lines(["unchanged: 2 unchanged (skipped), 0 to run"])
+    # The fast path knows the slow test's marks: -m would deselect it again, so the module,
+    # whose other tests are unchanged, is not even imported.
+    result = pytester.runpytest("--unchanged")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "unchanged: 2 unchanged (2 not collected, 0 skipped), 0 to run, "
+            "1 deselected by -m (not collected)"
+        ]
+    )
     # The slow test never ran, so it has no record: selecting it runs it.
     pytester.runpytest("--unchanged", "-m", "slow").assert_outcomes(passed=1, deselected=2)
     # Now every item of the module has a record: the module is not even imported.
     assert_unchanged(pytester.runpytest("--unchanged", "-k", "fast_1"), 3)
-    no_fast_path = ("-o", "unchanged_fast_path=false")
     result = pytester.runpytest("--unchanged", "-k", "fast_1", *no_fast_path)
     result.assert_outcomes(skipped=1, deselected=2)
     result = pytester.runpytest(
