@@ -7,11 +7,12 @@ The public API: the warning classes, :class:`Worktree` for the OIDs of worktree 
 
 from __future__ import annotations
 
-from .store import CorruptStoreError, Record, Store
+from .store import CorruptStoreError, Record, Store, StoreBusyError, StoreError
 from .warning_types import (
     ConflictingPluginWarning,
     CorruptStoreWarning,
     PytestUnchangedWarning,
+    StoreUnavailableWarning,
     UnknownPathWarning,
 )
 from .worktree import ABSENT, Entry, NotARepositoryError, Worktree
@@ -28,6 +29,9 @@ __all__ = [
     "PytestUnchangedWarning",
     "Record",
     "Store",
+    "StoreBusyError",
+    "StoreError",
+    "StoreUnavailableWarning",
     "UnknownPathWarning",
     "Worktree",
     "__version__",

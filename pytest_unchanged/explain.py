@@ -26,7 +26,7 @@ import pytest
 from . import plugin, recording
 from .inputs import ItemInputs
 from .keys import Facets
-from .store import CorruptStoreError, Record
+from .store import Record, StoreError
 from .worktree import ABSENT
 
 __all__ = ["ExplainPlugin", "environment_changes", "input_changes", "reason_for", "register"]
@@ -199,7 +199,7 @@ class ExplainPlugin:
         store = context.store
         if store is not None:
             # An unreadable store was already warned about when the records were read.
-            with contextlib.suppress(CorruptStoreError):
+            with contextlib.suppress(StoreError):
                 failures = store.failures(nodeids)
 
         def body(body_id: str) -> str | None:

@@ -1,15 +1,16 @@
 """The fast path: decide that a whole test module is unchanged without importing it.
 
-When a module was last collected, its summary was stored: the nodeids and keys of all its items,
-the specs (``depends_on`` arguments, defaults, global inputs) and paths their inputs came from,
-and the digest of the union manifest of those inputs. On a later run, the union manifest is
-computed again from the stored specs and paths (globs are expanded again, so a new matching file
-is seen); when its digest is the same, every item's inputs are the same, so every item's key is
-the same; when every one of those keys still has a record, no item of the module would run, and
-the module need not be imported at all.
+When a module was last collected, its summary was stored: the nodeids, keys and mark names of
+all its items, the specs (``depends_on`` arguments, defaults, global inputs) and paths their
+inputs came from, and the digest of the union manifest of those inputs. On a later run, the union
+manifest is computed again from the stored specs and paths (globs are expanded again, so a new
+matching file is seen); when its digest is the same, every item's inputs are the same, so every
+item's key is the same. When each of those keys still has a record, or its item would be
+deselected by the current ``-m`` expression anyway, no item of the module would run, and the
+module need not be imported at all.
 
-Anything unknown means "collect": no summary, a different environment, a moved input, a missing
-record, a path named explicitly on the command line.
+Anything unknown means "collect": no summary, a different environment or set of plugins, a
+moved input, a missing record, a path named explicitly on the command line.
 """
 
 from __future__ import annotations
@@ -30,10 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MarkNames",
-    "MarkSet",
     "ModuleSummary",
     "UnchangedModule",
-    "deselected_by",
     "mark_selector",
     "module_file",
     "observed_marks",
@@ -44,11 +43,8 @@ __all__ = [
 UNKNOWN_MARKS = -1
 """The markset index of an item whose marks are not known (see :func:`observed_marks`)."""
 
-MAX_ADDED_MARKS = 4
-"""At most this many mark names added by ``pytest_collection_modifyitems`` hooks are followed."""
-
-MarkSet = tuple[frozenset[str], frozenset[str]]
-"""An item's mark names when collected, and the names hooks added to them afterwards."""
+MAX_EXPRESSION_NAMES = 8
+"""An ``-m`` expression naming more marks than this is not analysed (every item is selected)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +61,7 @@ class ModuleSummary:
     file: str
     inputs_id: str
     specs_body: str
-    marksets: tuple[MarkSet, ...]
+    marksets: tuple[frozenset[str], ...]
     items: tuple[tuple[str, str, int], ...]
 
     def to_wire(self) -> list[Any]:
@@ -74,7 +70,7 @@ class ModuleSummary:
             self.file,
             self.inputs_id,
             self.specs_body,
-            [[sorted(pre), sorted(added)] for pre, added in self.marksets],
+            [sorted(names) for names in self.marksets],
             [list(item) for item in self.items],
         ]
 
@@ -86,9 +82,7 @@ class ModuleSummary:
             str(file),
             str(inputs_id),
             str(specs_body),
-            tuple(
-                (frozenset(map(str, pre)), frozenset(map(str, added))) for pre, added in marksets
-            ),
+            tuple(frozenset(map(str, names)) for names in marksets),
             tuple((str(nodeid), str(key), int(index)) for nodeid, key, index in items),
         )
 
@@ -97,8 +91,8 @@ class ModuleSummary:
 class UnchangedModule:
     """A module the fast path leaves uncollected.
 
-    ``count`` is how many of its items have a record (they count as unchanged), ``saved`` their
-    recorded seconds, ``deselected`` how many have none but would be deselected by ``-m``.
+    ``count`` is how many of its items are unchanged (each has a record and is selected),
+    ``saved`` their recorded seconds, ``deselected`` how many the current ``-m`` deselects.
     """
 
     file: str
@@ -136,31 +130,17 @@ class MarkNames:
         return cached
 
 
-def observed_marks(collected: frozenset[str], final: frozenset[str]) -> MarkSet | None:
-    """Return the mark set of an item with mark names ``collected`` before the
-    ``pytest_collection_modifyitems`` hooks ran and ``final`` after, or ``None`` when the hooks
-    changed them in a way that cannot be followed (removed a mark, or added many).
+def observed_marks(collected: frozenset[str], final: frozenset[str]) -> frozenset[str] | None:
+    """Return the mark names to store for an item that had ``collected`` before the
+    ``pytest_collection_modifyitems`` hooks ran and ``final`` after: ``collected``, or ``None``
+    (not known) when a hook removed one of them.
 
-    pytest deselects by ``-m`` in one of those hooks, so the names it matched lie between the
-    two: the collected ones plus some of the added ones (hypothesis's plugin, for one, adds a
-    ``hypothesis`` mark in the same hook). :func:`deselected_by` tries every such combination.
+    pytest matches ``-m`` in one of those hooks, so it saw ``collected`` plus some of the added
+    names (hypothesis's plugin, for one, adds a ``hypothesis`` mark in the same hook). Only
+    expressions that adding marks can never make true are used (see :func:`mark_selector`), so
+    ``collected`` is enough to know the item is deselected.
     """
-    added = final - collected
-    if not collected <= final or len(added) > MAX_ADDED_MARKS:
-        return None
-    return collected, added
-
-
-def deselected_by(marks: MarkSet, selects: Callable[[frozenset[str]], bool]) -> bool:
-    """Return whether ``-m`` deselects an item with ``marks`` whichever of the added mark names
-    it had when pytest matched the expression."""
-    collected, added = marks
-    ordered = sorted(added)
-    for bits in range(2 ** len(ordered)):
-        subset = {name for i, name in enumerate(ordered) if bits >> i & 1}
-        if selects(collected | subset):
-            return False
-    return True
+    return collected if collected <= final else None
 
 
 class _NeedsArguments(Exception):
@@ -170,12 +150,15 @@ class _NeedsArguments(Exception):
 def mark_selector(expression: str | None) -> Callable[[frozenset[str]], bool]:
     """Return whether pytest's ``-m expression`` selects an item with the given mark names.
 
-    The expression is compiled with pytest's own ``-m`` parser. Without an expression every
-    item is selected; so is every item when the expression cannot be evaluated here (it matches
-    mark arguments, ``-m "name(arg=1)"``, or pytest's parser is not importable or rejects it):
-    the fast path then collects the module and pytest reports whatever is wrong.
+    The expression is compiled with pytest's own ``-m`` parser. Every item is selected (so the
+    fast path needs a record for it) unless the expression is *antitone*: adding a mark to an
+    item can only deselect it, as in ``not slow`` or ``not (network or property)``. Then an
+    item deselected with the marks it was collected with stays deselected with any mark a hook
+    adds, now or in a later run. Expressions such as ``smoke``, expressions on mark arguments
+    (``-m "slow(reason='x')"``), expressions naming more than :data:`MAX_EXPRESSION_NAMES`
+    marks, and anything pytest's parser rejects select every item.
     """
-    if not expression:
+    if not expression or not expression.strip():
         return _select_all
     try:
         from _pytest.mark.expression import Expression
@@ -184,25 +167,55 @@ def mark_selector(expression: str | None) -> Callable[[frozenset[str]], bool]:
     except Exception:
         return _select_all
 
-    def selects(names: frozenset[str]) -> bool:
+    def selects(names: frozenset[str], seen: set[str] | None = None) -> bool:
         def matcher(name: str, /, **kwargs: object) -> bool:
             if kwargs:
                 raise _NeedsArguments
+            if seen is not None:
+                seen.add(name)
             return name in names
 
-        try:
-            return bool(compiled.evaluate(matcher))
-        except Exception:
-            return True
+        return bool(compiled.evaluate(matcher))
 
-    return selects
+    try:
+        antitone = _is_antitone(selects)
+    except Exception:
+        return _select_all
+    return selects if antitone else _select_all
 
 
-def _select_all(names: frozenset[str]) -> bool:
+def _is_antitone(selects: Callable[[frozenset[str], set[str]], bool]) -> bool:
+    """Whether adding a name never turns the expression from false to true.
+
+    Every assignment of the names the expression asks about is evaluated (names hidden behind
+    a short circuit are found as the assignments change), then each true assignment is checked
+    against each assignment with one name fewer: on the lattice of name sets that is enough.
+    """
+    names: set[str] = set()
+    selects(frozenset(), names)
+    values: dict[frozenset[str], bool] = {}
+    while True:
+        known = sorted(names)
+        if len(known) > MAX_EXPRESSION_NAMES:
+            return False
+        for bits in range(2 ** len(known)):
+            present = frozenset(name for i, name in enumerate(known) if bits >> i & 1)
+            if present not in values:
+                values[present] = selects(present, names)
+        if len(names) == len(known):
+            break
+    return all(
+        values[present - {name}] for present, value in values.items() if value for name in present
+    )
+
+
+def _select_all(names: frozenset[str], seen: set[str] | None = None) -> bool:
     return True
 
 
-Member = tuple[str, str | None, tuple[str, ...], Iterable[tuple[str, str, str]], MarkSet | None]
+Member = tuple[
+    str, str | None, tuple[str, ...], Iterable[tuple[str, str, str]], frozenset[str] | None
+]
 
 
 def summarize(items: Iterable[Member]) -> dict[str, ModuleSummary]:
@@ -219,7 +232,7 @@ def summarize(items: Iterable[Member]) -> dict[str, ModuleSummary]:
     for file, members in grouped.items():
         specs: dict[str, None] = {}
         union: dict[str, tuple[str, str, str]] = {}
-        marksets: dict[MarkSet, int] = {}
+        marksets: dict[frozenset[str], int] = {}
         triples: list[tuple[str, str, int]] = []
         for nodeid, key, item_specs, manifest, names in members:
             if key is None:
@@ -240,8 +253,8 @@ def summarize(items: Iterable[Member]) -> dict[str, ModuleSummary]:
                         "paths": sorted(union),
                         "items": digest(
                             [
-                                [nodeid, key, _marks_json(marks)]
-                                for nodeid, key, _, _, marks in members
+                                [nodeid, key, None if names is None else sorted(names)]
+                                for nodeid, key, _, _, names in members
                             ]
                         ),
                     }
@@ -250,10 +263,6 @@ def summarize(items: Iterable[Member]) -> dict[str, ModuleSummary]:
                 items=tuple(triples),
             )
     return summaries
-
-
-def _marks_json(marks: MarkSet | None) -> list[list[str]] | None:
-    return None if marks is None else [sorted(marks[0]), sorted(marks[1])]
 
 
 def _path_order(path: str) -> str:
@@ -268,21 +277,17 @@ def unchanged_modules(
     """Return the modules whose stored summary still matches the worktree.
 
     ``candidates`` maps a module file to its stored summaries, newest first. A summary can
-    stand for the module when each of its items either has a record or would be deselected by
-    ``-m`` (``selects`` says whether the current expression selects a set of mark names; an item
-    whose marks are not known is always selected), and when the manifest rebuilt from its specs
-    and paths has the stored digest. A spec that can no longer be expanded (now outside the
-    repository) makes the module be collected, where the error is reported properly.
+    stand for the module when every item the current ``-m`` selects has a record (``selects``
+    comes from :func:`mark_selector`; an item whose marks are not known is selected), and when
+    the manifest rebuilt from its specs and paths has the stored digest. A spec that can no
+    longer be expanded (now outside the repository) makes the module be collected, where the
+    error is reported properly.
     """
     result: dict[str, UnchangedModule] = {}
     for file, summaries in candidates.items():
         for stored in summaries:
-            if any(
-                index == UNKNOWN_MARKS
-                or not 0 <= index < len(stored.marksets)
-                or not deselected_by(stored.marksets[index], selects)
-                for index in stored.missing
-            ):
+            found = _tally(stored, selects)
+            if found is None:
                 continue
             body = json.loads(stored.specs_body)
             try:
@@ -290,7 +295,24 @@ def unchanged_modules(
             except InputError:
                 break
             if digest(manifest) == stored.inputs_id:
-                deselected = stored.total - stored.recorded
-                result[file] = UnchangedModule(file, stored.recorded, stored.saved, deselected)
+                result[file] = UnchangedModule(file, *found)
                 break
     return result
+
+
+def _tally(
+    stored: StoredModule, selects: Callable[[frozenset[str]], bool]
+) -> tuple[int, float, int] | None:
+    """``(unchanged, their seconds, deselected)`` when no selected item lacks a record."""
+    count, saved, deselected = 0, 0.0, 0
+    if not stored.tally:
+        return None  # not worked out yet: unknown
+    for index, total, recorded, seconds in stored.tally:
+        if 0 <= index < len(stored.marksets) and not selects(stored.marksets[index]):
+            deselected += total
+        elif recorded == total:
+            count += recorded
+            saved += seconds
+        else:
+            return None
+    return count, saved, deselected

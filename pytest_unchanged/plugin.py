@@ -7,6 +7,9 @@ under ``--unchanged`` when it is not).
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
+import os
 from collections.abc import Generator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +22,6 @@ from packaging.utils import canonicalize_name
 from . import audit, explain, hookspecs, verify
 from .fastpath import (
     MarkNames,
-    MarkSet,
     ModuleSummary,
     UnchangedModule,
     module_file,
@@ -29,9 +31,14 @@ from .fastpath import (
 from .inputs import ALWAYS_RUN, DEPENDS_ON, InputError, ItemInputs
 from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
-from .session import Context, explicit_paths
-from .store import Record
-from .warning_types import ConflictingPluginWarning, CorruptStoreWarning, UnknownPathWarning
+from .session import Context, explicit_paths, partial_files
+from .store import CorruptStoreError, Record
+from .warning_types import (
+    ConflictingPluginWarning,
+    CorruptStoreWarning,
+    StoreUnavailableWarning,
+    UnknownPathWarning,
+)
 
 PLUGIN_KEY = pytest.StashKey["UnchangedPlugin"]()
 ITEM_KEY = pytest.StashKey["ItemState"]()
@@ -192,6 +199,61 @@ def pytest_configure(config: pytest.Config) -> None:
     audit.register(config)
 
 
+# pytest's own command-line settings that change what is collected or how a test ends (a
+# warning turned into an error by -W, say). Their defaults are left out of the key.
+OUTCOME_OPTIONS = (
+    ("pythonwarnings", "-W"),
+    ("override_ini", "-o"),
+    ("plugins", "-p"),
+    ("noconftest", "--noconftest"),
+    ("confcutdir", "--confcutdir"),
+    ("importmode", "--import-mode"),
+    ("doctestmodules", "--doctest-modules"),
+    ("doctestglob", "--doctest-glob"),
+)
+
+
+def command_line_facets(config: pytest.Config) -> dict[str, str | None]:
+    """Return the environment facets of the session's command line: the values of
+    :data:`OUTCOME_OPTIONS` given (also through ``PYTEST_ADDOPTS``), and ``PYTEST_PLUGINS``.
+
+    This plugin's own ``-o unchanged_*`` overrides and ``-p`` about it are left out: they do
+    not change how a test ends. Other plugins' options are not read; make them part of the key
+    with ``unchanged_salt`` or the ``pytest_unchanged_environment`` hook.
+    """
+    facets: dict[str, str | None] = {}
+    for dest, flag in OUTCOME_OPTIONS:
+        value = config.getoption(dest, None)
+        if dest == "plugins" and value:
+            value = [v for v in value if _loadable(config, str(v))]
+        if isinstance(value, list):
+            value = [v for v in value if "unchanged" not in str(v)] or None
+        if value in (None, False, "prepend"):
+            continue
+        facets[f"option:{flag}"] = json.dumps(value, default=str)
+    plugins = os.environ.get("PYTEST_PLUGINS")
+    if plugins:
+        facets["env:PYTEST_PLUGINS"] = plugins
+    return facets
+
+
+def _loadable(config: pytest.Config, plugin: str) -> bool:
+    """Whether ``-p plugin`` changes anything: ``-p no:name`` blocking a plugin that is not
+    there (a builtin one or a ``pytest11`` entry point) does not."""
+    if not plugin.startswith("no:"):
+        return True
+    name = plugin[3:]
+    if name in _pytest_builtin_plugins():
+        return True
+    return any(ep.name == name for ep in importlib.metadata.entry_points(group="pytest11"))
+
+
+def _pytest_builtin_plugins() -> frozenset[str]:
+    from _pytest.config import builtin_plugins
+
+    return frozenset(builtin_plugins)
+
+
 def _setting(config: pytest.Config, name: str) -> Any:
     value = config.getoption(name)
     return config.getini(name) if value is None else value
@@ -259,10 +321,11 @@ class UnchangedPlugin:
                 env_names=config.getini("unchanged_env"),
                 salt=str(_setting(config, "unchanged_salt")),
                 extra_facets=[
-                    m for m in config.hook.pytest_unchanged_environment(config=config) if m
+                    command_line_facets(config),
+                    *(m for m in config.hook.pytest_unchanged_environment(config=config) if m),
                 ],
                 store_path=self.store_path,
-                warn=self._warn_corrupt,
+                warn=self._warn_store,
                 discard_corrupt=not self.is_worker,
                 explicit=explicit_paths(config.args, config.invocation_params.dir),
                 mark_expression=config.getoption("markexpr", None) or None,
@@ -327,7 +390,7 @@ class UnchangedPlugin:
         self,
         config: pytest.Config,
         items: list[pytest.Item],
-        marks: list[MarkSet | None],
+        marks: list[frozenset[str] | None],
     ) -> None:
         context = self.context
         hook = config.hook.pytest_unchanged_item_inputs
@@ -345,12 +408,19 @@ class UnchangedPlugin:
         if errors:
             raise pytest.UsageError("bad depends_on mark(s):\n  " + "\n  ".join(errors))
         # Summaries of every module, wholly deselected ones included: with their marks stored,
-        # a module whose items -m deselects need not be imported to be deselected again.
-        self.summaries = summarize(
+        # a module whose items -m deselects need not be imported to be deselected again. Not of
+        # a module collected in part (a node id on the command line, --lf keeping only failed
+        # items): its summary would leave out items that never ran.
+        if config.getoption("lf", False):
+            self.summaries = {}
+            return
+        partial = partial_files(config.args, config.invocation_params.dir, config.rootpath)
+        summaries = summarize(
             (item.nodeid, state.key, state.inputs.specs, state.inputs.manifest, names)
             for item, names in zip(items, marks, strict=True)
             if (state := item.stash.get(ITEM_KEY, None)) is not None
         )
+        self.summaries = {f: m for f, m in summaries.items() if f not in partial}
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -377,14 +447,18 @@ class UnchangedPlugin:
             config.hook.pytest_deselected(items=self.unchanged)
             items[:] = keep
 
-    def _warn_corrupt(self, error: Exception) -> None:
-        self.config.issue_config_time_warning(
-            CorruptStoreWarning(
+    def _warn_store(self, error: Exception) -> None:
+        warning: Warning
+        if isinstance(error, CorruptStoreError):
+            warning = CorruptStoreWarning(
                 f"{error}; running every test and starting a new store (the old file is kept "
                 "beside it as *.corrupt)"
-            ),
-            stacklevel=2,
-        )
+            )
+        else:
+            warning = StoreUnavailableWarning(
+                f"{error}; running every test, and this session's results may not be recorded"
+            )
+        self.config.issue_config_time_warning(warning, stacklevel=2)
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> str | None:
         if not self.skip:
@@ -459,7 +533,8 @@ class UnchangedPlugin:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """pytest-xdist: every worker made the same fast-path decision; keep its counts."""
+        """pytest-xdist: every worker made the same fast-path decision; keep its counts, and the
+        module summaries the first worker sends."""
         output = getattr(node, "workeroutput", {})
         count, saved, deselected = output.get("unchanged_not_collected", (0, 0.0, 0))
         self.remote_not_collected = max(
@@ -484,7 +559,9 @@ class UnchangedPlugin:
         if self.is_worker:
             workeroutput = getattr(self.config, "workeroutput", {})
             workeroutput["unchanged_not_collected"] = self._not_collected()
-            workeroutput["unchanged_summaries"] = [s.to_wire() for s in self.summaries.values()]
+            # Every worker collected the same items (pytest-xdist checks it): one sends them.
+            if self.config.workerinput.get("workerid") == "gw0":  # type: ignore[attr-defined]
+                workeroutput["unchanged_summaries"] = [s.to_wire() for s in self.summaries.values()]
         if (
             self.skip
             and (self.unchanged or uncollected)
@@ -503,7 +580,7 @@ class UnchangedPlugin:
             summaries=self.summaries.values(),
             max_keys=int(self.config.getini("unchanged_max_keys")),
             max_age=float(self.config.getini("unchanged_max_age_days")) * 86400,
-            warn=self._warn_corrupt,
+            warn=self._warn_store,
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

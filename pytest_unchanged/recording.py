@@ -18,7 +18,7 @@ import pygit2
 import pytest
 
 from .fastpath import ModuleSummary
-from .store import CorruptStoreError, Record, Store
+from .store import CorruptStoreError, Record, Store, StoreError
 
 __all__ = ["REPORT_ATTR", "Recorder", "head_commit"]
 
@@ -37,6 +37,7 @@ class Recorder:
         self.bodies: dict[str, str] = {}
         self.passes: list[Record] = []
         self.failures: list[tuple[str, str]] = []
+        self.forget: set[str] = set()
         self.summaries: dict[str, ModuleSummary] = {}
         self.env_id = ""
         self.skipped_unchanged = 0
@@ -56,6 +57,10 @@ class Recorder:
             duration = self._durations.pop(nodeid, 0.0)
         payload: Any = getattr(report, REPORT_ATTR, None)
         if not isinstance(payload, dict) or "key" not in payload:
+            if report.failed:
+                # A failure whose key is not known (pytest-xdist reports a crashed worker's item
+                # this way): no record of this nodeid, under any key, may survive it.
+                self.forget.add(nodeid)
             return
         if "saved" in payload:
             self.skipped_unchanged += 1
@@ -92,34 +97,41 @@ class Recorder:
         ``head`` is the hex ``HEAD`` commit put into every record; ``summaries`` are module
         summaries collected in this process (the ones received from workers are added).
         ``max_age`` is in seconds. An unreadable store is reported with ``warn``, moved aside
-        and replaced; nothing raises.
+        and replaced, and the session's results written to the new one; a store that is locked
+        too long or cannot be written is reported with ``warn`` and left as it was. Nothing
+        raises.
         """
         modules: Mapping[str, ModuleSummary] = {
             **{s.file: s for s in summaries},
             **self.summaries,
         }
-        if not (self.passes or self.failures or modules):
+        if not (self.passes or self.failures or self.forget or modules):
             return
         passes = [dataclasses.replace(r, head=head) for r in self.passes]
-        try:
+        for attempt in (1, 2):
             try:
                 store = Store(store_path)
+                try:
+                    store.update(
+                        passes,
+                        self.failures,
+                        self.bodies,
+                        max_keys=max_keys,
+                        max_age=max_age,
+                        modules=modules.values() if self.env_id else (),
+                        env_id=self.env_id,
+                        forget=self.forget,
+                    )
+                finally:
+                    store.close()
             except CorruptStoreError as error:
                 warn(error)
-                Store.discard(store_path)
-                store = Store(store_path)
-            store.update(
-                passes,
-                self.failures,
-                self.bodies,
-                max_keys=max_keys,
-                max_age=max_age,
-                modules=modules.values() if self.env_id else (),
-                env_id=self.env_id,
-            )
-            store.close()
-        except CorruptStoreError as error:
-            warn(error)
+                if attempt == 1:
+                    Store.discard(store_path)  # and write this session's results to a new one
+                    continue
+            except StoreError as error:
+                warn(error)
+            return
 
 
 def head_commit(rootdir: Path) -> str | None:

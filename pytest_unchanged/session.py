@@ -14,18 +14,19 @@ from pathlib import Path
 from .fastpath import UnchangedModule, mark_selector, unchanged_modules
 from .inputs import Resolver, environment_facets
 from .keys import canonical_json, digest
-from .store import CorruptStoreError, Record, Store
+from .store import CorruptStoreError, Record, Store, StoreError
 from .worktree import Worktree
 
-__all__ = ["Context", "explicit_paths"]
+__all__ = ["Context", "explicit_paths", "partial_files"]
 
 
 @dataclass
 class Context:
     """What one session knows about the repository, the environment and the store.
 
-    ``warn`` is called with the error when the store cannot be read; ``discard_corrupt``
-    says whether this process may replace an unreadable store (only the process that writes).
+    ``warn`` is called with the :class:`~pytest_unchanged.store.StoreError` when the store
+    cannot be read; ``discard_corrupt`` says whether this process may replace a damaged store
+    (only the process that writes).
     """
 
     worktree: Worktree
@@ -95,12 +96,16 @@ class Context:
     def _open(self) -> Store | None:
         try:
             return Store(self.store_path)
-        except CorruptStoreError as error:
+        except StoreError as error:
             self.warn(error)
-            if not self.discard_corrupt:
+            if not isinstance(error, CorruptStoreError) or not self.discard_corrupt:
                 return None
-            Store.discard(self.store_path)
+        Store.discard(self.store_path)
+        try:
             return Store(self.store_path)
+        except StoreError as error:
+            self.warn(error)
+            return None
 
     def records(self, nodeids: Iterable[str]) -> dict[str, dict[str, Record]]:
         """Return the stored records of ``nodeids``; none when the store cannot be read.
@@ -114,7 +119,7 @@ class Context:
         if missing and store is not None:
             try:
                 found = store.records(missing)
-            except CorruptStoreError as error:
+            except StoreError as error:
                 self.warn(error)
                 found = {}
             for nodeid in missing:
@@ -131,7 +136,7 @@ class Context:
             if store is not None:
                 try:
                     candidates = store.module_candidates(self.env_id)
-                except CorruptStoreError as error:
+                except StoreError as error:
                     self.warn(error)
                     candidates = {}
                 self._modules = unchanged_modules(
@@ -160,3 +165,19 @@ def explicit_paths(args: Iterable[str], invocation_dir: Path) -> list[Path]:
         if path.is_file():
             found.append(path)
     return found
+
+
+def partial_files(args: Iterable[str], invocation_dir: Path, rootdir: Path) -> frozenset[str]:
+    """Return the files (relative to ``rootdir``, as in nodeids) that ``path::name`` arguments
+    name: only part of such a module is collected."""
+    found = set()
+    for arg in args:
+        part, sep, _ = arg.partition("::")
+        if not sep or not part or part.startswith("-"):
+            continue
+        path = Path(os.path.abspath(invocation_dir / part))
+        try:
+            found.add(path.relative_to(rootdir).as_posix())
+        except ValueError:
+            continue
+    return frozenset(found)

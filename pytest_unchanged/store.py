@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING
 from .fastpath import module_file
 
 if TYPE_CHECKING:
-    from .fastpath import MarkSet, ModuleSummary
+    from .fastpath import ModuleSummary
 
-__all__ = ["CorruptStoreError", "Record", "Store", "StoredModule"]
+__all__ = ["CorruptStoreError", "Record", "Store", "StoreBusyError", "StoreError", "StoredModule"]
 
-STORE_FORMAT = "2"
+STORE_FORMAT = "3"
 _SUMMARY_TABLES = ("modules", "module_items")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -57,11 +57,8 @@ CREATE TABLE IF NOT EXISTS modules (
     inputs_id TEXT NOT NULL,
     specs TEXT NOT NULL,
     marksets TEXT NOT NULL,
-    total INTEGER NOT NULL,
     recorded_at REAL NOT NULL,
-    recorded INTEGER NOT NULL DEFAULT 0,
-    saved REAL NOT NULL DEFAULT 0,
-    missing TEXT NOT NULL DEFAULT '[-1]',
+    tally TEXT,
     PRIMARY KEY (file, env_id, inputs_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS module_items (
@@ -74,18 +71,40 @@ CREATE TABLE IF NOT EXISTS module_items (
     PRIMARY KEY (file, env_id, inputs_id, nodeid)
 ) WITHOUT ROWID;
 """
-# A module summary's recorded, saved and missing columns are derived from the records table: how
-# many of its items have a record, the sum of their durations, and the JSON list of the marksets
-# (indices into its marksets column, -1 for marks not known) of the items that have none. Every
-# transaction that adds or removes records recomputes them for the modules concerned, so a reader
-# never has to join module_items with records.
+# A module summary's tally is derived from the records table: a JSON list of
+# [markset, items, items with a record, their recorded seconds], one per mark set of its items
+# (index -1: marks not known). Every transaction that adds or removes records recomputes it for
+# the modules concerned, so a reader never joins module_items with records. NULL: not known.
 
 _ORPHAN_BODIES = """DELETE FROM bodies WHERE id NOT IN (SELECT inputs_id FROM records)
                     AND id NOT IN (SELECT env_id FROM records)"""
 
 
-class CorruptStoreError(Exception):
+class StoreError(Exception):
+    """Raised when the store cannot be used; the message says why."""
+
+
+class CorruptStoreError(StoreError):
     """Raised when the store file exists but is not a readable store of this format."""
+
+
+class StoreBusyError(StoreError):
+    """Raised when another process held the store's write lock for longer than the timeout."""
+
+
+_CORRUPT = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_FORMAT"})
+_BUSY = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})
+
+
+def _error(path: Path, error: sqlite3.Error, doing: str) -> StoreError:
+    """Classify an SQLite error by its result code (``sqlite_errorname``, Python >= 3.11)."""
+    name = str(getattr(error, "sqlite_errorname", "")).split("_", 2)
+    code = "_".join(name[:2])
+    if code in _BUSY:
+        return StoreBusyError(f"{path} stayed locked by another pytest process ({error})")
+    if code in _CORRUPT:
+        return CorruptStoreError(f"{path} is damaged ({error})")
+    return StoreError(f"{path} cannot be {doing} ({error})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,29 +128,26 @@ class Record:
 class StoredModule:
     """One stored summary of a test module, as read back for the fast path.
 
-    ``marksets`` are the distinct mark sets of its items (the mark names pytest's ``-m`` matches
-    when collected, and those hooks added; see :func:`~pytest_unchanged.fastpath.observed_marks`);
-    ``missing`` the indices into ``marksets`` of the items that have no record (``-1``: an item
-    whose marks are not known, because a hook changed them during collection); ``recorded`` how
-    many of its ``total`` items have a record and ``saved`` the sum of their recorded durations
-    in seconds.
+    ``marksets`` are the distinct sets of mark names of its items (what pytest's ``-m``
+    matches); ``tally`` holds, per mark set, ``(index into marksets, items, items with a
+    record, their recorded seconds)``; index ``-1`` stands for items whose marks are not known.
+    An empty tally means it is not known.
     """
 
     file: str
     inputs_id: str
     specs_body: str
-    marksets: tuple[MarkSet, ...]
-    missing: frozenset[int]
-    total: int
-    recorded: int
-    saved: float
+    marksets: tuple[frozenset[str], ...]
+    tally: tuple[tuple[int, int, int, float], ...]
 
 
 class Store:
     """A pass store in the SQLite file at ``path`` (created with its directory when missing).
 
-    Raises :class:`CorruptStoreError` when ``path`` holds something that is not a store; the
-    caller may then :meth:`discard` it and open a new one.
+    Raises :class:`CorruptStoreError` when ``path`` holds something that is not a store of this
+    format (the caller may then :meth:`discard` it and open a new one), :class:`StoreBusyError`
+    when another process holds it locked for longer than ``timeout`` seconds, and
+    :class:`StoreError` when SQLite cannot open it for another reason (permissions, say).
     """
 
     def __init__(self, path: Path, *, timeout: float = 60.0) -> None:
@@ -140,9 +156,15 @@ class Store:
         self._connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
         try:
             self._prepare()
-        except sqlite3.DatabaseError as error:
+        except CorruptStoreError:
             self._connection.close()
-            raise CorruptStoreError(f"{path} is not a readable pass store ({error})") from error
+            raise
+        except sqlite3.Error as error:
+            self._connection.close()
+            found = _error(path, error, "opened")
+            if type(found) is StoreError and isinstance(error, sqlite3.DatabaseError):
+                found = CorruptStoreError(f"{path} is not a readable pass store ({error})")
+            raise found from error
 
     def _prepare(self) -> None:
         # The common case reads one row and writes nothing; the schema is only created (or a
@@ -151,13 +173,16 @@ class Store:
             return
         with self._transaction() as db:
             found = self._format()
-            if found == "1":
-                # Format 1 had no mark sets in its module summaries; summaries are only a cache
-                # of the records, so they are dropped and the records kept.
+            if found in ("1", "2"):
+                # Formats 1 and 2 kept module summaries in other columns; summaries are only a
+                # cache of the records, so they are dropped and the records kept.
                 for table in _SUMMARY_TABLES:
                     db.execute(f"DROP TABLE IF EXISTS {table}")
             elif found not in (None, STORE_FORMAT):
-                raise sqlite3.DatabaseError(f"store format {found!r}, expected {STORE_FORMAT}")
+                raise CorruptStoreError(
+                    f"{self.path} is a pass store of format {found!r}, not {STORE_FORMAT} "
+                    "(written by a newer pytest-unchanged?)"
+                )
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 db.execute(statement)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (STORE_FORMAT,))
@@ -201,7 +226,8 @@ class Store:
     def records(self, nodeids: Iterable[str] | None = None) -> dict[str, dict[str, Record]]:
         """Return ``{nodeid: {key: Record}}`` for ``nodeids`` (every nodeid when ``None``).
 
-        Raises :class:`CorruptStoreError` when the file cannot be read.
+        Raises :class:`StoreError` (:class:`CorruptStoreError` when damaged) when the file
+        cannot be read.
         """
         query = "SELECT nodeid, key, inputs_id, env_id, duration, passed_at, head FROM records"
         result: dict[str, dict[str, Record]] = {}
@@ -216,8 +242,8 @@ class Store:
                     marks = ",".join("?" * len(chunk))
                     sql = f"{query} WHERE nodeid IN ({marks})"
                     rows += self._connection.execute(sql, chunk).fetchall()
-        except sqlite3.DatabaseError as error:
-            raise CorruptStoreError(f"{self.path} cannot be read ({error})") from error
+        except sqlite3.Error as error:
+            raise _error(self.path, error, "read") from error
         for row in rows:
             record = Record(*row)
             result.setdefault(record.nodeid, {})[record.key] = record
@@ -225,46 +251,49 @@ class Store:
 
     def body(self, body_id: str) -> str | None:
         """Return the JSON text stored under ``body_id`` (a manifest or environment digest)."""
-        row = self._connection.execute(
-            "SELECT body FROM bodies WHERE id = ?", (body_id,)
-        ).fetchone()
+        try:
+            row = self._connection.execute(
+                "SELECT body FROM bodies WHERE id = ?", (body_id,)
+            ).fetchone()
+        except sqlite3.Error as error:
+            raise _error(self.path, error, "read") from error
         return None if row is None else str(row[0])
 
     def module_candidates(self, env_id: str) -> dict[str, list[StoredModule]]:
         """Return the module summaries stored for environment ``env_id``, newest first per file.
 
         Reads the ``modules`` table only: which items have records was worked out when the
-        records were written. Raises :class:`CorruptStoreError` when the file cannot be read.
+        records were written. Raises :class:`StoreError` when the file cannot be read.
         """
         query = """
-            SELECT file, inputs_id, specs, marksets, missing, total, recorded, saved
-            FROM modules WHERE env_id = ? ORDER BY recorded_at DESC"""
+            SELECT file, inputs_id, specs, marksets, tally FROM modules
+            WHERE env_id = ? AND tally IS NOT NULL ORDER BY recorded_at DESC"""
         result: dict[str, list[StoredModule]] = {}
         try:
             rows = self._connection.execute(query, (env_id,)).fetchall()
-            for file, inputs_id, specs, marksets, missing, total, recorded, saved in rows:
+            for file, inputs_id, specs, marksets, tally in rows:
                 module = StoredModule(
                     file=file,
                     inputs_id=inputs_id,
                     specs_body=specs,
-                    marksets=tuple(
-                        (frozenset(pre), frozenset(added)) for pre, added in json.loads(marksets)
+                    marksets=tuple(frozenset(names) for names in json.loads(marksets)),
+                    tally=tuple(
+                        (int(index), int(total), int(recorded), float(seconds))
+                        for index, total, recorded, seconds in json.loads(tally)
                     ),
-                    missing=frozenset(int(index) for index in json.loads(missing)),
-                    total=int(total),
-                    recorded=int(recorded),
-                    saved=float(saved),
                 )
                 result.setdefault(file, []).append(module)
-        except (sqlite3.DatabaseError, ValueError, TypeError) as error:
-            raise CorruptStoreError(f"{self.path} cannot be read ({error})") from error
+        except sqlite3.Error as error:
+            raise _error(self.path, error, "read") from error
+        except (ValueError, TypeError) as error:
+            raise CorruptStoreError(f"{self.path} holds a damaged summary ({error})") from error
         return result
 
     def failures(self, nodeids: Iterable[str]) -> dict[str, dict[str, float]]:
         """Return ``{nodeid: {key: failed_at}}``: the keys under which ``nodeids`` last failed.
 
         A failure is forgotten when the same ``(nodeid, key)`` passes again. Raises
-        :class:`CorruptStoreError` when the file cannot be read.
+        :class:`StoreError` when the file cannot be read.
         """
         result: dict[str, dict[str, float]] = {}
         wanted = list(dict.fromkeys(nodeids))
@@ -276,8 +305,8 @@ class Store:
                     sql.format(",".join("?" * len(chunk))), chunk
                 ):
                     result.setdefault(nodeid, {})[key] = failed_at
-        except sqlite3.DatabaseError as error:
-            raise CorruptStoreError(f"{self.path} cannot be read ({error})") from error
+        except sqlite3.Error as error:
+            raise _error(self.path, error, "read") from error
         return result
 
     def update(
@@ -290,6 +319,7 @@ class Store:
         max_age: float,
         modules: Iterable[ModuleSummary] = (),
         env_id: str = "",
+        forget: Iterable[str] = (),
         now: float | None = None,
     ) -> None:
         """Write passes, forget failed ``(nodeid, key)`` pairs and prune, in one transaction.
@@ -298,20 +328,26 @@ class Store:
         ``modules`` are summaries of the modules collected under environment ``env_id`` (see
         :mod:`pytest_unchanged.fastpath`). Pruning keeps the newest ``max_keys`` records of every
         nodeid and summaries of every module, and drops every record and summary older than
-        ``max_age`` seconds. Raises :class:`CorruptStoreError` when the file cannot be written;
-        nothing is then changed.
+        ``max_age`` seconds. Every record of the nodeids in ``forget`` is removed (an item that
+        failed where its key was not known, such as a crashed pytest-xdist worker).
+
+        Raises :class:`StoreBusyError` when another process kept the write lock past the
+        timeout, :class:`CorruptStoreError` when the file is damaged, :class:`StoreError` for
+        anything else SQLite reports (a full disk, say); nothing is changed then.
         """
         now = time.time() if now is None else now
         passes = list(passes)
         failures = list(failures)
         modules = list(modules)
+        forget = sorted(set(forget))
         used = {r.inputs_id for r in passes} | {r.env_id for r in passes}
         # The files whose summaries may see a record come or go in this transaction.
-        touched = {m.file for m in modules}
-        touched.update(module_file(r.nodeid) for r in passes)
+        touched = {module_file(r.nodeid) for r in passes}
         touched.update(module_file(nodeid) for nodeid, _ in failures)
+        touched.update(module_file(nodeid) for nodeid in forget)
         try:
             with self._transaction() as db:
+                db.executemany("DELETE FROM records WHERE nodeid = ?", [(n,) for n in forget])
                 self._update(
                     db,
                     passes,
@@ -325,8 +361,10 @@ class Store:
                     max_age,
                     touched,
                 )
-        except sqlite3.DatabaseError as error:
-            raise CorruptStoreError(f"{self.path} cannot be written ({error})") from error
+                if forget:
+                    db.execute(_ORPHAN_BODIES)
+        except sqlite3.Error as error:
+            raise _error(self.path, error, "written") from error
 
     def _update(
         self,
@@ -342,7 +380,12 @@ class Store:
         max_age: float,
         touched: set[str],
     ) -> None:
-        dropped = sum(self._write_module(db, m, env_id, now, max_keys) for m in modules)
+        dropped = 0
+        for module in modules:
+            inserted, pruned_modules = self._write_module(db, module, env_id, now, max_keys)
+            dropped += pruned_modules
+            if inserted:
+                touched.add(module.file)  # a summary whose specs did not change is up to date
         dropped += db.execute(
             "DELETE FROM modules WHERE recorded_at < ?", (now - max_age,)
         ).rowcount
@@ -390,19 +433,15 @@ class Store:
 
     @staticmethod
     def _refresh_modules(db: sqlite3.Connection, files: Iterable[str]) -> None:
-        """Recompute the derived columns of every summary of ``files`` from the records table."""
+        """Recompute the tally of every summary of ``files`` from the records table."""
         files = sorted(set(files))
         for start in range(0, len(files), 500):
             chunk = files[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            # Unknown until shown otherwise: a summary with no items left is never complete.
-            db.execute(
-                f"UPDATE modules SET recorded = 0, saved = 0, missing = '[-1]' "
-                f"WHERE file IN ({marks})",
-                chunk,
-            )
-            derived: dict[tuple[str, str, str], tuple[int, float, set[int]]] = {}
-            for file, env_id, inputs_id, markset, count, present, saved in db.execute(
+            # Unknown until shown otherwise.
+            db.execute(f"UPDATE modules SET tally = NULL WHERE file IN ({marks})", chunk)
+            tallies: dict[tuple[str, str, str], list[tuple[int, int, int, float]]] = {}
+            for file, env_id, inputs_id, markset, count, present, seconds in db.execute(
                 f"""SELECT i.file, i.env_id, i.inputs_id, i.markset, count(*), count(r.key),
                            total(r.duration)
                     FROM module_items i
@@ -411,17 +450,13 @@ class Store:
                     GROUP BY i.file, i.env_id, i.inputs_id, i.markset""",
                 chunk,
             ):
-                recorded, total, missing = derived.get((file, env_id, inputs_id), (0, 0.0, set()))
-                if count > present:
-                    missing.add(int(markset))
-                derived[(file, env_id, inputs_id)] = (recorded + present, total + saved, missing)
+                tallies.setdefault((file, env_id, inputs_id), []).append(
+                    (int(markset), int(count), int(present), float(seconds))
+                )
             db.executemany(
-                """UPDATE modules SET recorded = ?, saved = ?, missing = ?
+                """UPDATE modules SET tally = ?
                    WHERE file = ? AND env_id = ? AND inputs_id = ?""",
-                [
-                    (recorded, total, json.dumps(sorted(missing)), *ident)
-                    for ident, (recorded, total, missing) in derived.items()
-                ],
+                [(json.dumps(sorted(tally)), *ident) for ident, tally in tallies.items()],
             )
 
     @staticmethod
@@ -443,8 +478,9 @@ class Store:
     @staticmethod
     def _write_module(
         db: sqlite3.Connection, module: ModuleSummary, env_id: str, now: float, max_keys: int
-    ) -> int:
-        """Store one module summary; return how many stored summaries it replaced or pruned."""
+    ) -> tuple[bool, int]:
+        """Store one module summary; return whether it was (re)inserted, and how many stored
+        summaries it replaced or pruned."""
         ident = (module.file, env_id, module.inputs_id)
         # The specs text also holds a digest of the items (nodeid, key, marks): a summary whose
         # items differ from the stored one (another key encoding, new nodeids, other marks)
@@ -455,7 +491,7 @@ class Store:
             (now, *ident, module.specs_body),
         ).rowcount
         if unchanged:
-            return 0
+            return False, 0
         replaced = db.execute(
             "DELETE FROM modules WHERE file = ? AND env_id = ? AND inputs_id = ?", ident
         ).rowcount
@@ -463,13 +499,12 @@ class Store:
             "DELETE FROM module_items WHERE file = ? AND env_id = ? AND inputs_id = ?", ident
         )
         db.execute(
-            "INSERT INTO modules (file, env_id, inputs_id, specs, marksets, total, recorded_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO modules (file, env_id, inputs_id, specs, marksets, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             (
                 *ident,
                 module.specs_body,
-                json.dumps([[sorted(pre), sorted(added)] for pre, added in module.marksets]),
-                len(module.items),
+                json.dumps([sorted(names) for names in module.marksets]),
                 now,
             ),
         )
@@ -477,15 +512,13 @@ class Store:
             "INSERT INTO module_items VALUES (?, ?, ?, ?, ?, ?)",
             [(*ident, nodeid, key, markset) for nodeid, key, markset in module.items],
         )
-        return (
-            replaced
-            + db.execute(
-                """DELETE FROM modules WHERE file = ?1 AND env_id = ?2 AND inputs_id NOT IN (
-                   SELECT inputs_id FROM modules WHERE file = ?1 AND env_id = ?2
-                   ORDER BY recorded_at DESC LIMIT ?3)""",
-                (module.file, env_id, max_keys),
-            ).rowcount
-        )
+        pruned = db.execute(
+            """DELETE FROM modules WHERE file = ?1 AND env_id = ?2 AND inputs_id NOT IN (
+               SELECT inputs_id FROM modules WHERE file = ?1 AND env_id = ?2
+               ORDER BY recorded_at DESC LIMIT ?3)""",
+            (module.file, env_id, max_keys),
+        ).rowcount
+        return True, replaced + pruned
 
     def vacuum_bodies(self) -> int:
         """Delete bodies no record refers to; return how many were deleted."""

@@ -8,6 +8,7 @@ __all__ = [
     "ConflictingPluginWarning",
     "CorruptStoreWarning",
     "PytestUnchangedWarning",
+    "StoreUnavailableWarning",
     "UnknownPathWarning",
 ]
 
@@ -29,3 +30,8 @@ class CorruptStoreWarning(PytestUnchangedWarning):
 
 class ConflictingPluginWarning(PytestUnchangedWarning):
     """Another installed plugin defines a ``depends_on`` marker; pytest-unchanged stays off."""
+
+
+class StoreUnavailableWarning(PytestUnchangedWarning):
+    """The pass store is locked by another process too long, or SQLite cannot use it (a full
+    disk, no permission); nothing is discarded, every test runs, and results may go unrecorded."""

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_unchanged.fastpath import ModuleSummary, mark_selector
+
 from .conftest import assert_unchanged, commit
 
 pytestmark = pytest.mark.depends_on("pytest_unchanged/")
@@ -314,3 +316,118 @@ def test_marks_a_hook_adds_to_every_item_do_not_matter_to_other_expressions(
     result = pytester.runpytest_subprocess("--unchanged", "-m", "not seen or slow")
     result.assert_outcomes(passed=1, deselected=1)
     assert imported(marked) == ["s"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "used"),
+    [
+        ("not slow", True),
+        ("not slow and not network", True),
+        ("not (slow or network)", True),
+        ("slow", False),
+        ("not slow or network", False),
+        ("not (slow and not network)", False),
+        ("not slow(reason='x')", False),
+        ("", False),
+        ("   ", False),
+    ],
+)
+def test_only_expressions_that_added_marks_cannot_make_true_are_used(
+    expression: str, used: bool
+) -> None:
+    selects = mark_selector(expression)
+    assert selects(frozenset()) is True
+    assert selects(frozenset({"slow", "other"})) is not used
+
+
+def test_a_summary_survives_the_trip_from_an_xdist_worker() -> None:
+    summary = ModuleSummary(
+        "t.py", "i", "{}", (frozenset({"a", "b"}), frozenset()), (("t.py::x", "k", 1),)
+    )
+    assert ModuleSummary.from_wire(summary.to_wire()) == summary
+
+
+def test_marks_a_hook_adds_only_sometimes_cannot_hide_a_test_from_a_positive_expression(
+    repo: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # -m smoke selects by presence: a hook may add smoke to test_b next time (here when SMOKE
+    # is set), so test_b, deselected and never run, keeps its module collected.
+    pytester.makeini("[pytest]\nmarkers =\n    smoke: smoke tests\n")
+    pytester.makeconftest(
+        """
+        import os
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.name == "test_b" and os.environ.get("SMOKE"):
+                    item.add_marker(pytest.mark.smoke)
+        """
+    )
+    pytester.makepyfile(
+        test_m="""
+        import pytest
+
+        @pytest.mark.smoke
+        def test_a(): pass
+
+        def test_b(): pass
+        """
+    )
+    commit(repo)
+    pytester.runpytest_subprocess("--unchanged", "-m", "smoke").assert_outcomes(
+        passed=1, deselected=1
+    )
+    monkeypatch.setenv("SMOKE", "1")
+    result = pytester.runpytest_subprocess("--unchanged", "-m", "smoke")
+    result.assert_outcomes(passed=1, skipped=1)
+
+
+def test_a_module_collected_in_part_stores_no_summary(
+    suite: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.runpytest_subprocess("test_a.py::test_it[0]").assert_outcomes(passed=1)
+    imported(suite)
+    result = pytester.runpytest_subprocess("--unchanged")
+    result.assert_outcomes(passed=8, skipped=1)  # test_a.py's other items never ran
+    assert imported(suite) == ["a", "b", "c"]
+
+
+def test_last_failed_runs_store_no_summary(
+    suite: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (suite / "test_b.py").write_text(
+        MODULE.format(name="b", count=3) + "\nimport os\ndef test_env():\n"
+        "    assert not os.environ.get('BREAK')\n"
+    )
+    commit(suite)
+    monkeypatch.setenv("BREAK", "1")
+    pytester.runpytest_subprocess("-k", "test_env").assert_outcomes(failed=1, deselected=9)
+    monkeypatch.delenv("BREAK")
+    pytester.runpytest_subprocess("--lf").assert_outcomes(passed=1)  # collects test_env only
+    result = pytester.runpytest_subprocess("--unchanged")
+    result.assert_outcomes(passed=9, skipped=1)
+
+
+def test_a_crashed_xdist_worker_leaves_no_record(
+    repo: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile(
+        test_crash="""
+        import os
+
+        def test_ok(): pass
+
+        def test_crash():
+            if os.environ.get("CRASH"):
+                os._exit(1)
+        """
+    )
+    commit(repo)
+    pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=2)
+    monkeypatch.setenv("CRASH", "1")
+    pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=1, failed=1)
+    monkeypatch.delenv("CRASH")
+    result = pytester.runpytest_subprocess("-n", "2", "--unchanged")
+    result.assert_outcomes(passed=1, skipped=1)

@@ -113,9 +113,9 @@ def test_corrupt_store_warns_runs_everything_and_is_rebuilt(
     (repo / STORE).write_bytes(b"this is not a database" * 100)
     result = pytester.runpytest("--unchanged", "-W", "always::pytest.PytestWarning")
     result.assert_outcomes(passed=1, warnings=1)
-    result.stdout.fnmatch_lines(["*CorruptStoreWarning:*not a readable pass store*"])
+    result.stdout.fnmatch_lines(["*CorruptStoreWarning:*is damaged (file is not a database)*"])
     assert (repo / STORE.with_name("store.sqlite3.corrupt")).exists()
-    assert_unchanged(pytester.runpytest("--unchanged"), 1)
+    assert_unchanged(pytester.runpytest("--unchanged", "-W", "always::pytest.PytestWarning"), 1)
 
 
 def test_store_from_a_newer_format_is_replaced_not_misread(
@@ -128,7 +128,7 @@ def test_store_from_a_newer_format_is_replaced_not_misread(
         db.execute("UPDATE meta SET value = '99' WHERE name = 'format'")
     result = pytester.runpytest("--unchanged", "-W", "always::pytest.PytestWarning")
     result.assert_outcomes(passed=1, warnings=1)
-    assert_unchanged(pytester.runpytest("--unchanged"), 1)
+    assert_unchanged(pytester.runpytest("--unchanged", "-W", "always::pytest.PytestWarning"), 1)
 
 
 def test_records_are_pruned_by_count(repo: Path, pytester: pytest.Pytester) -> None:
@@ -187,3 +187,22 @@ def test_two_processes_at_once_share_the_store(repo: Path, pytester: pytest.Pyte
     assert [p.wait(timeout=120) for p in processes] == [0, 0]
     assert len(records(repo)) == 100
     assert_unchanged(pytester.runpytest("--unchanged"), 100)
+
+
+def test_command_line_settings_that_change_outcomes_are_part_of_the_key(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(
+        """
+        import warnings
+
+        def test_warns():
+            warnings.warn("old", DeprecationWarning)
+        """
+    )
+    commit(repo)
+    pytester.runpytest().assert_outcomes(passed=1, warnings=1)
+    result = pytester.runpytest("--unchanged", "-W", "error::DeprecationWarning")
+    result.assert_outcomes(failed=1)  # not skipped: under -W error it fails
+    result = pytester.runpytest("--unchanged", "-p", "no:nonexistent", "-o", "unchanged_mode=skip")
+    result.assert_outcomes(skipped=1)  # blocking an absent plugin, our own ini: same key

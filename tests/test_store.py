@@ -1,27 +1,36 @@
-"""The store keeps each module summary's view of its records exact, in every transaction."""
+"""The store keeps each module summary's tally of its records exact, in every transaction, and
+reports a damaged, locked or unusable file without losing anything."""
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from pytest_unchanged.fastpath import ModuleSummary
-from pytest_unchanged.store import Record, Store
+from pytest_unchanged.recording import Recorder
+from pytest_unchanged.store import (
+    CorruptStoreError,
+    Record,
+    Store,
+    StoreBusyError,
+    StoreError,
+)
 
-pytestmark = pytest.mark.depends_on("pytest_unchanged/store.py", "pytest_unchanged/fastpath.py")
+pytestmark = pytest.mark.depends_on("pytest_unchanged/")
 
 DAY = 86400.0
-NONE: frozenset[str] = frozenset()
-SLOW = frozenset({"slow"})
+A = "tests/test_m.py::test_a"
+SLOW = "tests/test_m.py::test_slow"
 SUMMARY = ModuleSummary(
     file="tests/test_m.py",
     inputs_id="inputs",
     specs_body='{"specs": []}',
-    marksets=((NONE, NONE), (SLOW, NONE)),
-    items=(("tests/test_m.py::test_a", "ka", 0), ("tests/test_m.py::test_slow", "ks", 1)),
+    marksets=(frozenset(), frozenset({"slow"})),
+    items=((A, "ka", 0), (SLOW, "ks", 1)),
 )
 
 
@@ -36,6 +45,7 @@ def write(
     passes: Sequence[Record] = (),
     failures: Sequence[tuple[str, str]] = (),
     modules: Sequence[ModuleSummary] = (),
+    forget: Sequence[str] = (),
     max_keys: int = 8,
 ) -> None:
     store.update(
@@ -46,34 +56,50 @@ def write(
         max_age=60 * DAY,
         modules=modules,
         env_id="env",
+        forget=forget,
         now=now,
     )
 
 
-def stored(store: Store) -> tuple[frozenset[int], int, float]:
+def tally(store: Store) -> tuple[tuple[int, int, int, float], ...]:
+    """``(markset, items, items with a record, their seconds)`` of the one stored summary."""
     (module,) = store.module_candidates("env")["tests/test_m.py"]
-    return module.missing, module.recorded, module.saved
+    return module.tally
 
 
-def test_missing_items_follow_passes_failures_and_pruning(tmp_path: Path) -> None:
+def test_the_tally_follows_passes_failures_pruning_and_forgetting(tmp_path: Path) -> None:
     store = Store(tmp_path / "store.sqlite3")
-    a = "tests/test_m.py::test_a"
-    write(store, 100.0, passes=[record(a, "ka", 100.0)], modules=[SUMMARY])
-    assert stored(store) == (frozenset({1}), 1, 1.5)  # test_slow (mark set 1) has no record
-    write(store, 101.0, passes=[record("tests/test_m.py::test_slow", "ks", 101.0)])
-    assert stored(store) == (frozenset(), 2, 3.0)
-    write(store, 102.0, failures=[(a, "ka")])
-    assert stored(store) == (frozenset({0}), 1, 1.5)
-    write(store, 103.0, passes=[record(a, "ka", 103.0)])
-    assert stored(store) == (frozenset(), 2, 3.0)
+    write(store, 100.0, passes=[record(A, "ka", 100.0)], modules=[SUMMARY])
+    assert tally(store) == ((0, 1, 1, 1.5), (1, 1, 0, 0.0))  # test_slow has no record
+    write(store, 101.0, passes=[record(SLOW, "ks", 101.0)])
+    assert tally(store) == ((0, 1, 1, 1.5), (1, 1, 1, 1.5))
+    write(store, 102.0, failures=[(A, "ka")])
+    assert tally(store) == ((0, 1, 0, 0.0), (1, 1, 1, 1.5))
+    write(store, 103.0, passes=[record(A, "ka", 103.0)])
+    assert tally(store)[0] == (0, 1, 1, 1.5)
     # Newer keys push test_a's key out (max_keys=2): the summary sees it go.
-    write(store, 104.0, passes=[record(a, f"k{n}", 104.0 + n) for n in range(2)], max_keys=2)
-    assert stored(store) == (frozenset({0}), 1, 1.5)
+    write(store, 104.0, passes=[record(A, f"k{n}", 104.0 + n) for n in range(2)], max_keys=2)
+    assert tally(store)[0] == (0, 1, 0, 0.0)
+    write(store, 106.0, passes=[record(A, "ka", 106.0)])
+    write(store, 107.0, forget=[A])  # a crash: every key of test_a goes
+    assert tally(store)[0] == (0, 1, 0, 0.0)
+    assert list(store.records()) == [SLOW]
     # Records older than max_age go, and so does the summary's view of them.
-    write(store, 103.0, passes=[record(a, "ka", 103.0)])
     write(store, 30 * DAY, modules=[SUMMARY])  # the summary itself is recent
     write(store, 200.0 + 60 * DAY, passes=[record("other.py::t", "k", 200.0 + 60 * DAY)])
-    assert stored(store) == (frozenset({0, 1}), 0, 0.0)
+    assert tally(store) == ((0, 1, 0, 0.0), (1, 1, 0, 0.0))
+
+
+def test_a_rewritten_summary_starts_from_the_records(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.sqlite3")
+    write(store, 100.0, passes=[record(A, "ka", 100.0), record(SLOW, "ks", 100.0)])
+    write(store, 101.0, modules=[SUMMARY])
+    assert tally(store) == ((0, 1, 1, 1.5), (1, 1, 1, 1.5))
+    other = ModuleSummary(
+        SUMMARY.file, SUMMARY.inputs_id, '{"specs": ["x"]}', (frozenset(),), ((A, "kb", -1),)
+    )
+    write(store, 102.0, modules=[other])
+    assert tally(store) == ((-1, 1, 0, 0.0),)
 
 
 def test_a_format_1_store_keeps_its_records(tmp_path: Path) -> None:
@@ -97,5 +123,38 @@ def test_a_format_1_store_keeps_its_records(tmp_path: Path) -> None:
     store = Store(path)
     assert list(store.records()) == ["t.py::t"]
     assert store.module_candidates("e") == {}
-    write(store, 10.0, passes=[record("tests/test_m.py::test_a", "ka", 10.0)], modules=[SUMMARY])
-    assert stored(store) == (frozenset({1}), 1, 1.5)
+    write(store, 10.0, passes=[record(A, "ka", 10.0)], modules=[SUMMARY])
+    assert tally(store) == ((0, 1, 1, 1.5), (1, 1, 0, 0.0))
+
+
+def test_a_locked_store_is_reported_not_discarded(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    write(Store(path), 1.0, passes=[record(A, "ka", 1.0)])
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreBusyError, match="locked by another pytest process"):
+            write(Store(path, timeout=0.1), 2.0, passes=[record(SLOW, "ks", 2.0)])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert list(Store(path).records()) == [A]
+
+
+def test_a_store_damaged_inside_is_replaced_when_written(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    store = Store(path)
+    write(store, 1.0, passes=[record(f"t.py::t{n}", "k" * 64, 1.0) for n in range(3000)])
+    store.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    data[3 * page : 6 * page] = b"\xff" * (3 * page)  # B-tree pages of the records table
+    path.write_bytes(bytes(data))
+    recorder = Recorder()
+    recorder.passes.append(record(A, "ka", time.time()))
+    warnings: list[Exception] = []
+    recorder.write(path, head=None, summaries=(), max_keys=8, max_age=DAY, warn=warnings.append)
+    assert [type(w) for w in warnings] == [CorruptStoreError]
+    assert path.with_name("store.sqlite3.corrupt").exists()
+    assert list(Store(path).records()) == [A]  # this session's pass went into a new store
+    assert issubclass(CorruptStoreError, StoreError)
