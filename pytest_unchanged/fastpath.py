@@ -115,10 +115,16 @@ class MarkNames:
 
     def __init__(self) -> None:
         self._collectors: dict[Node, frozenset[str]] = {}
+        self._items: dict[tuple[tuple[str, ...], Node | None], frozenset[str]] = {}
 
     def of(self, item: pytest.Item) -> frozenset[str]:
         """Return the mark names of ``item`` and of every collector above it."""
-        return frozenset(m.name for m in item.own_markers) | self._collector(item.parent)
+        # Items of one parametrized function share their names: one set for all of them.
+        ident = (tuple(m.name for m in item.own_markers), item.parent)
+        found = self._items.get(ident)
+        if found is None:
+            found = self._items[ident] = frozenset(ident[0]) | self._collector(item.parent)
+        return found
 
     def _collector(self, node: Node | None) -> frozenset[str]:
         if node is None:
@@ -252,10 +258,7 @@ def summarize(items: Iterable[Member]) -> dict[str, ModuleSummary]:
                         "specs": list(specs),
                         "paths": sorted(union),
                         "items": digest(
-                            [
-                                [nodeid, key, None if names is None else sorted(names)]
-                                for nodeid, key, _, _, names in members
-                            ]
+                            [[sorted(names) for names in marksets], [list(t) for t in triples]]
                         ),
                     }
                 ),

@@ -152,6 +152,7 @@ class Resolver:
     _memo: dict[tuple[Path, tuple[str, ...]], ItemInputs] = field(default_factory=dict)
     _node_marks: dict[object, tuple[pytest.Mark, ...]] = field(default_factory=dict)
     _imports: ImportGraph | None = None
+    _last_marks: tuple[pytest.Item, tuple[pytest.Mark, ...]] | None = None
 
     def marks(self, item: pytest.Item) -> tuple[pytest.Mark, ...]:
         """Return the ``depends_on`` and ``always_run`` marks of ``item``, closest first.
@@ -159,8 +160,15 @@ class Resolver:
         The same marks as ``item.iter_markers(name)`` (the item's ``own_markers``, then each
         parent's), with each collector's part computed once however many items it holds.
         """
+        last = self._last_marks
+        if last is not None and last[0] is item:
+            return last[1]  # declared() and item_inputs() ask in turn for the same item
         own = tuple(m for m in item.own_markers if m.name in _MARK_NAMES)
-        return own + self._collector_marks(item.parent)
+        found = (
+            own + self._collector_marks(item.parent) if own else self._collector_marks(item.parent)
+        )
+        self._last_marks = (item, found)
+        return found
 
     def _collector_marks(self, node: Node | None) -> tuple[pytest.Mark, ...]:
         if node is None:
@@ -210,7 +218,7 @@ class Resolver:
         """
         if any(mark.name == ALWAYS_RUN for mark in self.marks(item)):
             return ItemInputs((), "", "", unkeyable="marked always_run")
-        path = Path(item.path)
+        path = item.path  # one Path object per module, its hash computed once
         signature = tuple(declared) if declared is not None else ("\0default",)
         cached = self._memo.get((path, signature))
         if cached is None:

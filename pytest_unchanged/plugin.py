@@ -395,16 +395,20 @@ class UnchangedPlugin:
         context = self.context
         hook = config.hook.pytest_unchanged_item_inputs
         errors: list[str] = []
-        for item in items:
+        members = []
+        extend = bool(hook.get_hookimpls())
+        for item, names in zip(items, marks, strict=True):
+            nodeid = item.nodeid
             try:
-                extra = [p for r in hook(item=item) if r for p in r] if hook.get_hookimpls() else []
+                extra = [p for r in hook(item=item) if r for p in r] if extend else []
                 declared = context.resolver.declared(item, extra)
                 inputs = context.resolver.item_inputs(item, declared)
             except InputError as error:
-                errors.append(f"{item.nodeid}: {error}")
+                errors.append(f"{nodeid}: {error}")
                 continue
-            key = None if inputs.unkeyable else item_key(item.nodeid, inputs.inputs_id, self.env_id)
+            key = None if inputs.unkeyable else item_key(nodeid, inputs.inputs_id, self.env_id)
             item.stash[ITEM_KEY] = ItemState(inputs, key)
+            members.append((nodeid, key, inputs.specs, inputs.manifest, names))
         if errors:
             raise pytest.UsageError("bad depends_on mark(s):\n  " + "\n  ".join(errors))
         # Summaries of every module, wholly deselected ones included: with their marks stored,
@@ -415,11 +419,7 @@ class UnchangedPlugin:
             self.summaries = {}
             return
         partial = partial_files(config.args, config.invocation_params.dir, config.rootpath)
-        summaries = summarize(
-            (item.nodeid, state.key, state.inputs.specs, state.inputs.manifest, names)
-            for item, names in zip(items, marks, strict=True)
-            if (state := item.stash.get(ITEM_KEY, None)) is not None
-        )
+        summaries = summarize(members)
         self.summaries = {f: m for f, m in summaries.items() if f not in partial}
 
     @pytest.hookimpl(tryfirst=True)

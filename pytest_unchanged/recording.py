@@ -7,7 +7,6 @@ which the controller turns into :class:`~pytest_unchanged.store.Record` objects 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -107,7 +106,10 @@ class Recorder:
         }
         if not (self.passes or self.failures or self.forget or modules):
             return
-        passes = [dataclasses.replace(r, head=head) for r in self.passes]
+        passes = [
+            Record(r.nodeid, r.key, r.inputs_id, r.env_id, r.duration, r.passed_at, head)
+            for r in self.passes
+        ]
         for attempt in (1, 2):
             try:
                 store = Store(store_path)
