@@ -240,12 +240,15 @@ def summarize(items: Iterable[Member]) -> dict[str, ModuleSummary]:
         union: dict[str, tuple[str, str, str]] = {}
         marksets: dict[frozenset[str], int] = {}
         triples: list[tuple[str, str, int]] = []
+        merged: set[int] = set()
         for nodeid, key, item_specs, manifest, names in members:
             if key is None:
                 break
-            specs.update(dict.fromkeys(item_specs))
-            for entry in manifest:
-                union[entry[0]] = entry
+            if id(manifest) not in merged:  # items sharing their inputs share these tuples
+                merged.add(id(manifest))
+                specs.update(dict.fromkeys(item_specs))
+                for entry in manifest:
+                    union[entry[0]] = entry
             index = UNKNOWN_MARKS if names is None else marksets.setdefault(names, len(marksets))
             triples.append((nodeid, key, index))
         else:

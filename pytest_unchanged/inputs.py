@@ -153,6 +153,7 @@ class Resolver:
     _node_marks: dict[object, tuple[pytest.Mark, ...]] = field(default_factory=dict)
     _imports: ImportGraph | None = None
     _last_marks: tuple[pytest.Item, tuple[pytest.Mark, ...]] | None = None
+    _mark_args: dict[int, tuple[pytest.Mark, list[str]]] = field(default_factory=dict)
 
     def marks(self, item: pytest.Item) -> tuple[pytest.Mark, ...]:
         """Return the ``depends_on`` and ``always_run`` marks of ``item``, closest first.
@@ -190,26 +191,37 @@ class Resolver:
         for mark in self.marks(item):
             if mark.name != DEPENDS_ON:
                 continue
-            try:
-                _depends_on(*mark.args, **mark.kwargs)
-            except TypeError as error:
-                reason = str(error).replace("_depends_on()", "depends_on()")
-                raise InputError(
-                    f"depends_on{_call_text(mark.args, mark.kwargs)}: {reason}"
-                ) from None
-            if not mark.args:
-                raise InputError("depends_on() needs at least one path")
-            for arg in mark.args:
-                if not isinstance(arg, str | os.PathLike):
-                    raise InputError(
-                        f"depends_on({arg!r}): arguments must be paths (str), "
-                        f"not {type(arg).__name__}"
-                    )
-            found = (found or []) + [os.fspath(a) for a in mark.args]
+            found = (found or []) + self._mark_paths(mark)
         extra = list(extra)
         if extra:
             found = (found or []) + extra
         return found
+
+    def _mark_paths(self, mark: pytest.Mark) -> list[str]:
+        """The paths of one ``depends_on`` mark, checked once per mark object (the marks of a
+        module or class are shared by all its items)."""
+        cached = self._mark_args.get(id(mark))
+        if cached is not None and cached[0] is mark:
+            return cached[1]
+        paths = self._check_mark(mark)
+        self._mark_args[id(mark)] = (mark, paths)
+        return paths
+
+    @staticmethod
+    def _check_mark(mark: pytest.Mark) -> list[str]:
+        try:
+            _depends_on(*mark.args, **mark.kwargs)
+        except TypeError as error:
+            reason = str(error).replace("_depends_on()", "depends_on()")
+            raise InputError(f"depends_on{_call_text(mark.args, mark.kwargs)}: {reason}") from None
+        if not mark.args:
+            raise InputError("depends_on() needs at least one path")
+        for arg in mark.args:
+            if not isinstance(arg, str | os.PathLike):
+                raise InputError(
+                    f"depends_on({arg!r}): arguments must be paths (str), not {type(arg).__name__}"
+                )
+        return [os.fspath(a) for a in mark.args]
 
     def item_inputs(self, item: pytest.Item, declared: list[str] | None) -> ItemInputs:
         """Return the inputs of ``item`` whose ``depends_on`` arguments are ``declared``.

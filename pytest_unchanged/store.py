@@ -400,10 +400,11 @@ class Store:
             "INSERT OR REPLACE INTO failures VALUES (?, ?, ?)",
             [(nodeid, key, now) for nodeid, key in failures],
         )
-        db.executemany(
-            "DELETE FROM failures WHERE nodeid = ? AND key = ?",
-            [(r.nodeid, r.key) for r in passes],
-        )
+        if db.execute("SELECT 1 FROM failures LIMIT 1").fetchone():
+            db.executemany(
+                "DELETE FROM failures WHERE nodeid = ? AND key = ?",
+                [(r.nodeid, r.key) for r in passes],
+            )
         db.execute("DELETE FROM failures WHERE failed_at < ?", (now - max_age,))
         db.executemany(
             "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
