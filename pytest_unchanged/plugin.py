@@ -270,12 +270,13 @@ def _conflicting_plugin(config: pytest.Config) -> str | None:
 class ItemState:
     """The key of one item, or the reason it always runs; kept in ``item.stash``."""
 
-    __slots__ = ("inputs", "key", "saved")
+    __slots__ = ("duration", "inputs", "key", "saved")
 
     def __init__(self, inputs: ItemInputs, key: str | None) -> None:
         self.inputs = inputs
         self.key = key
-        self.saved: float | None = None
+        self.saved: float | None = None  # recorded seconds, when skipped as unchanged
+        self.duration = 0.0  # seconds of the phases run so far
 
 
 class UnchangedPlugin:
@@ -304,6 +305,7 @@ class UnchangedPlugin:
         self.not_collected: dict[str, UnchangedModule] = {}
         self.remote_not_collected: tuple[int, float, int] = (0, 0.0, 0)
         self.summaries: dict[str, ModuleSummary] = {}
+        self.states: dict[str, ItemState] = {}  # by nodeid, for the reports
         self._failed_files: frozenset[str] | None = None
 
     # -- collection ------------------------------------------------------------------------
@@ -407,7 +409,7 @@ class UnchangedPlugin:
                 errors.append(f"{nodeid}: {error}")
                 continue
             key = None if inputs.unkeyable else item_key(nodeid, inputs.inputs_id, self.env_id)
-            item.stash[ITEM_KEY] = ItemState(inputs, key)
+            item.stash[ITEM_KEY] = self.states[nodeid] = ItemState(inputs, key)
             members.append((nodeid, key, inputs.specs, inputs.manifest, names))
         if errors:
             raise pytest.UsageError("bad depends_on mark(s):\n  " + "\n  ".join(errors))
@@ -490,44 +492,44 @@ class UnchangedPlugin:
                 )
             )
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
-        state = item.stash.get(ITEM_KEY, None)
-        # Only the reports the controller acts on carry a payload: the teardown (a pass is
-        # complete), a failure (its record goes), an unchanged skip (its time was saved).
-        if (
-            state is not None
-            and state.key is not None
-            and (
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Attach this plugin's payload to the reports the recorder acts on, then (in the
+        process that writes) record them. Under pytest-xdist the payload is attached on the
+        worker, before pytest-xdist sends the report to the controller."""
+        state = self.states.get(report.nodeid)
+        if state is not None and state.key is not None:
+            state.duration += report.duration
+            # Only the reports the recorder acts on carry a payload: the teardown (a pass is
+            # complete), a failure (its record goes), an unchanged skip (its time was saved).
+            if (
                 report.when == "teardown"
                 or report.failed
                 or (report.skipped and state.saved is not None)
-            )
-        ):
-            payload: dict[str, Any] = {"key": state.key}
-            if report.when == "teardown":
-                payload["inputs_id"] = state.inputs.inputs_id
-                payload["env_id"] = self.env_id
-                bodies = {}
-                for body_id, body in (
-                    (state.inputs.inputs_id, state.inputs.body),
-                    (self.env_id, self.env_body),
-                ):
-                    if body_id not in self.sent_bodies:
-                        self.sent_bodies.add(body_id)
-                        bodies[body_id] = body
-                payload["bodies"] = bodies
-            if state.saved is not None and report.skipped:
-                payload["saved"] = state.saved
-            setattr(report, REPORT_ATTR, payload)
-        return report
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+            ):
+                self._attach(report, state)
         if not self.is_worker:
             self.recorder.observe(report)
+
+    def _attach(self, report: pytest.TestReport, state: ItemState) -> None:
+        payload: dict[str, Any] = getattr(report, REPORT_ATTR, None) or {}
+        payload["key"] = state.key
+        if report.when == "teardown":
+            payload["inputs_id"] = state.inputs.inputs_id
+            payload["env_id"] = self.env_id
+            payload["duration"] = state.duration  # setup + call + teardown, in seconds
+            bodies = {}
+            for body_id, body in (
+                (state.inputs.inputs_id, state.inputs.body),
+                (self.env_id, self.env_body),
+            ):
+                if body_id not in self.sent_bodies:
+                    self.sent_bodies.add(body_id)
+                    bodies[body_id] = body
+            payload["bodies"] = bodies
+        if state.saved is not None and report.skipped:
+            payload["saved"] = state.saved
+        setattr(report, REPORT_ATTR, payload)
 
     # -- end of session --------------------------------------------------------------------
 

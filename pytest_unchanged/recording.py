@@ -42,18 +42,17 @@ class Recorder:
         self.skipped_unchanged = 0
         self.saved_seconds = 0.0
         self._failed: dict[str, bool] = {}
-        self._durations: dict[str, float] = {}
 
     def observe(self, report: pytest.TestReport) -> None:
         """Take one report (every phase of every item, in order) into account."""
+        when = report.when
+        xfail = hasattr(report, "wasxfail")
+        if when != "teardown" and report.passed and not xfail:
+            return  # a phase that passed: the teardown says whether the item completed
         nodeid = report.nodeid
-        if not report.passed or hasattr(report, "wasxfail"):
+        if not report.passed or xfail:
             self._failed[nodeid] = True
-        self._durations[nodeid] = self._durations.get(nodeid, 0.0) + report.duration
-        completed, duration = False, 0.0
-        if report.when == "teardown":
-            completed = not self._failed.pop(nodeid, False)
-            duration = self._durations.pop(nodeid, 0.0)
+        completed = when == "teardown" and not self._failed.pop(nodeid, False)
         payload: Any = getattr(report, REPORT_ATTR, None)
         if not isinstance(payload, dict) or "key" not in payload:
             if report.failed:
@@ -75,7 +74,7 @@ class Recorder:
                     key=payload["key"],
                     inputs_id=payload["inputs_id"],
                     env_id=payload["env_id"],
-                    duration=duration,
+                    duration=float(payload.get("duration", 0.0)),
                     passed_at=time.time(),
                     head=None,
                 )

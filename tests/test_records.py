@@ -206,3 +206,35 @@ def test_command_line_settings_that_change_outcomes_are_part_of_the_key(
     result.assert_outcomes(failed=1)  # not skipped: under -W error it fails
     result = pytester.runpytest("--unchanged", "-p", "no:nonexistent", "-o", "unchanged_mode=skip")
     result.assert_outcomes(skipped=1)  # blocking an absent plugin, our own ini: same key
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")])
+def test_a_record_keeps_the_seconds_of_setup_call_and_teardown(
+    repo: Path, pytester: pytest.Pytester, workers: tuple[str, ...]
+) -> None:
+    if workers:
+        pytest.importorskip("xdist")
+    pytester.makepyfile(
+        """
+        import time
+        import pytest
+
+        @pytest.fixture
+        def slow_fixture():
+            time.sleep(0.2)
+            yield
+            time.sleep(0.2)
+
+        def test_slow(slow_fixture):
+            time.sleep(0.2)
+        """
+    )
+    commit(repo)
+    pytester.runpytest_subprocess(*workers).assert_outcomes(passed=1)
+    with sqlite3.connect(repo / STORE) as db:
+        ((duration,),) = db.execute("SELECT duration FROM records").fetchall()
+    assert 0.6 <= duration < 5
+    result = pytester.runpytest_subprocess("--unchanged", *workers)
+    result.stdout.re_match_lines(
+        [r"unchanged: 1 unchanged tests not run, (0\.[6-9]|[1-4]\.)\d*s saved"]
+    )
