@@ -341,9 +341,10 @@ class Store:
         modules = list(modules)
         forget = sorted(set(forget))
         used = {r.inputs_id for r in passes} | {r.env_id for r in passes}
-        # The files whose summaries may see a record come or go in this transaction.
-        touched = {module_file(r.nodeid) for r in passes}
-        touched.update(module_file(nodeid) for nodeid, _ in failures)
+        # The files whose summaries may see a record go in this transaction (new records only
+        # matter to summaries that still miss some: see _refresh_modules).
+        added = {module_file(r.nodeid) for r in passes}
+        touched = {module_file(nodeid) for nodeid, _ in failures}
         touched.update(module_file(nodeid) for nodeid in forget)
         try:
             with self._transaction() as db:
@@ -360,6 +361,7 @@ class Store:
                     max_keys,
                     max_age,
                     touched,
+                    added,
                 )
                 if forget:
                     db.execute(_ORPHAN_BODIES)
@@ -379,6 +381,7 @@ class Store:
         max_keys: int,
         max_age: float,
         touched: set[str],
+        added: set[str],
     ) -> None:
         dropped = 0
         for module in modules:
@@ -406,8 +409,13 @@ class Store:
                 [(r.nodeid, r.key) for r in passes],
             )
         db.execute("DELETE FROM failures WHERE failed_at < ?", (now - max_age,))
+        # A record passed again under the same key within a day is left as it was: the same
+        # key means the same inputs, and most rows of a rerun need no write at all.
         db.executemany(
-            "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
+            """INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (nodeid, key) DO UPDATE SET duration = excluded.duration,
+                   passed_at = excluded.passed_at, head = excluded.head
+               WHERE records.passed_at < excluded.passed_at - 86400""",
             [
                 (r.nodeid, r.key, r.inputs_id, r.env_id, r.duration, r.passed_at, r.head)
                 for r in passes
@@ -430,7 +438,24 @@ class Store:
         touched.update(module_file(nodeid) for nodeid in pruned)
         if pruned or failures:
             db.execute(_ORPHAN_BODIES)
-        self._refresh_modules(db, touched)
+        self._refresh_modules(db, touched | self._incomplete(db, added - touched))
+
+    @staticmethod
+    def _incomplete(db: sqlite3.Connection, files: Iterable[str]) -> set[str]:
+        """The files among ``files`` with a summary that misses some record: new records can
+        only change the tally of those (a complete tally already counts every item)."""
+        files = sorted(set(files))
+        found: set[str] = set()
+        for start in range(0, len(files), 500):
+            chunk = files[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for file, tally in db.execute(
+                f"SELECT file, tally FROM modules WHERE file IN ({marks})", chunk
+            ):
+                groups = json.loads(tally) if tally is not None else None
+                if not groups or any(recorded != total for _, total, recorded, _ in groups):
+                    found.add(file)
+        return found
 
     @staticmethod
     def _refresh_modules(db: sqlite3.Connection, files: Iterable[str]) -> None:
