@@ -7,7 +7,7 @@ during collection is a dictionary lookup plus one small digest.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,28 +156,22 @@ def explicit_paths(args: Iterable[str], invocation_dir: Path) -> list[Path]:
 
     A module named explicitly is always collected, so its items are always reported.
     """
-    found = []
-    for arg in args:
-        part = arg.split("::", 1)[0]
-        if not part or part.startswith("-"):
-            continue
-        path = Path(os.path.abspath(invocation_dir / part))
-        if path.is_file():
-            found.append(path)
-    return found
+    return [path for path, _ in _named(args, invocation_dir) if path.is_file()]
 
 
 def partial_files(args: Iterable[str], invocation_dir: Path, rootdir: Path) -> frozenset[str]:
     """Return the files (relative to ``rootdir``, as in nodeids) that ``path::name`` arguments
     name: only part of such a module is collected."""
     found = set()
+    for path, partial in _named(args, invocation_dir):
+        if partial and path.is_relative_to(rootdir):
+            found.add(path.relative_to(rootdir).as_posix())
+    return frozenset(found)
+
+
+def _named(args: Iterable[str], invocation_dir: Path) -> Iterator[tuple[Path, bool]]:
+    """The absolute paths that command-line arguments name, and whether with ``::name``."""
     for arg in args:
         part, sep, _ = arg.partition("::")
-        if not sep or not part or part.startswith("-"):
-            continue
-        path = Path(os.path.abspath(invocation_dir / part))
-        try:
-            found.add(path.relative_to(rootdir).as_posix())
-        except ValueError:
-            continue
-    return frozenset(found)
+        if part and not part.startswith("-"):
+            yield Path(os.path.abspath(invocation_dir / part)), bool(sep)
