@@ -18,7 +18,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,6 +78,16 @@ CREATE TABLE IF NOT EXISTS module_items (
 
 _ORPHAN_BODIES = """DELETE FROM bodies WHERE id NOT IN (SELECT inputs_id FROM records)
                     AND id NOT IN (SELECT env_id FROM records)"""
+
+
+_CHUNK = 500  # SQL parameters per IN (...) list, below SQLite's limit
+
+
+def _chunks(values: Sequence[str]) -> Iterator[tuple[list[str], str]]:
+    """Split ``values`` into lists short enough for one ``IN (...)``, each with its ``?,?``."""
+    for start in range(0, len(values), _CHUNK):
+        chunk = list(values[start : start + _CHUNK])
+        yield chunk, ",".join("?" * len(chunk))
 
 
 class StoreError(Exception):
@@ -237,9 +247,7 @@ class Store:
             else:
                 wanted = list(dict.fromkeys(nodeids))
                 rows = []
-                for start in range(0, len(wanted), 500):
-                    chunk = wanted[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
+                for chunk, marks in _chunks(wanted):
                     sql = f"{query} WHERE nodeid IN ({marks})"
                     rows += self._connection.execute(sql, chunk).fetchall()
         except sqlite3.Error as error:
@@ -298,12 +306,9 @@ class Store:
         result: dict[str, dict[str, float]] = {}
         wanted = list(dict.fromkeys(nodeids))
         try:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
+            for chunk, marks in _chunks(wanted):
                 sql = "SELECT nodeid, key, failed_at FROM failures WHERE nodeid IN ({})"
-                for nodeid, key, failed_at in self._connection.execute(
-                    sql.format(",".join("?" * len(chunk))), chunk
-                ):
+                for nodeid, key, failed_at in self._connection.execute(sql.format(marks), chunk):
                     result.setdefault(nodeid, {})[key] = failed_at
         except sqlite3.Error as error:
             raise _error(self.path, error, "read") from error
@@ -446,9 +451,7 @@ class Store:
         only change the tally of those (a complete tally already counts every item)."""
         files = sorted(set(files))
         found: set[str] = set()
-        for start in range(0, len(files), 500):
-            chunk = files[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _chunks(files):
             for file, tally in db.execute(
                 f"SELECT file, tally FROM modules WHERE file IN ({marks})", chunk
             ):
@@ -461,9 +464,7 @@ class Store:
     def _refresh_modules(db: sqlite3.Connection, files: Iterable[str]) -> None:
         """Recompute the tally of every summary of ``files`` from the records table."""
         files = sorted(set(files))
-        for start in range(0, len(files), 500):
-            chunk = files[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _chunks(files):
             # Unknown until shown otherwise.
             db.execute(f"UPDATE modules SET tally = NULL WHERE file IN ({marks})", chunk)
             tallies: dict[tuple[str, str, str], list[tuple[int, int, int, float]]] = {}
