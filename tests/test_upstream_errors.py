@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_unchanged.__main__ import main
-from pytest_unchanged.upstream_config import CACHE_DIR_ENV
+from pytest_unchanged.upstream.config import CACHE_DIR_ENV
 
 from .upstream_helpers import Upstream, write_project, write_table
 

@@ -9,15 +9,15 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from pytest_unchanged.upstream import (
+from pytest_unchanged.upstream.config import load_upstream_config
+from pytest_unchanged.upstream.fetch import (
     FetchProgress,
     fetch_upstream,
     install_environment,
     scm_version,
     write_commit_archive,
 )
-from pytest_unchanged.upstream_config import load_upstream_config
-from pytest_unchanged.upstream_report import touching_commits
+from pytest_unchanged.upstream.report import touching_commits
 
 from .upstream_helpers import Upstream, git, write_project
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pytest_unchanged.upstream_config import CACHE_DIR_ENV
+from pytest_unchanged.upstream.config import CACHE_DIR_ENV
 
 from .upstream_helpers import Upstream, write_project
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pytest_unchanged.upstream_config import UpstreamError
+from .config import UpstreamError
 
 __all__ = ["STATE_SCHEMA", "VerifiedUpstream", "read_verified", "write_verified"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import SortMode
 
-from pytest_unchanged.upstream import Comparison
+from .fetch import Comparison
 
 __all__ = [
     "History",

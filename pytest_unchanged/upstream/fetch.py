@@ -26,8 +26,8 @@ import pygit2
 from packaging.version import InvalidVersion, Version
 from pygit2.enums import DescribeStrategy
 
-from pytest_unchanged.upstream_config import UpstreamConfig, UpstreamError, cache_path
-from pytest_unchanged.upstream_state import VerifiedUpstream
+from .config import UpstreamConfig, UpstreamError, cache_path
+from .state import VerifiedUpstream
 
 __all__ = [
     "Comparison",
