@@ -1,14 +1,34 @@
-"""Nox sessions for pytest-unchanged: the test suite, linters and benchmarks."""
+"""Nox sessions for pytest-unchanged: the test suite on every supported Python and on the lowest
+pytest the metadata admits, linters (with the layout rules) and benchmarks.
+
+Interpreters are found on ``PATH``; with pyenv, select them all first, e.g.
+``PYENV_VERSION=$(pyenv versions --bare | grep -E '^3\\.1[1-3]' | paste -sd: -) nox``. A missing
+interpreter is an error, not a skipped session.
+"""
 
 from __future__ import annotations
 
 import nox
+from packaging.requirements import Requirement
 
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["tests", "lint"]
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["tests", "tests_lowest", "lint"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
-PYTHON_VERSIONS = nox.project.python_versions(PYPROJECT, max_version="3.14")
+PYTHON_VERSIONS = nox.project.python_versions(PYPROJECT, max_version="3.13")
+
+
+def lowest(distribution: str) -> str:
+    """Return ``NAME==VERSION`` for the lowest version of ``distribution`` that the project's
+    ``dependencies`` admit (from its ``>=`` bound; raises ``LookupError`` when there is none)."""
+    for text in PYPROJECT["project"]["dependencies"]:
+        requirement = Requirement(text)
+        if requirement.name == distribution:
+            for spec in requirement.specifier:
+                if spec.operator == ">=":
+                    return f"{distribution}=={spec.version}"
+    raise LookupError(f"no >= bound for {distribution} in [project] dependencies")
 
 
 def install_project(session: nox.Session, group: str) -> None:
@@ -17,20 +37,30 @@ def install_project(session: nox.Session, group: str) -> None:
     session.install("-e", ".", "--group", group)
 
 
-@nox.session(python=PYTHON_VERSIONS[0])
+@nox.session(python=PYTHON_VERSIONS)
 def tests(session: nox.Session) -> None:
-    """Run the test suite."""
+    """Run the test suite on each supported Python."""
     install_project(session, "test")
     session.run("pytest", *session.posargs)
 
 
 @nox.session(python=PYTHON_VERSIONS[0])
+def tests_lowest(session: nox.Session) -> None:
+    """Run the test suite on the lowest pytest the project's metadata admits."""
+    install_project(session, "test")
+    session.install(lowest("pytest"))
+    session.run("python", "-m", "pytest", "--version")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON_VERSIONS[0])
 def lint(session: nox.Session) -> None:
-    """Run ruff (lint and import order) and mypy in strict mode."""
+    """Run ruff, mypy (strict) and the layout rules (no import circle, modules <= 400 lines)."""
     install_project(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("pytest", "-p", "no:cacheprovider", "tests/test_layout.py")
 
 
 @nox.session(python=PYTHON_VERSIONS[0], default=False)

@@ -16,94 +16,27 @@ moved input, a missing record, a path named explicitly on the command line.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from .inputs import InputError, Resolver
 from .keys import canonical_json, digest
+from .summaries import UNKNOWN_MARKS, ModuleSummary, StoredModule, UnchangedModule, module_file
 
 if TYPE_CHECKING:
     import pytest
     from _pytest.nodes import Node
 
-    from .store import StoredModule
-
 __all__ = [
     "MarkNames",
-    "ModuleSummary",
-    "UnchangedModule",
     "mark_selector",
-    "module_file",
     "observed_marks",
     "summarize",
     "unchanged_modules",
 ]
 
-UNKNOWN_MARKS = -1
-"""The markset index of an item whose marks are not known (see :func:`observed_marks`)."""
-
 MAX_EXPRESSION_NAMES = 8
 """An ``-m`` expression naming more marks than this is not analysed (every item is selected)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ModuleSummary:
-    """What is needed to decide about one test module without importing it.
-
-    ``file`` is the file part of its nodeids (relative to the rootdir); ``specs_body`` the
-    canonical JSON of ``{"specs": [...], "paths": [...], "items": digest}``; ``inputs_id`` the
-    digest of the union manifest; ``marksets`` the distinct sets of mark names of its items;
-    ``items`` the ``(nodeid, key, markset index)`` triples of every item collected from it
-    (index :data:`UNKNOWN_MARKS` when the item's marks are not known).
-    """
-
-    file: str
-    inputs_id: str
-    specs_body: str
-    marksets: tuple[frozenset[str], ...]
-    items: tuple[tuple[str, str, int], ...]
-
-    def to_wire(self) -> list[Any]:
-        """Return the summary as JSON-serialisable lists (sent by pytest-xdist workers)."""
-        return [
-            self.file,
-            self.inputs_id,
-            self.specs_body,
-            [sorted(names) for names in self.marksets],
-            [list(item) for item in self.items],
-        ]
-
-    @classmethod
-    def from_wire(cls, data: Sequence[Any]) -> ModuleSummary:
-        """Return the summary :meth:`to_wire` turned into ``data``."""
-        file, inputs_id, specs_body, marksets, items = data
-        return cls(
-            str(file),
-            str(inputs_id),
-            str(specs_body),
-            tuple(frozenset(map(str, names)) for names in marksets),
-            tuple((str(nodeid), str(key), int(index)) for nodeid, key, index in items),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class UnchangedModule:
-    """A module the fast path leaves uncollected.
-
-    ``count`` is how many of its items are unchanged (each has a record and is selected),
-    ``saved`` their recorded seconds, ``deselected`` how many the current ``-m`` deselects.
-    """
-
-    file: str
-    count: int
-    saved: float
-    deselected: int = 0
-
-
-def module_file(nodeid: str) -> str:
-    """Return the file part of ``nodeid`` (``"tests/test_x.py"`` for ``"tests/test_x.py::t"``)."""
-    return nodeid.split("::", 1)[0]
 
 
 class MarkNames:

@@ -8,21 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import glob as globmod
-import importlib.metadata
-import json
 import os
-import platform
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.parser import HeaderParser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packaging.utils import canonicalize_name
-
 from .imports import ImportGraph, search_roots
-from .keys import SCHEMA_VERSION, Facets, canonical_json, digest
+from .keys import canonical_json, digest
 from .worktree import ABSENT, Worktree
 
 if TYPE_CHECKING:
@@ -34,7 +27,6 @@ __all__ = [
     "InputError",
     "ItemInputs",
     "Resolver",
-    "environment_facets",
 ]
 
 DEPENDS_ON = "depends_on"
@@ -51,66 +43,6 @@ class InputError(Exception):
 def _depends_on(*paths: str | os.PathLike[str]) -> tuple[str | os.PathLike[str], ...]:
     """The signature of ``@pytest.mark.depends_on``, called with a mark's arguments."""
     return paths
-
-
-def environment_facets(
-    env_names: Iterable[str], salt: str, extra: Iterable[Mapping[str, str | None]] = ()
-) -> dict[str, str | None]:
-    """Return the environment facets that go into every key.
-
-    Facets: the key schema version, the Python implementation and version, the platform, every
-    installed distribution (``dist:<canonical name>`` → version, read with
-    :mod:`importlib.metadata`), each environment variable named in ``env_names``
-    (``env:<NAME>`` → value, ``None`` when unset), the ``salt``, and the ``extra`` mappings
-    (from the ``pytest_unchanged_environment`` hook), later ones winning.
-    """
-    facets: dict[str, str | None] = {
-        "schema": str(SCHEMA_VERSION),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": f"{sys.platform} {platform.machine()}",
-        "salt": salt,
-    }
-    for name, version in installed_distributions():
-        facets.setdefault(f"dist:{name}", version)  # the first on sys.path is the one imported
-    for name in env_names:
-        facets[f"env:{name}"] = os.environ.get(name)
-    for mapping in extra:
-        facets.update(mapping)
-    return facets
-
-
-def installed_distributions() -> list[tuple[str, str]]:
-    """Return ``(canonical name, version)`` of every distribution on ``sys.path``, in order.
-
-    Distributions are found with :mod:`importlib.metadata`; only the header block of their core
-    metadata is parsed (the description, which may fill the message body, is skipped), which is
-    several times faster than ``Distribution.metadata`` on a large environment. When a PEP 610
-    ``direct_url.json`` names a VCS commit or an archive hash, it is appended to the version, so
-    reinstalling another commit with the same version string still changes the facet.
-    """
-    parser = HeaderParser()
-    found: list[tuple[str, str]] = []
-    for dist in importlib.metadata.distributions():
-        text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
-        headers = parser.parsestr(text.split("\n\n", 1)[0])
-        name, version = headers["Name"], headers["Version"]
-        if not name or not version:
-            continue
-        found.append((canonicalize_name(str(name)), str(version) + _direct_url_suffix(dist)))
-    return found
-
-
-def _direct_url_suffix(dist: importlib.metadata.Distribution) -> str:
-    text = dist.read_text("direct_url.json")
-    if not text:
-        return ""
-    try:
-        info = json.loads(text)
-        commit = info.get("vcs_info", {}).get("commit_id")
-        archive = info.get("archive_info", {}).get("hash")
-    except (ValueError, AttributeError):
-        return ""
-    return f" @ {commit}" if commit else f" @ {archive}" if archive else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,8 +267,3 @@ class Resolver:
 def _call_text(args: Sequence[object], kwargs: Mapping[str, object]) -> str:
     parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
     return "(" + ", ".join(parts) + ")"
-
-
-def facets_body(facets: Facets) -> str:
-    """Return the canonical JSON text of ``facets``."""
-    return canonical_json(dict(facets))

@@ -16,8 +16,8 @@ from typing import Any
 import pygit2
 import pytest
 
-from .fastpath import ModuleSummary
 from .store import CorruptStoreError, Record, Store, StoreError
+from .summaries import ModuleSummary
 
 __all__ = ["REPORT_ATTR", "Recorder", "head_commit"]
 

@@ -11,10 +11,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fastpath import UnchangedModule, mark_selector, unchanged_modules
-from .inputs import Resolver, environment_facets
+from .environment import environment_facets
+from .fastpath import mark_selector, unchanged_modules
+from .inputs import Resolver
 from .keys import canonical_json, digest
 from .store import CorruptStoreError, Record, Store, StoreError
+from .summaries import UnchangedModule
 from .worktree import Worktree
 
 __all__ = ["Context", "explicit_paths", "partial_files"]

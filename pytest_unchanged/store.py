@@ -18,15 +18,19 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .fastpath import module_file
-
-if TYPE_CHECKING:
-    from .fastpath import ModuleSummary
+from .records import CorruptStoreError, Record, StoreBusyError, StoreError, classify_error
+from .summaries import (
+    ModuleSummary,
+    StoredModule,
+    chunks,
+    incomplete_files,
+    module_file,
+    refresh_tallies,
+    write_summary,
+)
 
 __all__ = ["CorruptStoreError", "Record", "Store", "StoreBusyError", "StoreError", "StoredModule"]
 
@@ -80,77 +84,6 @@ _ORPHAN_BODIES = """DELETE FROM bodies WHERE id NOT IN (SELECT inputs_id FROM re
                     AND id NOT IN (SELECT env_id FROM records)"""
 
 
-_CHUNK = 500  # SQL parameters per IN (...) list, below SQLite's limit
-
-
-def _chunks(values: Sequence[str]) -> Iterator[tuple[list[str], str]]:
-    """Split ``values`` into lists short enough for one ``IN (...)``, each with its ``?,?``."""
-    for start in range(0, len(values), _CHUNK):
-        chunk = list(values[start : start + _CHUNK])
-        yield chunk, ",".join("?" * len(chunk))
-
-
-class StoreError(Exception):
-    """Raised when the store cannot be used; the message says why."""
-
-
-class CorruptStoreError(StoreError):
-    """Raised when the store file exists but is not a readable store of this format."""
-
-
-class StoreBusyError(StoreError):
-    """Raised when another process held the store's write lock for longer than the timeout."""
-
-
-_CORRUPT = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_FORMAT"})
-_BUSY = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})
-
-
-def _error(path: Path, error: sqlite3.Error, doing: str) -> StoreError:
-    """Classify an SQLite error by its result code (``sqlite_errorname``, Python >= 3.11)."""
-    name = str(getattr(error, "sqlite_errorname", "")).split("_", 2)
-    code = "_".join(name[:2])
-    if code in _BUSY:
-        return StoreBusyError(f"{path} stayed locked by another pytest process ({error})")
-    if code in _CORRUPT:
-        return CorruptStoreError(f"{path} is damaged ({error})")
-    return StoreError(f"{path} cannot be {doing} ({error})")
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One pass of ``nodeid`` under ``key``.
-
-    ``duration`` is in seconds (setup + call + teardown), ``passed_at`` in Unix seconds (UTC),
-    ``head`` the hex ``HEAD`` commit of the run (``None`` before the first commit).
-    """
-
-    nodeid: str
-    key: str
-    inputs_id: str
-    env_id: str
-    duration: float
-    passed_at: float
-    head: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredModule:
-    """One stored summary of a test module, as read back for the fast path.
-
-    ``marksets`` are the distinct sets of mark names of its items (what pytest's ``-m``
-    matches); ``tally`` holds, per mark set, ``(index into marksets, items, items with a
-    record, their recorded seconds)``; index ``-1`` stands for items whose marks are not known.
-    An empty tally means it is not known.
-    """
-
-    file: str
-    inputs_id: str
-    specs_body: str
-    marksets: tuple[frozenset[str], ...]
-    tally: tuple[tuple[int, int, int, float], ...]
-
-
 class Store:
     """A pass store in the SQLite file at ``path`` (created with its directory when missing).
 
@@ -171,7 +104,7 @@ class Store:
             raise
         except sqlite3.Error as error:
             self._connection.close()
-            found = _error(path, error, "opened")
+            found = classify_error(path, error, "opened")
             if type(found) is StoreError and isinstance(error, sqlite3.DatabaseError):
                 found = CorruptStoreError(f"{path} is not a readable pass store ({error})")
             raise found from error
@@ -247,11 +180,11 @@ class Store:
             else:
                 wanted = list(dict.fromkeys(nodeids))
                 rows = []
-                for chunk, marks in _chunks(wanted):
+                for chunk, marks in chunks(wanted):
                     sql = f"{query} WHERE nodeid IN ({marks})"
                     rows += self._connection.execute(sql, chunk).fetchall()
         except sqlite3.Error as error:
-            raise _error(self.path, error, "read") from error
+            raise classify_error(self.path, error, "read") from error
         for row in rows:
             record = Record(*row)
             result.setdefault(record.nodeid, {})[record.key] = record
@@ -264,7 +197,7 @@ class Store:
                 "SELECT body FROM bodies WHERE id = ?", (body_id,)
             ).fetchone()
         except sqlite3.Error as error:
-            raise _error(self.path, error, "read") from error
+            raise classify_error(self.path, error, "read") from error
         return None if row is None else str(row[0])
 
     def module_candidates(self, env_id: str) -> dict[str, list[StoredModule]]:
@@ -292,7 +225,7 @@ class Store:
                 )
                 result.setdefault(file, []).append(module)
         except sqlite3.Error as error:
-            raise _error(self.path, error, "read") from error
+            raise classify_error(self.path, error, "read") from error
         except (ValueError, TypeError) as error:
             raise CorruptStoreError(f"{self.path} holds a damaged summary ({error})") from error
         return result
@@ -306,12 +239,12 @@ class Store:
         result: dict[str, dict[str, float]] = {}
         wanted = list(dict.fromkeys(nodeids))
         try:
-            for chunk, marks in _chunks(wanted):
+            for chunk, marks in chunks(wanted):
                 sql = "SELECT nodeid, key, failed_at FROM failures WHERE nodeid IN ({})"
                 for nodeid, key, failed_at in self._connection.execute(sql.format(marks), chunk):
                     result.setdefault(nodeid, {})[key] = failed_at
         except sqlite3.Error as error:
-            raise _error(self.path, error, "read") from error
+            raise classify_error(self.path, error, "read") from error
         return result
 
     def update(
@@ -371,7 +304,7 @@ class Store:
                 if forget:
                     db.execute(_ORPHAN_BODIES)
         except sqlite3.Error as error:
-            raise _error(self.path, error, "written") from error
+            raise classify_error(self.path, error, "written") from error
 
     def _update(
         self,
@@ -390,7 +323,7 @@ class Store:
     ) -> None:
         dropped = 0
         for module in modules:
-            inserted, pruned_modules = self._write_module(db, module, env_id, now, max_keys)
+            inserted, pruned_modules = write_summary(db, module, env_id, now, max_keys)
             dropped += pruned_modules
             if inserted:
                 touched.add(module.file)  # a summary whose specs did not change is up to date
@@ -443,48 +376,7 @@ class Store:
         touched.update(module_file(nodeid) for nodeid in pruned)
         if pruned or failures:
             db.execute(_ORPHAN_BODIES)
-        self._refresh_modules(db, touched | self._incomplete(db, added - touched))
-
-    @staticmethod
-    def _incomplete(db: sqlite3.Connection, files: Iterable[str]) -> set[str]:
-        """The files among ``files`` with a summary that misses some record: new records can
-        only change the tally of those (a complete tally already counts every item)."""
-        files = sorted(set(files))
-        found: set[str] = set()
-        for chunk, marks in _chunks(files):
-            for file, tally in db.execute(
-                f"SELECT file, tally FROM modules WHERE file IN ({marks})", chunk
-            ):
-                groups = json.loads(tally) if tally is not None else None
-                if not groups or any(recorded != total for _, total, recorded, _ in groups):
-                    found.add(file)
-        return found
-
-    @staticmethod
-    def _refresh_modules(db: sqlite3.Connection, files: Iterable[str]) -> None:
-        """Recompute the tally of every summary of ``files`` from the records table."""
-        files = sorted(set(files))
-        for chunk, marks in _chunks(files):
-            # Unknown until shown otherwise.
-            db.execute(f"UPDATE modules SET tally = NULL WHERE file IN ({marks})", chunk)
-            tallies: dict[tuple[str, str, str], list[tuple[int, int, int, float]]] = {}
-            for file, env_id, inputs_id, markset, count, present, seconds in db.execute(
-                f"""SELECT i.file, i.env_id, i.inputs_id, i.markset, count(*), count(r.key),
-                           total(r.duration)
-                    FROM module_items i
-                    LEFT JOIN records r ON r.nodeid = i.nodeid AND r.key = i.key
-                    WHERE i.file IN ({marks})
-                    GROUP BY i.file, i.env_id, i.inputs_id, i.markset""",
-                chunk,
-            ):
-                tallies.setdefault((file, env_id, inputs_id), []).append(
-                    (int(markset), int(count), int(present), float(seconds))
-                )
-            db.executemany(
-                """UPDATE modules SET tally = ?
-                   WHERE file = ? AND env_id = ? AND inputs_id = ?""",
-                [(json.dumps(sorted(tally)), *ident) for ident, tally in tallies.items()],
-            )
+        refresh_tallies(db, touched | incomplete_files(db, added - touched))
 
     @staticmethod
     def _prune_by_count(db: sqlite3.Connection, max_keys: int) -> set[str]:
@@ -501,51 +393,6 @@ class Store:
                 (nodeid, max_keys),
             )
         return {nodeid for (nodeid,) in crowded}
-
-    @staticmethod
-    def _write_module(
-        db: sqlite3.Connection, module: ModuleSummary, env_id: str, now: float, max_keys: int
-    ) -> tuple[bool, int]:
-        """Store one module summary; return whether it was (re)inserted, and how many stored
-        summaries it replaced or pruned."""
-        ident = (module.file, env_id, module.inputs_id)
-        # The specs text also holds a digest of the items (nodeid, key, marks): a summary whose
-        # items differ from the stored one (another key encoding, new nodeids, other marks)
-        # replaces it whole.
-        unchanged = db.execute(
-            """UPDATE modules SET recorded_at = ?
-               WHERE file = ? AND env_id = ? AND inputs_id = ? AND specs = ?""",
-            (now, *ident, module.specs_body),
-        ).rowcount
-        if unchanged:
-            return False, 0
-        replaced = db.execute(
-            "DELETE FROM modules WHERE file = ? AND env_id = ? AND inputs_id = ?", ident
-        ).rowcount
-        db.execute(
-            "DELETE FROM module_items WHERE file = ? AND env_id = ? AND inputs_id = ?", ident
-        )
-        db.execute(
-            "INSERT INTO modules (file, env_id, inputs_id, specs, marksets, recorded_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                *ident,
-                module.specs_body,
-                json.dumps([sorted(names) for names in module.marksets]),
-                now,
-            ),
-        )
-        db.executemany(
-            "INSERT INTO module_items VALUES (?, ?, ?, ?, ?, ?)",
-            [(*ident, nodeid, key, markset) for nodeid, key, markset in module.items],
-        )
-        pruned = db.execute(
-            """DELETE FROM modules WHERE file = ?1 AND env_id = ?2 AND inputs_id NOT IN (
-               SELECT inputs_id FROM modules WHERE file = ?1 AND env_id = ?2
-               ORDER BY recorded_at DESC LIMIT ?3)""",
-            (module.file, env_id, max_keys),
-        ).rowcount
-        return True, replaced + pruned
 
     def vacuum_bodies(self) -> int:
         """Delete bodies no record refers to; return how many were deleted."""

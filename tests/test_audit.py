@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_unchanged.audit import covered, depends_on_line
+from pytest_unchanged.trust.audit import covered, depends_on_line
 
 from .conftest import commit, git
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_unchanged.explain import environment_changes, input_changes
+from pytest_unchanged.trust.explain import environment_changes, input_changes
 
 from .conftest import commit, git
 

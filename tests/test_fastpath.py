@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_unchanged.fastpath import ModuleSummary, mark_selector
+from pytest_unchanged.fastpath import mark_selector
+from pytest_unchanged.summaries import ModuleSummary
 
 from .conftest import assert_unchanged, commit
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from pytest_unchanged.fastpath import ModuleSummary
 from pytest_unchanged.recording import Recorder
 from pytest_unchanged.store import (
     CorruptStoreError,
@@ -19,6 +18,7 @@ from pytest_unchanged.store import (
     StoreBusyError,
     StoreError,
 )
+from pytest_unchanged.summaries import ModuleSummary
 
 pytestmark = pytest.mark.depends_on("pytest_unchanged/")
 

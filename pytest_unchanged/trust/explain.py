@@ -23,11 +23,11 @@ from typing import Any
 
 import pytest
 
-from . import plugin, recording
-from .inputs import ItemInputs
-from .keys import Facets
-from .store import Record, StoreError
-from .worktree import ABSENT
+from .. import recording, selection
+from ..inputs import ItemInputs
+from ..keys import Facets
+from ..store import Record, StoreError
+from ..worktree import ABSENT
 
 __all__ = ["ExplainPlugin", "environment_changes", "input_changes", "reason_for", "register"]
 
@@ -46,9 +46,9 @@ def register(config: pytest.Config) -> None:
 
     Raises :class:`pytest.UsageError` when it is on but pytest-unchanged is not active.
     """
-    if not plugin._setting(config, "unchanged_explain"):
+    if not selection.setting(config, "unchanged_explain"):
         return
-    core = config.stash.get(plugin.PLUGIN_KEY, None)
+    core = config.stash.get(selection.PLUGIN_KEY, None)
     if core is None:
         raise pytest.UsageError(inactive_message("--unchanged-explain"))
     config.pluginmanager.register(ExplainPlugin(core), "unchanged-explain")
@@ -179,7 +179,7 @@ def reason_for(
 class ExplainPlugin:
     """Decides the reasons where items are collected; groups them where reports arrive."""
 
-    def __init__(self, core: plugin.UnchangedPlugin) -> None:
+    def __init__(self, core: selection.UnchangedPlugin) -> None:
         self.core = core
         self.reasons: dict[str, str] = {}
         self.groups: dict[str, list[str]] = defaultdict(list)
@@ -213,7 +213,7 @@ class ExplainPlugin:
             runs_anyway = "run by --unchanged-verify"
         reasons = {}
         for item in items:
-            state = item.stash.get(plugin.ITEM_KEY, None)
+            state = item.stash.get(selection.ITEM_KEY, None)
             if state is None:
                 continue
             own = records.get(item.nodeid, {})

@@ -28,10 +28,10 @@ from typing import Any
 
 import pytest
 
-from . import plugin, recording
+from .. import recording, selection
+from ..imports import ImportGraph, load_parsed, save_parsed, search_roots
+from ..worktree import Worktree
 from .explain import inactive_message, payload
-from .imports import ImportGraph, load_parsed, save_parsed, search_roots
-from .worktree import Worktree
 
 __all__ = ["AuditPlugin", "Recorder", "covered", "register"]
 
@@ -81,7 +81,7 @@ def register(config: pytest.Config) -> None:
     """
     if not config.getoption("unchanged_audit"):
         return
-    core = config.stash.get(plugin.PLUGIN_KEY, None)
+    core = config.stash.get(selection.PLUGIN_KEY, None)
     if core is None:
         raise pytest.UsageError(inactive_message("--unchanged-audit"))
     config.pluginmanager.register(AuditPlugin(core), "unchanged-audit")
@@ -125,7 +125,7 @@ def covered(path: str, inputs: Collection[str]) -> bool:
 class AuditPlugin:
     """Records during each item, and reports uncovered files on the controller."""
 
-    def __init__(self, core: plugin.UnchangedPlugin) -> None:
+    def __init__(self, core: selection.UnchangedPlugin) -> None:
         self.core = core
         self.rootdir = core.config.rootpath
         self.cache_dir = core.store_path.parents[2]
@@ -193,7 +193,7 @@ class AuditPlugin:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         if report.when == "teardown":
-            state = item.stash.get(plugin.ITEM_KEY, None)
+            state = item.stash.get(selection.ITEM_KEY, None)
             if state is not None and state.key is not None and self.recorder is not None:
                 inputs = self._inputs.get(state.inputs.inputs_id)
                 if inputs is None:

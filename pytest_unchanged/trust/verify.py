@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from . import plugin, recording
+from .. import recording, selection
+from ..store import Record
+from ..worktree import ABSENT
 from .explain import NAMED, inactive_message, payload
-from .store import Record
-from .worktree import ABSENT
 
 __all__ = ["VerifyPlugin", "register"]
 
@@ -34,7 +34,7 @@ def register(config: pytest.Config) -> None:
     """
     if not config.getoption("unchanged_verify"):
         return
-    core = config.stash.get(plugin.PLUGIN_KEY, None)
+    core = config.stash.get(selection.PLUGIN_KEY, None)
     if core is None:
         raise pytest.UsageError(inactive_message("--unchanged-verify"))
     core.skip = False
@@ -49,7 +49,7 @@ def _when(passed_at: float) -> str:
 class VerifyPlugin:
     """Finds would-be-skipped items where they are collected; lists false skips at the end."""
 
-    def __init__(self, core: plugin.UnchangedPlugin) -> None:
+    def __init__(self, core: selection.UnchangedPlugin) -> None:
         self.core = core
         self.would_skip: dict[str, Record] = {}
         self.collected = 0
@@ -64,7 +64,7 @@ class VerifyPlugin:
             return
         records = self.core.context.records(item.nodeid for item in session.items)
         for item in session.items:
-            state = item.stash.get(plugin.ITEM_KEY, None)
+            state = item.stash.get(selection.ITEM_KEY, None)
             if state is None or state.key is None:
                 continue
             record = records.get(item.nodeid, {}).get(state.key)
@@ -88,7 +88,7 @@ class VerifyPlugin:
         report = yield
         record = self.would_skip.get(item.nodeid)
         if record is not None and report.failed:
-            state = item.stash[plugin.ITEM_KEY]
+            state = item.stash[selection.ITEM_KEY]
             payload(report)[PAYLOAD_KEY] = {
                 "passed_at": record.passed_at,
                 "head": record.head,

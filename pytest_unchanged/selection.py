@@ -1,0 +1,379 @@
+"""The session plugin: keys at collection, skip or deselect, report payloads, the store write.
+
+:class:`UnchangedPlugin` is registered by :func:`pytest_unchanged.plugin.pytest_configure` under
+the name ``unchanged-session`` and kept in ``config.stash[PLUGIN_KEY]``; the state of each item
+(its inputs and key) is kept in ``item.stash[ITEM_KEY]``. The trust plugins
+(:mod:`pytest_unchanged.trust`) read both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .environment import command_line_facets
+from .fastpath import MarkNames, observed_marks, summarize
+from .inputs import InputError, ItemInputs
+from .keys import item_key
+from .recording import REPORT_ATTR, Recorder, head_commit
+from .session import Context, explicit_paths, partial_files
+from .store import CorruptStoreError, Record
+from .summaries import ModuleSummary, UnchangedModule, module_file
+from .warning_types import CorruptStoreWarning, StoreUnavailableWarning, UnknownPathWarning
+
+__all__ = ["ITEM_KEY", "MODES", "PLUGIN_KEY", "ItemState", "UnchangedPlugin", "setting"]
+
+PLUGIN_KEY = pytest.StashKey["UnchangedPlugin"]()
+ITEM_KEY = pytest.StashKey["ItemState"]()
+MODES = ("skip", "deselect")
+
+
+def setting(config: pytest.Config, name: str) -> Any:
+    """Return option ``name`` from the command line, else the ini option of the same name."""
+    value = config.getoption(name)
+    return config.getini(name) if value is None else value
+
+
+class ItemState:
+    """The key of one item, or the reason it always runs; kept in ``item.stash``."""
+
+    __slots__ = ("duration", "inputs", "key", "saved")
+
+    def __init__(self, inputs: ItemInputs, key: str | None) -> None:
+        self.inputs = inputs
+        self.key = key
+        self.saved: float | None = None  # recorded seconds, when skipped as unchanged
+        self.duration = 0.0  # seconds of the phases run so far
+
+
+class UnchangedPlugin:
+    """Per-session state: keys at collection, skips, outcomes, and the store write at the end."""
+
+    def __init__(self, config: pytest.Config, *, skip: bool, mode: str) -> None:
+        self.config = config
+        self.skip = skip
+        self.mode = mode
+        self.is_worker = hasattr(config, "workerinput")
+        self.store_path = Path(config.cache.mkdir("unchanged")) / "store.sqlite3"
+        self.env_id = ""
+        self.env_body = ""
+        self.head: str | None = None
+        self.unchanged: list[pytest.Item] = []
+        self.to_run = 0
+        self.sent_bodies: set[str] = set()
+        self.recorder = Recorder()  # used by the process that writes (not xdist workers)
+        # The fast path: modules left unimported, module summaries to store.
+        self._context: Context | None = None
+        self.fast_path = (
+            skip
+            and bool(config.getini("unchanged_fast_path"))
+            and not bool(config.getoption("unchanged_verify", False))
+        )
+        self.not_collected: dict[str, UnchangedModule] = {}
+        self.remote_not_collected: tuple[int, float, int] = (0, 0.0, 0)
+        self.summaries: dict[str, ModuleSummary] = {}
+        self.states: dict[str, ItemState] = {}  # by nodeid, for the reports
+        self._failed_files: frozenset[str] | None = None
+
+    # -- collection ------------------------------------------------------------------------
+
+    @property
+    def context(self) -> Context:
+        """The per-session state, built on first use: status, ``HEAD``, environment, store."""
+        if self._context is None:
+            config = self.config
+            self._context = Context.build(
+                config.rootpath,
+                config_file=config.inipath,
+                global_inputs=config.getini("unchanged_inputs"),
+                default=config.getini("unchanged_default"),
+                env_names=config.getini("unchanged_env"),
+                salt=str(setting(config, "unchanged_salt")),
+                extra_facets=[
+                    command_line_facets(config),
+                    *(m for m in config.hook.pytest_unchanged_environment(config=config) if m),
+                ],
+                store_path=self.store_path,
+                warn=self._warn_store,
+                discard_corrupt=not self.is_worker,
+                explicit=explicit_paths(config.args, config.invocation_params.dir),
+                mark_expression=config.getoption("markexpr", None) or None,
+            )
+            self.env_id = self._context.env_id
+            self.env_body = self._context.env_body
+            self.head = self._context.worktree.head_commit
+        return self._context
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        """The fast path: leave a test module unimported when all its items are unchanged."""
+        if not self.fast_path or collection_path.suffix != ".py":
+            return None
+        try:
+            file = collection_path.relative_to(config.rootpath).as_posix()
+        except ValueError:
+            return None
+        module = self.context.unchanged_modules.get(file)
+        if module is None or collection_path in self.context.explicit:
+            return None
+        if file in self._last_failed_files():
+            return None  # collected, so its unchanged items report (and clear --lf's list)
+        self.not_collected[file] = module
+        return True
+
+    def _last_failed_files(self) -> frozenset[str]:
+        if self._failed_files is None:
+            lastfailed = self.config.cache.get("cache/lastfailed", {})
+            self._failed_files = frozenset(
+                module_file(nodeid) for nodeid in lastfailed if isinstance(nodeid, str)
+            )
+        return self._failed_files
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> Generator[None]:
+        """Compute the key of every collected item, deselected ones included (a module summary
+        needs all items of its module), once the other implementations have added their marks.
+
+        The mark names of each item are taken before and after the other implementations ran,
+        so the module summary knows which names pytest's ``-m`` deselection may have seen.
+        """
+        collected = list(items)
+        before = MarkNames()
+        marks = [before.of(item) for item in collected]
+        result = yield
+        if collected:
+            after = MarkNames()
+            self._compute_keys(
+                config,
+                collected,
+                [
+                    observed_marks(names, after.of(item))
+                    for item, names in zip(collected, marks, strict=True)
+                ],
+            )
+        return result
+
+    def _compute_keys(
+        self,
+        config: pytest.Config,
+        items: list[pytest.Item],
+        marks: list[frozenset[str] | None],
+    ) -> None:
+        context = self.context
+        hook = config.hook.pytest_unchanged_item_inputs
+        errors: list[str] = []
+        members = []
+        extend = bool(hook.get_hookimpls())
+        for item, names in zip(items, marks, strict=True):
+            nodeid = item.nodeid
+            try:
+                extra = [p for r in hook(item=item) if r for p in r] if extend else []
+                declared = context.resolver.declared(item, extra)
+                inputs = context.resolver.item_inputs(item, declared)
+            except InputError as error:
+                errors.append(f"{nodeid}: {error}")
+                continue
+            key = None if inputs.unkeyable else item_key(nodeid, inputs.inputs_id, self.env_id)
+            item.stash[ITEM_KEY] = self.states[nodeid] = ItemState(inputs, key)
+            members.append((nodeid, key, inputs.specs, inputs.manifest, names))
+        if errors:
+            raise pytest.UsageError("bad depends_on mark(s):\n  " + "\n  ".join(errors))
+        # Summaries of every module, wholly deselected ones included: with their marks stored,
+        # a module whose items -m deselects need not be imported to be deselected again. Not of
+        # a module collected in part (a node id on the command line, --lf keeping only failed
+        # items): its summary would leave out items that never ran.
+        if config.getoption("lf", False):
+            self.summaries = {}
+            return
+        partial = partial_files(config.args, config.invocation_params.dir, config.rootpath)
+        summaries = summarize(members)
+        self.summaries = {f: m for f, m in summaries.items() if f not in partial}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Skip or deselect unchanged items, once every other plugin has selected its items."""
+        if self.skip and session.items:
+            self._select(session.config, session.items)
+
+    def _select(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        records = self.context.records(item.nodeid for item in items)
+        keep: list[pytest.Item] = []
+        for item in items:
+            state = item.stash.get(ITEM_KEY, None)
+            record = None if state is None else records.get(item.nodeid, {}).get(state.key or "")
+            if state is None or record is None:
+                keep.append(item)
+                continue
+            self.unchanged.append(item)
+            state.saved = record.duration
+            if self.mode == "skip":
+                keep.append(item)
+                item.add_marker(pytest.mark.skip(reason=_skip_reason(record)))
+        self.to_run = len(items) - len(self.unchanged)
+        if self.mode == "deselect" and self.unchanged:
+            config.hook.pytest_deselected(items=self.unchanged)
+            items[:] = keep
+
+    def _warn_store(self, error: Exception) -> None:
+        warning: Warning
+        if isinstance(error, CorruptStoreError):
+            warning = CorruptStoreWarning(
+                f"{error}; running every test and starting a new store (the old file is kept "
+                "beside it as *.corrupt)"
+            )
+        else:
+            warning = StoreUnavailableWarning(
+                f"{error}; running every test, and this session's results may not be recorded"
+            )
+        self.config.issue_config_time_warning(warning, stacklevel=2)
+
+    def pytest_report_collectionfinish(self, config: pytest.Config) -> str | None:
+        if not self.skip:
+            return None
+        verb = "deselected" if self.mode == "deselect" else "skipped"
+        count = len(self.unchanged)
+        uncollected, _, deselected = self._not_collected()
+        if not uncollected:
+            line = f"unchanged: {count:,} unchanged ({verb}), {self.to_run:,} to run"
+        else:
+            line = (
+                f"unchanged: {count + uncollected:,} unchanged ({uncollected:,} not collected, "
+                f"{count:,} {verb}), {self.to_run:,} to run"
+            )
+        if deselected:
+            line += f", {deselected:,} deselected by -m (not collected)"
+        return line
+
+    # -- running ---------------------------------------------------------------------------
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        state = item.stash.get(ITEM_KEY, None)
+        for path in state.inputs.missing if state is not None else ():
+            # Issued while the item runs, so `-W error` turns it into this test's error.
+            item.warn(
+                UnknownPathWarning(
+                    f"depends_on path {path!r} matches nothing in the worktree (a typo?); "
+                    f"{item.nodeid} runs every time until it exists"
+                )
+            )
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Attach this plugin's payload to the reports the recorder acts on, then (in the
+        process that writes) record them. Under pytest-xdist the payload is attached on the
+        worker, before pytest-xdist sends the report to the controller."""
+        state = self.states.get(report.nodeid)
+        if state is not None and state.key is not None:
+            state.duration += report.duration
+            # Only the reports the recorder acts on carry a payload: the teardown (a pass is
+            # complete), a failure (its record goes), an unchanged skip (its time was saved).
+            if (
+                report.when == "teardown"
+                or report.failed
+                or (report.skipped and state.saved is not None)
+            ):
+                self._attach(report, state)
+        if not self.is_worker:
+            self.recorder.observe(report)
+
+    def _attach(self, report: pytest.TestReport, state: ItemState) -> None:
+        payload: dict[str, Any] = getattr(report, REPORT_ATTR, None) or {}
+        payload["key"] = state.key
+        if report.when == "teardown":
+            payload["inputs_id"] = state.inputs.inputs_id
+            payload["env_id"] = self.env_id
+            payload["duration"] = state.duration  # setup + call + teardown, in seconds
+            bodies = {}
+            for body_id, body in (
+                (state.inputs.inputs_id, state.inputs.body),
+                (self.env_id, self.env_body),
+            ):
+                if body_id not in self.sent_bodies:
+                    self.sent_bodies.add(body_id)
+                    bodies[body_id] = body
+            payload["bodies"] = bodies
+        if state.saved is not None and report.skipped:
+            payload["saved"] = state.saved
+        setattr(report, REPORT_ATTR, payload)
+
+    # -- end of session --------------------------------------------------------------------
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """pytest-xdist: every worker made the same fast-path decision; keep its counts, and the
+        module summaries the first worker sends."""
+        output = getattr(node, "workeroutput", {})
+        count, saved, deselected = output.get("unchanged_not_collected", (0, 0.0, 0))
+        self.remote_not_collected = max(
+            self.remote_not_collected, (int(count), float(saved), int(deselected))
+        )
+        for data in output.get("unchanged_summaries", ()):
+            summary = ModuleSummary.from_wire(data)
+            self.recorder.summaries[summary.file] = summary
+
+    def _not_collected(self) -> tuple[int, float, int]:
+        """Items not collected by the fast path: (unchanged, their seconds, -m deselected)."""
+        local = (
+            sum(m.count for m in self.not_collected.values()),
+            sum(m.saved for m in self.not_collected.values()),
+            sum(m.deselected for m in self.not_collected.values()),
+        )
+        return max(local, self.remote_not_collected)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        uncollected, _, _ = self._not_collected()
+        if self.is_worker:
+            workeroutput = getattr(self.config, "workeroutput", {})
+            workeroutput["unchanged_not_collected"] = self._not_collected()
+            # Every worker collected the same items (pytest-xdist checks it): one sends them.
+            if self.config.workerinput.get("workerid") == "gw0":  # type: ignore[attr-defined]
+                workeroutput["unchanged_summaries"] = [s.to_wire() for s in self.summaries.values()]
+        if (
+            self.skip
+            and (self.unchanged or uncollected)
+            and not self.to_run
+            and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED
+        ):
+            session.exitstatus = pytest.ExitCode.OK
+        if self._context is not None:
+            self._context.close()
+        if self.is_worker:
+            return
+        self.recorder.env_id = self.recorder.env_id or self.env_id
+        self.recorder.write(
+            self.store_path,
+            head=self.head or head_commit(self.config.rootpath),
+            summaries=self.summaries.values(),
+            max_keys=int(self.config.getini("unchanged_max_keys")),
+            max_age=float(self.config.getini("unchanged_max_age_days")) * 86400,
+            warn=self._warn_store,
+        )
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.skip or self.is_worker:
+            return
+        uncollected, uncollected_saved, _ = self._not_collected()
+        recorder = self.recorder
+        count = (recorder.skipped_unchanged or len(self.unchanged)) + uncollected
+        saved = uncollected_saved + (
+            recorder.saved_seconds or sum(i.stash[ITEM_KEY].saved or 0.0 for i in self.unchanged)
+        )
+        if not count:
+            return
+        terminalreporter.write_line(
+            f"unchanged: {count:,} unchanged tests not run, {saved:.2f}s saved "
+            "(their recorded durations)"
+        )
+
+
+def _skip_reason(record: Record) -> str:
+    when = datetime.fromtimestamp(record.passed_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    commit = record.head[:10] if record.head else "no commit yet"
+    return f"unchanged since it passed at {when} (HEAD {commit})"
