@@ -8,8 +8,8 @@ the name ``unchanged-session`` and kept in ``config.stash[PLUGIN_KEY]``; the sta
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Generator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,10 @@ from .fastpath import MarkNames, observed_marks, summarize
 from .inputs import InputError, ItemInputs
 from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
+from .reporting import issue_warning, skip_reason, store_path, store_warning
 from .session import Context, explicit_paths, partial_files
-from .store import CorruptStoreError, Record
 from .summaries import ModuleSummary, UnchangedModule, module_file
-from .warning_types import CorruptStoreWarning, StoreUnavailableWarning, UnknownPathWarning
+from .warning_types import UnknownPathWarning
 
 __all__ = ["ITEM_KEY", "MODES", "PLUGIN_KEY", "ItemState", "UnchangedPlugin", "setting"]
 
@@ -58,7 +58,7 @@ class UnchangedPlugin:
         self.skip = skip
         self.mode = mode
         self.is_worker = hasattr(config, "workerinput")
-        self.store_path = Path(config.cache.mkdir("unchanged")) / "store.sqlite3"
+        self.store_path = store_path(config)
         self.env_id = ""
         self.env_body = ""
         self.head: str | None = None
@@ -78,6 +78,7 @@ class UnchangedPlugin:
         self.summaries: dict[str, ModuleSummary] = {}
         self.states: dict[str, ItemState] = {}  # by nodeid, for the reports
         self._failed_files: frozenset[str] | None = None
+        self._store_warnings: set[str] = set()
 
     # -- collection ------------------------------------------------------------------------
 
@@ -147,16 +148,20 @@ class UnchangedPlugin:
         before = MarkNames()
         marks = [before.of(item) for item in collected]
         result = yield
-        if collected:
+        # Two items with one nodeid (--keep-duplicates, a custom collector) cannot share a
+        # record: they get no key and always run, and their module gets no summary.
+        counts = Counter(item.nodeid for item in collected)
+        twice = {nodeid for nodeid, count in counts.items() if count > 1}
+        unique = [(i, m) for i, m in zip(collected, marks, strict=True) if i.nodeid not in twice]
+        if unique:
             after = MarkNames()
             self._compute_keys(
                 config,
-                collected,
-                [
-                    observed_marks(names, after.of(item))
-                    for item, names in zip(collected, marks, strict=True)
-                ],
+                [item for item, _ in unique],
+                [observed_marks(names, after.of(item)) for item, names in unique],
             )
+        for nodeid in twice:
+            self.summaries.pop(module_file(nodeid), None)
         return result
 
     def _compute_keys(
@@ -214,24 +219,16 @@ class UnchangedPlugin:
             state.saved = record.duration
             if self.mode == "skip":
                 keep.append(item)
-                item.add_marker(pytest.mark.skip(reason=_skip_reason(record)))
+                item.add_marker(pytest.mark.skip(reason=skip_reason(record)))
         self.to_run = len(items) - len(self.unchanged)
         if self.mode == "deselect" and self.unchanged:
             config.hook.pytest_deselected(items=self.unchanged)
             items[:] = keep
 
     def _warn_store(self, error: Exception) -> None:
-        warning: Warning
-        if isinstance(error, CorruptStoreError):
-            warning = CorruptStoreWarning(
-                f"{error}; running every test and starting a new store (the old file is kept "
-                "beside it as *.corrupt)"
-            )
-        else:
-            warning = StoreUnavailableWarning(
-                f"{error}; running every test, and this session's results may not be recorded"
-            )
-        self.config.issue_config_time_warning(warning, stacklevel=2)
+        if str(error) not in self._store_warnings:  # trouble at collection and at the end: once
+            self._store_warnings.add(str(error))
+            issue_warning(self.config, store_warning(error))
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> str | None:
         if not self.skip:
@@ -371,9 +368,3 @@ class UnchangedPlugin:
             f"unchanged: {count:,} unchanged tests not run, {saved:.2f}s saved "
             "(their recorded durations)"
         )
-
-
-def _skip_reason(record: Record) -> str:
-    when = datetime.fromtimestamp(record.passed_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    commit = record.head[:10] if record.head else "no commit yet"
-    return f"unchanged since it passed at {when} (HEAD {commit})"

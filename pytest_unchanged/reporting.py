@@ -1,0 +1,68 @@
+"""What the session plugin tells the user: store warnings, skip reasons, the status lines.
+
+Kept apart from :mod:`.selection` (which decides) so wording and counts change in one place.
+A store warning never becomes an exception (see :func:`issue_warning`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from .records import CorruptStoreError, Record
+from .warning_types import CorruptStoreWarning, PytestUnchangedWarning, StoreUnavailableWarning
+
+__all__ = ["issue_warning", "skip_reason", "store_path", "store_warning"]
+
+
+def store_warning(error: Exception) -> PytestUnchangedWarning:
+    """Return the warning for a store ``error``: damaged (moved aside) or unavailable."""
+    if isinstance(error, CorruptStoreError):
+        return CorruptStoreWarning(
+            f"{error}; running every test and starting a new store (the old file is kept "
+            "beside it as *.corrupt)"
+        )
+    return StoreUnavailableWarning(
+        f"{error}; running every test, and this session's results may not be recorded"
+    )
+
+
+def store_path(config: pytest.Config) -> Path:
+    """Return the store's path in pytest's cache directory, made if it can be.
+
+    When the directory cannot be made (a read-only checkout) the path is still returned, where
+    pytest's cache puts it (``cache_dir`` relative to the rootdir); opening the store there then
+    gives a :class:`StoreUnavailableWarning` and every test runs.
+    """
+    try:
+        return Path(config.cache.mkdir("unchanged")) / "store.sqlite3"
+    except OSError:
+        cache_dir = config.rootpath / str(config.getini("cache_dir"))
+        return cache_dir / "d" / "unchanged" / "store.sqlite3"
+
+
+def issue_warning(config: pytest.Config, warning: PytestUnchangedWarning) -> None:
+    """Issue ``warning`` through pytest's config-time warnings, never as an exception.
+
+    A store warning is issued in the middle of recovery (a damaged store moved aside, a session
+    written to a new store). Under ``-W error`` or ``filterwarnings = error`` pytest would raise
+    it there and break the recovery and the run, so a warning the user's filters turn into an
+    error is recorded as a warning instead (it shows in the warnings summary); ``ignore``
+    filters still hide it.
+    """
+    try:
+        config.issue_config_time_warning(warning, stacklevel=3)
+    except PytestUnchangedWarning:
+        message = warnings.WarningMessage(warning, type(warning), __file__, 0)
+        config.hook.pytest_warning_recorded.call_historic(
+            kwargs={"warning_message": message, "when": "config", "nodeid": "", "location": None}
+        )
+
+
+def skip_reason(record: Record) -> str:
+    when = datetime.fromtimestamp(record.passed_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    commit = record.head[:10] if record.head else "no commit yet"
+    return f"unchanged since it passed at {when} (HEAD {commit})"

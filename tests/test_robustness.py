@@ -1,0 +1,164 @@
+"""The plugin never breaks a run: damaged, locked or unreachable stores, odd collections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import assert_unchanged, commit, records
+
+pytestmark = pytest.mark.depends_on("pytest_unchanged/")
+
+STORE = Path(".pytest_cache", "d", "unchanged", "store.sqlite3")
+
+
+def damage_store(repo: Path, pytester: pytest.Pytester) -> None:
+    """Record one pass of ``test_1``, then overwrite the store with bytes SQLite refuses."""
+    pytester.makepyfile("def test_1(): pass\n")
+    commit(repo)
+    pytester.runpytest().assert_outcomes(passed=1)
+    (repo / STORE).write_bytes(b"this is not a database" * 100)
+
+
+@pytest.mark.parametrize("unchanged", [[], ["--unchanged"]], ids=["plain", "unchanged"])
+def test_corrupt_store_is_moved_aside_under_dash_w_error(
+    repo: Path, pytester: pytest.Pytester, unchanged: list[str]
+) -> None:
+    damage_store(repo, pytester)
+    result = pytester.runpytest_subprocess(*unchanged, "-W", "error")
+    result.assert_outcomes(passed=1, warnings=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*CorruptStoreWarning:*is damaged (file is not a database)*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+    assert (repo / STORE.with_name("store.sqlite3.corrupt")).exists()
+    assert [nodeid for nodeid, _ in records(repo)] == [f"{pytester.path.name[:-1]}.py::test_1"]
+    clean = pytester.runpytest_subprocess("--unchanged", "-W", "error")
+    assert_unchanged(clean, 1)
+    clean.stdout.no_fnmatch_line("*Warning*")
+
+
+def test_corrupt_store_is_moved_aside_under_filterwarnings_error(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.makeini("[pytest]\nfilterwarnings = error\n")
+    damage_store(repo, pytester)
+    result = pytester.runpytest_subprocess("--unchanged")
+    result.assert_outcomes(passed=1, warnings=1)
+    assert result.ret == pytest.ExitCode.OK
+    assert (repo / STORE.with_name("store.sqlite3.corrupt")).exists()
+    assert_unchanged(pytester.runpytest_subprocess("--unchanged"), 1)
+
+
+@pytest.mark.parametrize("unchanged", [[], ["--unchanged"]], ids=["plain", "unchanged"])
+def test_store_that_cannot_be_opened_warns_and_runs_everything(
+    repo: Path, pytester: pytest.Pytester, unchanged: list[str]
+) -> None:
+    # A store left 0600 by root cannot be simulated as root (root reads any file): a directory
+    # where the store file should be makes SQLite refuse to open it for every user alike.
+    pytester.makepyfile("def test_1(): pass\n")
+    commit(repo)
+    (repo / STORE).mkdir(parents=True)
+    result = pytester.runpytest_subprocess(*unchanged, "-W", "error")
+    result.assert_outcomes(passed=1, warnings=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*StoreUnavailableWarning:*store.sqlite3 cannot be *"])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    assert (repo / STORE).is_dir()
+
+
+@pytest.mark.parametrize("unchanged", [[], ["--unchanged"]], ids=["plain", "unchanged"])
+def test_cache_directory_that_cannot_be_made_warns_and_runs_everything(
+    repo: Path, pytester: pytest.Pytester, unchanged: list[str]
+) -> None:
+    # A read-only checkout, as any user (root included): the cache directory would go under a
+    # regular file, so pytest's config.cache.mkdir raises.
+    (repo / "blocker").write_text("a file, not a directory\n")
+    pytester.makeini("[pytest]\ncache_dir = blocker/cache\n")
+    pytester.makepyfile("def test_1(): pass\n")
+    commit(repo)
+    result = pytester.runpytest_subprocess(*unchanged, "-W", "ignore::pytest.PytestCacheWarning")
+    result.assert_outcomes(passed=1, warnings=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*StoreUnavailableWarning:*cannot be *"])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+def test_pruning_issues_no_deprecation_warning(repo: Path, pytester: pytest.Pytester) -> None:
+    # Python 3.12 deprecates numbered placeholders (?1) bound to a sequence; 3.14 refuses them.
+    pytester.makeini("[pytest]\nunchanged_max_keys = 1\n")
+    (repo / "data.txt").write_text("1\n")
+    pytester.makepyfile(
+        "import pytest\n\n@pytest.mark.depends_on('data.txt')\ndef test_1(): pass\n"
+    )
+    commit(repo)
+    for version in ("2", "3"):
+        result = pytester.runpytest_subprocess("-W", "error::DeprecationWarning")
+        result.assert_outcomes(passed=1)
+        (repo / "data.txt").write_text(f"{version}\n")
+        commit(repo)
+    assert len(records(repo)) == 1
+
+
+def test_duplicate_nodeids_get_no_record_and_keep_the_others(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(test_dup="def test_1(): pass\n", test_other="def test_2(): pass\n")
+    commit(repo)
+    args = ["--keep-duplicates", "test_dup.py", "test_dup.py", "test_other.py"]
+    result = pytester.runpytest("-W", "error", *args)
+    result.assert_outcomes(passed=3)
+    assert [nodeid for nodeid, _ in records(repo)] == ["test_other.py::test_2"]
+    # The twice-collected item always runs; the others are recorded and skipped as usual.
+    result = pytester.runpytest("-W", "error", "--unchanged", *args)
+    result.assert_outcomes(passed=2, skipped=1)
+    result.stdout.fnmatch_lines(["unchanged: 1 unchanged (skipped), 2 to run"])
+
+
+def test_custom_collector_with_two_items_of_one_name(repo: Path, pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+
+        class Item(pytest.Item):
+            def runtest(self):
+                pass
+
+        class File(pytest.File):
+            def collect(self):
+                yield Item.from_parent(self, name="same")
+                yield Item.from_parent(self, name="same")
+
+        def pytest_collect_file(parent, file_path):
+            if file_path.suffix == ".case":
+                return File.from_parent(parent, path=file_path)
+        """
+    )
+    (repo / "one.case").write_text("")
+    pytester.makepyfile(test_other="def test_2(): pass\n")
+    commit(repo)
+    pytester.runpytest("-W", "error").assert_outcomes(passed=3)
+    assert [nodeid for nodeid, _ in records(repo)] == ["test_other.py::test_2"]
+    result = pytester.runpytest("-W", "error", "--unchanged")
+    result.assert_outcomes(passed=2)  # test_other.py is not even collected
+    result.stdout.fnmatch_lines(["unchanged: 1 unchanged (1 not collected*), 2 to run"])
+
+
+def test_hook_without_optionalhook_runs_with_the_plugin_blocked(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.makeconftest(
+        """
+        def pytest_unchanged_item_inputs(item):
+            return ["data.txt"]
+        """
+    )
+    pytester.makeini(
+        "[pytest]\nfilterwarnings = error\nmarkers =\n    depends_on(*paths): inputs\n"
+    )
+    pytester.makepyfile("def test_1(): pass\n")
+    commit(repo)
+    result = pytester.runpytest_subprocess("-p", "no:unchanged")
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    assert records(repo) == []
