@@ -15,7 +15,7 @@ import pytest
 from .records import CorruptStoreError, Record
 from .warning_types import CorruptStoreWarning, PytestUnchangedWarning, StoreUnavailableWarning
 
-__all__ = ["issue_warning", "skip_reason", "store_path", "store_warning"]
+__all__ = ["issue_warning", "plural", "skip_reason", "store_path", "store_warning"]
 
 
 def store_warning(error: Exception) -> PytestUnchangedWarning:
@@ -66,3 +66,8 @@ def skip_reason(record: Record) -> str:
     when = datetime.fromtimestamp(record.passed_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
     commit = record.head[:10] if record.head else "no commit yet"
     return f"unchanged since it passed at {when} (HEAD {commit})"
+
+
+def plural(count: int, noun: str) -> str:
+    """Return ``noun`` as it goes after ``count``: ``test`` for 1, ``tests`` otherwise."""
+    return noun if count == 1 else f"{noun}s"

@@ -8,6 +8,7 @@ the name ``unchanged-session`` and kept in ``config.stash[PLUGIN_KEY]``; the sta
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Generator
 from pathlib import Path
@@ -20,7 +21,7 @@ from .fastpath import MarkNames, observed_marks, summarize
 from .inputs import InputError, ItemInputs
 from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
-from .reporting import issue_warning, skip_reason, store_path, store_warning
+from .reporting import issue_warning, plural, skip_reason, store_path, store_warning
 from .session import Context, explicit_paths, partial_files
 from .summaries import ModuleSummary, UnchangedModule, module_file
 from .warning_types import UnknownPathWarning
@@ -72,9 +73,15 @@ class UnchangedPlugin:
             skip
             and bool(config.getini("unchanged_fast_path"))
             and not bool(config.getoption("unchanged_verify", False))
+            # pytest matches -k against names, marks and attributes only an import shows: the
+            # modules are collected, so what -k selects (and the exit code) is pytest's own.
+            and not config.getoption("keyword", "")
         )
+        self.preview = bool(config.getoption("collectonly", False))
         self.not_collected: dict[str, UnchangedModule] = {}
         self.remote_not_collected: tuple[int, float, int] = (0, 0.0, 0)
+        self.remote_deselected: tuple[int, float] = (0, 0.0)  # xdist workers, deselect mode
+        self._roots: tuple[Path, ...] | None = None
         self.summaries: dict[str, ModuleSummary] = {}
         self.states: dict[str, ItemState] = {}  # by nodeid, for the reports
         self._failed_files: frozenset[str] | None = None
@@ -123,8 +130,29 @@ class UnchangedPlugin:
             return None
         if file in self._last_failed_files():
             return None  # collected, so its unchanged items report (and clear --lf's list)
+        if not self._selected(collection_path, file):
+            return None  # pytest decides; counted only when the arguments would collect it
         self.not_collected[file] = module
         return True
+
+    def _selected(self, path: Path, file: str) -> bool:
+        """Whether the command line would collect all of module ``file`` at ``path``: it lies
+        under a path argument (pytest offers every module of the rootdir to
+        ``pytest_ignore_collect``) and no ``--deselect`` prefix names part of it."""
+        if self._roots is None:
+            roots = []
+            for arg in self.config.args:
+                found = self.config.invocation_params.dir / arg.partition("::")[0]
+                roots.append(Path(os.path.abspath(found)))
+            self._roots = tuple(roots)
+        if (
+            self._roots
+            and all(root.exists() for root in self._roots)  # not --pyargs names
+            and not any(path == root or root in path.parents for root in self._roots)
+        ):
+            return False
+        deselect = self.config.getoption("deselect", None) or []
+        return not any(str(p).startswith(file) or file.startswith(str(p)) for p in deselect)
 
     def _last_failed_files(self) -> frozenset[str]:
         if self._failed_files is None:
@@ -217,11 +245,12 @@ class UnchangedPlugin:
                 continue
             self.unchanged.append(item)
             state.saved = record.duration
-            if self.mode == "skip":
+            if self.mode == "skip" and not self.preview:
                 keep.append(item)
                 item.add_marker(pytest.mark.skip(reason=skip_reason(record)))
         self.to_run = len(items) - len(self.unchanged)
-        if self.mode == "deselect" and self.unchanged:
+        # Under --collect-only the listing is a preview of what would run.
+        if (self.mode == "deselect" or self.preview) and self.unchanged:
             config.hook.pytest_deselected(items=self.unchanged)
             items[:] = keep
 
@@ -234,6 +263,8 @@ class UnchangedPlugin:
         if not self.skip:
             return None
         verb = "deselected" if self.mode == "deselect" else "skipped"
+        if self.preview:
+            verb = f"would be {verb}"
         count = len(self.unchanged)
         uncollected, _, deselected = self._not_collected()
         if not uncollected:
@@ -310,6 +341,8 @@ class UnchangedPlugin:
         self.remote_not_collected = max(
             self.remote_not_collected, (int(count), float(saved), int(deselected))
         )
+        count, saved = output.get("unchanged_deselected", (0, 0.0))
+        self.remote_deselected = max(self.remote_deselected, (int(count), float(saved)))
         for data in output.get("unchanged_summaries", ()):
             summary = ModuleSummary.from_wire(data)
             self.recorder.summaries[summary.file] = summary
@@ -329,12 +362,14 @@ class UnchangedPlugin:
         if self.is_worker:
             workeroutput = getattr(self.config, "workeroutput", {})
             workeroutput["unchanged_not_collected"] = self._not_collected()
+            if self.mode == "deselect":  # skipped items report themselves; deselected do not
+                workeroutput["unchanged_deselected"] = (len(self.unchanged), self._saved())
             # Every worker collected the same items (pytest-xdist checks it): one sends them.
             if self.config.workerinput.get("workerid") == "gw0":  # type: ignore[attr-defined]
                 workeroutput["unchanged_summaries"] = [s.to_wire() for s in self.summaries.values()]
         if (
             self.skip
-            and (self.unchanged or uncollected)
+            and (self.unchanged or uncollected or self.remote_deselected[0])
             and not self.to_run
             and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED
         ):
@@ -354,17 +389,19 @@ class UnchangedPlugin:
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.skip or self.is_worker:
-            return
+        if not self.skip or self.is_worker or self.preview:
+            return  # under --collect-only the collection line said it all
         uncollected, uncollected_saved, _ = self._not_collected()
         recorder = self.recorder
-        count = (recorder.skipped_unchanged or len(self.unchanged)) + uncollected
-        saved = uncollected_saved + (
-            recorder.saved_seconds or sum(i.stash[ITEM_KEY].saved or 0.0 for i in self.unchanged)
-        )
-        if not count:
-            return
-        terminalreporter.write_line(
-            f"unchanged: {count:,} unchanged tests not run, {saved:.2f}s saved "
-            "(their recorded durations)"
-        )
+        remote, remote_saved = self.remote_deselected
+        count = (recorder.skipped_unchanged or len(self.unchanged) or remote) + uncollected
+        saved = uncollected_saved + (recorder.saved_seconds or self._saved() or remote_saved)
+        if count:
+            terminalreporter.write_line(
+                f"unchanged: {count:,} unchanged {plural(count, 'test')} not run, "
+                f"{saved:.2f}s saved (their recorded durations)"
+            )
+
+    def _saved(self) -> float:
+        """The recorded seconds of the unchanged items collected in this process."""
+        return sum(item.stash[ITEM_KEY].saved or 0.0 for item in self.unchanged)

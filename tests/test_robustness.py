@@ -162,3 +162,79 @@ def test_hook_without_optionalhook_runs_with_the_plugin_blocked(
     result.assert_outcomes(passed=1)
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
     assert records(repo) == []
+
+
+MARKED = "import pytest\n\npytestmark = pytest.mark.depends_on('{}.py')\n\n"
+TWO_MODULES = {
+    "test_a": MARKED.format("test_a") + "def test_1(): pass\ndef test_2(): pass\n",
+    "test_b": MARKED.format("test_b") + "def test_3(): pass\n",
+}
+
+
+def two_recorded_modules(repo: Path, pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(**TWO_MODULES)
+    commit(repo)
+    pytester.runpytest_subprocess().assert_outcomes(passed=3)
+
+
+def test_keyword_matching_nothing_exits_5_with_modules_left_uncollected(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    two_recorded_modules(repo, pytester)
+    result = pytester.runpytest_subprocess("--unchanged", "-k", "no_such_test")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    result.stdout.no_fnmatch_line("*not run*")
+    # A keyword that matches only unchanged tests: they are skipped, the run passes.
+    result = pytester.runpytest_subprocess("--unchanged", "-k", "test_3")
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(skipped=1, deselected=2)
+    result.stdout.fnmatch_lines(["unchanged: 1 unchanged (skipped), 0 to run"])
+
+
+def test_not_collected_counts_only_what_the_arguments_select(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    two_recorded_modules(repo, pytester)
+    result = pytester.runpytest_subprocess("--unchanged", "test_a.py::test_1")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["unchanged: 1 unchanged (skipped), 0 to run"])
+    result.stdout.fnmatch_lines(["unchanged: 1 unchanged test not run, *s saved*"])
+    (repo / "sub").mkdir()
+    (repo / "sub" / "test_c.py").write_text("def test_5(): pass\n")
+    commit(repo)
+    pytester.runpytest_subprocess().assert_outcomes(passed=4)
+    result = pytester.runpytest_subprocess("--unchanged", "sub")
+    result.stdout.fnmatch_lines(["unchanged: 1 unchanged (1 not collected, 0 skipped), 0 to run"])
+    result = pytester.runpytest_subprocess("--unchanged", "--deselect", "test_a.py::test_1")
+    result.assert_outcomes(skipped=1, deselected=1)
+    result.stdout.fnmatch_lines(["unchanged: 3 unchanged (2 not collected, 1 skipped), 0 to run"])
+
+
+def test_deselect_mode_under_xdist_exits_0_with_the_summary_line(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.makeini("[pytest]\nunchanged_fast_path = false\n")
+    two_recorded_modules(repo, pytester)
+    result = pytester.runpytest_subprocess("--unchanged", "--unchanged-mode=deselect", "-n", "2")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.stdout.fnmatch_lines(["unchanged: 3 unchanged tests not run, *s saved*"])
+
+
+def test_collect_only_is_a_preview_of_what_would_run(repo: Path, pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nunchanged_fast_path = false\n")
+    two_recorded_modules(repo, pytester)
+    (repo / "test_b.py").write_text(TWO_MODULES["test_b"] + "def test_4(): pass\n")
+    commit(repo)
+    result = pytester.runpytest_subprocess("--unchanged", "--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "unchanged: 2 unchanged (would be skipped), 2 to run",
+            "test_b.py::test_3",
+            "test_b.py::test_4",
+            "2/4 tests collected (2 deselected)*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("test_a.py::*")
+    result.stdout.no_fnmatch_line("*not run*")
+    assert len(records(repo)) == 3  # nothing recorded, nothing forgotten
