@@ -15,7 +15,14 @@ import pytest
 from .records import CorruptStoreError, Record
 from .warning_types import CorruptStoreWarning, PytestUnchangedWarning, StoreUnavailableWarning
 
-__all__ = ["issue_warning", "plural", "skip_reason", "store_path", "store_warning"]
+__all__ = [
+    "bad_marks_message",
+    "issue_warning",
+    "plural",
+    "skip_reason",
+    "store_path",
+    "store_warning",
+]
 
 
 def store_warning(error: Exception) -> PytestUnchangedWarning:
@@ -71,3 +78,15 @@ def skip_reason(record: Record) -> str:
 def plural(count: int, noun: str) -> str:
     """Return ``noun`` as it goes after ``count``: ``test`` for 1, ``tests`` otherwise."""
     return noun if count == 1 else f"{noun}s"
+
+
+def bad_marks_message(errors: dict[str, list[str]]) -> str:
+    """Return the usage error for bad ``depends_on`` marks: ``errors`` maps each message to the
+    nodeids of the items it concerns (a mark on a parametrized test or a class concerns many),
+    and each message is said once, naming its first item."""
+    lines = []
+    for message, nodeids in errors.items():
+        more = len(nodeids) - 1
+        where = nodeids[0] + (f" (and {more} more {plural(more, 'item')})" if more else "")
+        lines.append(f"{where}: {message}")
+    return f"bad depends_on {plural(len(lines), 'mark')}:\n  " + "\n  ".join(lines)

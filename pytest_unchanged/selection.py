@@ -21,7 +21,14 @@ from .fastpath import MarkNames, observed_marks, summarize
 from .inputs import InputError, ItemInputs
 from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
-from .reporting import issue_warning, plural, skip_reason, store_path, store_warning
+from .reporting import (
+    bad_marks_message,
+    issue_warning,
+    plural,
+    skip_reason,
+    store_path,
+    store_warning,
+)
 from .session import Context, explicit_paths, partial_files
 from .summaries import ModuleSummary, UnchangedModule, module_file
 from .warning_types import UnknownPathWarning
@@ -86,6 +93,7 @@ class UnchangedPlugin:
         self.states: dict[str, ItemState] = {}  # by nodeid, for the reports
         self._failed_files: frozenset[str] | None = None
         self._store_warnings: set[str] = set()
+        self.usage_error = False
 
     # -- collection ------------------------------------------------------------------------
 
@@ -200,7 +208,7 @@ class UnchangedPlugin:
     ) -> None:
         context = self.context
         hook = config.hook.pytest_unchanged_item_inputs
-        errors: list[str] = []
+        errors: dict[str, list[str]] = {}  # one line per bad mark, not per item
         members = []
         extend = bool(hook.get_hookimpls())
         for item, names in zip(items, marks, strict=True):
@@ -210,13 +218,14 @@ class UnchangedPlugin:
                 declared = context.resolver.declared(item, extra)
                 inputs = context.resolver.item_inputs(item, declared)
             except InputError as error:
-                errors.append(f"{nodeid}: {error}")
+                errors.setdefault(str(error), []).append(nodeid)
                 continue
             key = None if inputs.unkeyable else item_key(nodeid, inputs.inputs_id, self.env_id)
             item.stash[ITEM_KEY] = self.states[nodeid] = ItemState(inputs, key)
             members.append((nodeid, key, inputs.specs, inputs.manifest, names))
         if errors:
-            raise pytest.UsageError("bad depends_on mark(s):\n  " + "\n  ".join(errors))
+            self.usage_error = True  # no collection line or end summary for a run that never ran
+            raise pytest.UsageError(bad_marks_message(errors))
         # Summaries of every module, wholly deselected ones included: with their marks stored,
         # a module whose items -m deselects need not be imported to be deselected again. Not of
         # a module collected in part (a node id on the command line, --lf keeping only failed
@@ -231,7 +240,7 @@ class UnchangedPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Skip or deselect unchanged items, once every other plugin has selected its items."""
-        if self.skip and session.items:
+        if self.skip and session.items and not self.usage_error:
             self._select(session.config, session.items)
 
     def _select(self, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -260,7 +269,7 @@ class UnchangedPlugin:
             issue_warning(self.config, store_warning(error))
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> str | None:
-        if not self.skip:
+        if not self.skip or self.usage_error:
             return None
         verb = "deselected" if self.mode == "deselect" else "skipped"
         if self.preview:
@@ -307,6 +316,11 @@ class UnchangedPlugin:
                 or (report.skipped and state.saved is not None)
             ):
                 self._attach(report, state)
+        elif state is not None and report.failed:
+            # An item known to have no key (a mistyped path, always_run): its failure says
+            # nothing about the records of its other keys, so none is forgotten.
+            payload = getattr(report, REPORT_ATTR, None) or {}
+            setattr(report, REPORT_ATTR, {**payload, "key": None})
         if not self.is_worker:
             self.recorder.observe(report)
 
@@ -389,7 +403,7 @@ class UnchangedPlugin:
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.skip or self.is_worker or self.preview:
+        if not self.skip or self.is_worker or self.preview or self.usage_error:
             return  # under --collect-only the collection line said it all
         uncollected, uncollected_saved, _ = self._not_collected()
         recorder = self.recorder

@@ -238,3 +238,44 @@ def test_collect_only_is_a_preview_of_what_would_run(repo: Path, pytester: pytes
     result.stdout.no_fnmatch_line("test_a.py::*")
     result.stdout.no_fnmatch_line("*not run*")
     assert len(records(repo)) == 3  # nothing recorded, nothing forgotten
+
+
+def test_bad_mark_is_a_usage_error_named_once_without_summaries(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(
+        test_a=MARKED.format("test_a") + "def test_1(): pass\n",
+        test_bad="""
+        import pytest
+
+        @pytest.mark.depends_on("../outside.txt")
+        @pytest.mark.parametrize("n", range(3))
+        def test_p(n): pass
+        """,
+    )
+    commit(repo)
+    pytester.runpytest_subprocess("test_a.py").assert_outcomes(passed=1)
+    result = pytester.runpytest_subprocess("--unchanged")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = result.stdout.str() + result.stderr.str()
+    assert output.count("outside.txt") == 1, output
+    assert "test_bad.py::test_p[0] (and 2 more items)" in output, output
+    assert "unchanged:" not in output, output
+
+
+def test_mistyped_path_under_filterwarnings_error_keeps_the_other_keys(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.makeini("[pytest]\nfilterwarnings = error\n")
+    (repo / "data.txt").write_text("1\n")
+    good = "import pytest\n\n@pytest.mark.depends_on('data.txt')\ndef test_1(): pass\n"
+    (repo / "test_typo.py").write_text(good)
+    commit(repo)
+    pytester.runpytest().assert_outcomes(passed=1)
+    assert len(records(repo)) == 1
+    (repo / "test_typo.py").write_text(good.replace("data.txt", "dta.txt"))
+    result = pytester.runpytest("--unchanged")
+    result.assert_outcomes(errors=1)  # the UnknownPathWarning, an error as asked
+    assert len(records(repo)) == 1  # the record of the spelling that worked is kept
+    (repo / "test_typo.py").write_text(good)
+    assert_unchanged(pytester.runpytest("--unchanged"), 1)
