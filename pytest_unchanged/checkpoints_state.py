@@ -26,6 +26,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import stat
 import sys
 from collections.abc import Iterator
@@ -100,7 +101,7 @@ class StateFile:
         recorded = self._read()["checkpoints"].get(name, {})
         missing = [spec for spec in specs if spec not in recorded]
         if missing:
-            missing_shown = [_shown(spec) for spec in missing]
+            missing_shown = [shlex.quote(_shown(spec)) for spec in missing]
             listed = ", ".join(missing_shown)
             raise NotCheckpointed(
                 f"{listed} {'was' if len(missing) == 1 else 'were'} never checkpointed under the "
