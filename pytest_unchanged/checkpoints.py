@@ -13,6 +13,8 @@ was never checkpointed. The identity of a path is the one the pytest plugin uses
   and directories still work: a file is what ``git hash-object --no-filters PATH`` prints, a
   directory the tree of every file below it (no filters, nothing ignored), as ``git add -A -f``
   into an empty repository would write it;
+* an ignored path named explicitly is hashed as ``git add -f`` would stage it; a directory that
+  is the top of a repository (a submodule's included) is the tree of that repository's worktree;
 * a missing path (or an empty directory, which git does not store) has the value
   :data:`~pytest_unchanged.worktree.ABSENT`, so creating it later is a change;
 * a symlink named as the path is its git blob (the target's path, mode ``120000``) plus the
@@ -138,7 +140,7 @@ class Checkpoints:
             old, new = recorded[spec], snapshot.entries(spec)
             changes.extend(
                 Change(spec, path, old.get(path, ABSENT), new.get(path, ABSENT))
-                for path in sorted(old.keys() | new.keys())
+                for path in sorted(old.keys() | new.keys()) or [spec]  # a glob matching nothing
             )
         return changes
 

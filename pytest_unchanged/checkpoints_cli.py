@@ -84,7 +84,14 @@ def checkpoint_command(args: argparse.Namespace) -> int:
     else:
         recorded = checkpoint(*paths, name=args.name)
     for path in paths:
-        if not os.path.lexists(path) and not globmod.has_magic(path):
+        if globmod.has_magic(path):
+            if not globmod.glob(path, recursive=True):
+                print(
+                    f"pytest-unchanged: note: {path} matches nothing; a path matching it later "
+                    "will count as a change",
+                    file=sys.stderr,
+                )
+        elif not os.path.lexists(path):
             print(
                 f"pytest-unchanged: note: {path} does not exist; it is recorded as absent, so "
                 "creating it will count as a change",

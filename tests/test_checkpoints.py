@@ -308,6 +308,17 @@ def test_outside_git_plain_files_and_directories(
     assert (site.mode, site.oid) == ("40000", expected)
     assert (tmp_path / "state/pytest-unchanged/checkpoints.json").exists()
 
+    # A nested repository is its HEAD commit, as `git add` records an embedded repository.
+    vendored = make_repo(plain / "site/vendor", {"lib.js": "lib()\n"})
+    git_env(plain, env, "add", "-A", "-f", "site")
+    expected = git_env(plain, env, "rev-parse", git_env(plain, env, "write-tree") + ":site")
+    assert git_env(plain, env, "rev-parse", git_env(plain, env, "write-tree") + ":site/vendor") == (
+        git(vendored, "rev-parse", "HEAD")
+    )
+    [change] = compare("site")
+    assert (change.old.oid, change.new.oid) == (site.oid, expected)
+    checkpoint("site")
+
     write(plain / "site/index.html", "<h1>hi</h1>\n")  # no filters: CRLF to LF is a change
     assert changed("site/index.html")
     assert changed("site")

@@ -130,3 +130,16 @@ def test_not_a_path_and_missing_path(repo: Path) -> None:
     assert (result.returncode, result.stdout) == (0, f"migrations/0003.sql: absent → {oid}\n")
     usage = run(repo, "changed")
     assert usage.returncode == 2 and "PATH" in usage.stderr
+
+
+def test_glob_matching_nothing_is_noted_and_a_first_match_is_a_change(repo: Path) -> None:
+    result = run(repo, "checkpoint", "migrations/*.sql")
+    assert result.returncode == 0
+    assert "migrations/*.sql matches nothing" in result.stderr
+    result = run(repo, "changed", "migrations/*.sql", "-v")
+    assert (result.returncode, result.stdout) == (1, "migrations/*.sql: absent (unchanged)\n")
+    (repo / "migrations").mkdir()
+    (repo / "migrations/0001.sql").write_text("CREATE TABLE t;\n")
+    result = run(repo, "changed", "migrations/*.sql", "-v")
+    oid = git(repo, "hash-object", "migrations/0001.sql")
+    assert (result.returncode, result.stdout) == (0, f"migrations/0001.sql: absent → {oid}\n")
