@@ -298,9 +298,12 @@ class Snapshot:
         if found is None:
             return None
         if found not in self._worktrees:
-            repository = pygit2.Repository(found)
-            bare = repository.is_bare or repository.workdir is None
-            self._worktrees[found] = None if bare else Worktree(repository)
+            try:
+                repository = pygit2.Repository(found)
+                bare = repository.is_bare or repository.workdir is None
+                self._worktrees[found] = None if bare else Worktree(repository)
+            except (OSError, pygit2.GitError) as exc:
+                raise CheckpointError(f"Cannot read the repository at {found}: {exc}.") from None
         worktree = self._worktrees[found]
         if worktree is None:
             return None

@@ -143,3 +143,8 @@ def test_glob_matching_nothing_is_noted_and_a_first_match_is_a_change(repo: Path
     result = run(repo, "changed", "migrations/*.sql", "-v")
     oid = git(repo, "hash-object", "migrations/0001.sql")
     assert (result.returncode, result.stdout) == (0, f"migrations/0001.sql: absent → {oid}\n")
+
+
+def test_unreadable_repository_exits_2(repo: Path) -> None:
+    (repo / ".git/index").write_text("garbage\n")
+    assert_error(run(repo, "checkpoint", "app.py"), f"Cannot read the repository at {repo}")
