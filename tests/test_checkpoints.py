@@ -347,9 +347,15 @@ def test_default_state_file_is_in_the_git_directory_of_a_linked_worktree(
 def test_relative_and_absolute_spellings_are_the_same_checkpoint(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    checkpoint("requirements/")
+    checkpoint("requirements/", "requirements/*.txt")
     monkeypatch.chdir(repo / "requirements")
-    assert same("../requirements", str(repo / "requirements"), ".")
+    assert same("../requirements", str(repo / "requirements"), ".", "*.txt")
+    alias = repo.parent / "alias"
+    alias.symlink_to(repo)  # a directory reached through a symlink: the same checkpoint
+    assert same(alias / "requirements", f"{alias}/requirements/*.txt")
+    write(repo / "requirements/new.txt", "x\n")
+    assert changed(alias / "requirements")
+    assert changed(f"{alias}/requirements/*.txt")
 
 
 def test_not_a_path(repo: Path) -> None:
