@@ -259,6 +259,7 @@ class Snapshot:
         base = _base_of(spec)
         if base != spec:
             return {path: self.entry(path) for path in self._glob(spec, base)}
+        _check_kind(spec)
         values = {spec: self.entry(spec)}
         if os.path.islink(spec):
             target = os.path.realpath(spec)
@@ -314,6 +315,19 @@ class Snapshot:
         if relative == ".git" or relative.startswith(".git/"):
             return None  # inside the git directory: plain files, not worktree content
         return worktree, "" if relative == "." else relative
+
+
+def _check_kind(path: str) -> None:
+    """Raise :class:`CheckpointError` when ``path`` exists but git could not store it."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return  # missing (absent), or unreadable: hashing it says why
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+        raise CheckpointError(
+            f"{path} is not a path git can store (a FIFO, a socket or a device): give a file, a "
+            "directory, a symlink or a glob."
+        )
 
 
 def plain_entry(path: str) -> Entry:

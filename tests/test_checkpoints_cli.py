@@ -119,6 +119,8 @@ def test_corrupt_state_file_exits_2_naming_it(repo: Path, tmp_path: Path) -> Non
 
 def test_not_a_path_and_missing_path(repo: Path) -> None:
     assert_error(run(repo, "checkpoint", ""), "'' is not a path")
+    os.mkfifo(repo / "pipe")
+    assert_error(run(repo, "checkpoint", "pipe"), f"{repo}/pipe is not a path git can store")
     result = run(repo, "checkpoint", "migrations/0003.sql", "-v")
     assert result.returncode == 0
     assert "migrations/0003.sql does not exist; it is recorded as absent" in result.stderr
