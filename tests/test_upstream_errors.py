@@ -28,13 +28,6 @@ def table(**changes: object) -> Breaker:
     return rewrite
 
 
-def remove_storage(upstream: Upstream, project: Path) -> None:
-    upstream.commit(
-        {"upstreampkg/storage/__init__.py": None, "upstreampkg/storage/backends.py": None},
-        "Remove storage",
-    )
-
-
 def corrupt_state(upstream: Upstream, project: Path) -> None:
     (project / ".pytest-unchanged-upstream.json").write_text('{"schema": 1, "upstreams": [')
 
@@ -52,10 +45,6 @@ ERRORS: dict[str, tuple[Breaker, str]] = {
     "missing watched path": (
         table(paths=[*PATHS, "upstreampkg/missing.py"]),
         "The watched path 'upstreampkg/missing.py' does not exist at commit",
-    ),
-    "watched path removed upstream": (
-        remove_storage,
-        "The watched path 'upstreampkg/storage' does not exist at commit",
     ),
     "missing url": (table(url=None), "the key 'url' is missing"),
     "missing paths": (table(paths=None), "the key 'paths' is missing"),
