@@ -92,8 +92,8 @@ def _open_exactly(path: Path) -> pygit2.Repository | None:
         return None  # A `.git` file or folder inside pointing elsewhere: not our cache.
     try:
         repo.config["core.bare"]
-        repo.head_is_unborn  # noqa: B018 (reads HEAD: a missing or broken HEAD raises)
-    except (KeyError, pygit2.GitError):
+        repo.lookup_reference("HEAD")  # A missing or broken HEAD raises.
+    except (KeyError, ValueError, pygit2.GitError):
         return None
     return repo
 
