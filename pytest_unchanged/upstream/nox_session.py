@@ -114,7 +114,7 @@ def upstream_tip(
         session.log(f"Recorded {config.name} commit {comparison.commit.id} in {config.state_file}")
     if failed:
         where = ", ".join(f"{c.upstream.ref} at {c.commit.short_id}" for c in failed)
-        session.error(f"the tests failed against {config.name} {where} (recorded as failing)")
+        raise CommandFailed(f"the tests failed against {config.name} {where} (recorded as failing)")
 
 
 def _quiet_line(comparison: Comparison) -> str:
