@@ -80,7 +80,7 @@ class FetchProgress(pygit2.RemoteCallbacks):
         now = time.monotonic()
         if now - self.start < self.delay:
             return
-        phase = message.split(":", 1)[0]
+        phase = re.sub(r"[^A-Za-z ].*", "", message).strip()  # "Counting objects"
         if phase == self.phase and now - self.last < self.interval:
             return
         self.phase = phase
