@@ -271,3 +271,49 @@ def test_version_from_git_names_the_upstream_commit_and_an_emptied_venv_is_said(
     assert "VERSION=5.2.dev20240103120000" in result.stdout  # The upstream commit's time.
     assert verified_commit(project) == moved
     assert git(project, "status", "--porcelain") == "?? .pytest-unchanged-upstream.json"
+
+
+PARAMETRIZED_NOXFILE = """\
+import nox
+from pytest_unchanged.nox_session import upstream_refs, upstream_tip
+
+@nox.session(name="upstream-tip", default=False)
+@nox.parametrize("ref", upstream_refs("upstreampkg"))
+def upstream_tip_session(session: nox.Session, ref: str) -> None:
+    upstream_tip(session, "upstreampkg", ref=ref)
+"""
+
+
+def test_parametrized_session_tests_each_moved_ref(tmp_path: Path) -> None:
+    upstream = Upstream(tmp_path / "upstream")
+    git(upstream.path, "branch", "stable/1.x")
+    project = make_consumer(tmp_path / "consumer", upstream)
+    text = (project / "pyproject.toml").read_text()
+    text = text.replace(
+        'paths = ["upstreampkg/core.py"]',
+        'refs = ["main", "stable/1.x"]\n' + 'paths = ["upstreampkg/core.py"]',
+    )
+    (project / "pyproject.toml").write_text(text)
+    (project / "noxfile.py").write_text(PARAMETRIZED_NOXFILE)
+    cache = tmp_path / "cache"
+    record = subprocess.run(
+        [sys.executable, "-m", "pytest_unchanged", "upstream", "record", "upstreampkg"],
+        cwd=project, env={**os.environ, CACHE_DIR_ENV: str(cache)}, capture_output=True,
+        text=True, check=False,
+    )  # fmt: skip
+    assert record.returncode == 0, record.stderr
+    git(upstream.path, "checkout", "-q", "stable/1.x")
+    backport = upstream.commit(
+        {"upstreampkg/core.py": "def answer() -> int:\n    return 40 + 2\n"}, "Backport"
+    )
+    git(upstream.path, "checkout", "-q", "main")
+
+    result = nox(project, cache)
+    assert result.returncode == 0, output(result)
+    assert "Session upstream-tip(ref='main') skipped: upstream upstreampkg" in result.stderr
+    assert f"Testing against upstreampkg {backport[:7]}" in result.stderr
+    assert "Session upstream-tip(ref='stable/1.x') was successful" in result.stderr
+    assert "2 passed, 1 deselected" in result.stdout
+    state = json.loads((project / ".pytest-unchanged-upstream.json").read_text())
+    refs = state["upstreams"]["upstreampkg"]["refs"]
+    assert (refs["main"]["commit"], refs["stable/1.x"]["commit"]) == (upstream.initial, backport)
