@@ -171,9 +171,19 @@ def test_scm_version_follows_setuptools_scm(upstream: Upstream) -> None:
     upstream.commit({"docs/index.txt": "1\n"}, "One")
     head = upstream.commit({"docs/index.txt": "2\n"}, "Two")
     assert version_of("main") == f"1.2.4.dev2+g{head[:9]}"
+    # Each expected value below is what setuptools-scm 10.3 prints for the same history.
     git(upstream.path, "tag", "-a", "-m", "RC", "2.0.0rc1")
     head = upstream.commit({"docs/index.txt": "3\n"}, "Three")
-    assert version_of("main") == f"2.0.0.dev1+g{head[:9]}"
+    assert version_of("main") == f"2.0.0rc2.dev1+g{head[:9]}"
+    git(upstream.path, "tag", "1.0.post1")
+    head = upstream.commit({"docs/index.txt": "4\n"}, "Four")
+    assert version_of("main") == f"1.0.post2.dev1+g{head[:9]}"
+    git(upstream.path, "tag", "v3.1")
+    head = upstream.commit({"docs/index.txt": "5\n"}, "Five")
+    assert version_of("main") == f"3.2.dev1+g{head[:9]}"
+    git(upstream.path, "tag", "4.0.dev0")
+    head = upstream.commit({"docs/index.txt": "6\n"}, "Six")
+    assert version_of("main") == f"4.0.dev1+g{head[:9]}"
     environment = install_environment("Zope.Interface", "1.0", Path("/tmp/build"))
     assert environment == {
         "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_ZOPE_INTERFACE": "1.0",

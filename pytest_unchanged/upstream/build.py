@@ -52,11 +52,13 @@ def write_build_tree(
 
 
 def scm_version(repo: pygit2.Repository, commit: pygit2.Commit) -> str:
-    """Return the version setuptools-scm's default scheme would give ``commit``.
+    """Return the version setuptools-scm's default scheme (guess-next-dev) would give ``commit``.
 
-    On a tag ``X.Y.Z``: ``X.Y.Z``. Past it by N commits: ``X.Y.(Z+1).devN+gOID`` (after a
-    pre-release or dev tag: ``X.Y.Z.devN+gOID``). Without a version tag: ``0.1.dev0+gOID``.
-    Only tags in the fetched history count.
+    On a tag ``X.Y.Z``: ``X.Y.Z``. Past it by N commits, the tag's last number is bumped and
+    ``.devN+gOID`` added: ``X.Y.(Z+1).devN+gOID``, after ``2.0rc1`` ``2.0rc2.devN+gOID``, after
+    ``1.0.post1`` ``1.0.post2.devN+gOID``; after a ``.devM`` tag, its release with
+    ``.devN+gOID``. Without a version tag: ``0.1.dev0+gOID``. Only tags in the fetched
+    history count (``v1.2`` reads as ``1.2``).
     """
     short = str(commit.id)[:9]
     try:
@@ -76,10 +78,14 @@ def scm_version(repo: pygit2.Repository, commit: pygit2.Commit) -> str:
     distance = int(match["distance"])
     if distance == 0:
         return str(version)
-    if version.is_prerelease:
-        return f"{version.base_version}.dev{distance}+g{short}"
-    release = (*version.release[:-1], version.release[-1] + 1)
-    return f"{'.'.join(map(str, release))}.dev{distance}+g{short}"
+    text = str(version).split("+", 1)[0]
+    if version.is_devrelease:
+        following = text.rsplit(".dev", 1)[0]
+    else:
+        last = re.fullmatch(r"(.*?)(\d+)", text)
+        assert last is not None  # A normalized version ends in a number.
+        following = f"{last[1]}{int(last[2]) + 1}"
+    return f"{following}.dev{distance}+g{short}"
 
 
 def install_environment(package: str, version: str, build_dir: Path) -> dict[str, str]:
