@@ -5,7 +5,7 @@ Modules: :mod:`.config` (the ``[tool.pytest-unchanged.upstream.NAME]`` tables), 
 (the state file: verified and failing commits per ref), :mod:`.cache` (the fetch cache, opened
 without searching parents), :mod:`.progress` (fetch progress lines), :mod:`.fetch` (fetching
 and comparing), :mod:`.build` (a build tree of one commit, its version), :mod:`.report` (the
-commits that touched each path, the text report), :mod:`.diff` (the patch of the watched
-paths), :mod:`.formats` (markdown and JSON), :mod:`.nox_session` (the nox session) and
+commits that touched each path, the patch of the watched paths, the text report),
+:mod:`.formats` (markdown and JSON), :mod:`.nox_session` (the nox session) and
 :mod:`.cli` (the ``upstream`` command group).
 """

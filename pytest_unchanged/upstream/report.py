@@ -7,8 +7,8 @@ log, so the comparison is done here, one tree lookup per commit and path.
 
 :func:`build_report` gathers everything a maintainer needs to judge a move (the moved paths,
 the commits that touched them, commits under the wider ``context`` paths that touched none,
-notes, optionally the patch); :func:`format_text` writes it for a terminal, and
-:mod:`.formats` as markdown or JSON.
+notes, optionally the patch of :func:`watched_patch`); :func:`format_text` writes it for a
+terminal, and :mod:`.formats` as markdown or JSON.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import SortMode
 
-from .diff import watched_patch
 from .fetch import Comparison
 
 __all__ = [
@@ -33,6 +32,7 @@ __all__ = [
     "format_text",
     "summary_line",
     "touching_commits",
+    "watched_patch",
 ]
 
 
@@ -272,3 +272,31 @@ def _label(commit: pygit2.Commit, old: object, path: str) -> str:
             except KeyError:
                 continue
     return path
+
+
+def watched_patch(
+    repo: pygit2.Repository, old: pygit2.Commit, new: pygit2.Commit, paths: tuple[str, ...]
+) -> str:
+    """Return the unified diff (``git diff OLD NEW -- PATHS``) of ``paths`` from ``old`` to ``new``.
+
+    ``paths`` are watched paths (files or directories, no trailing slash); the text is empty
+    when none of them changed, and ends in a newline otherwise. Binary files are named, not
+    shown.
+    """
+    diff = repo.diff(old, new, context_lines=3)
+    assert isinstance(diff, pygit2.Diff)
+    chunks: list[str] = []
+    for index, delta in enumerate(diff.deltas):
+        names = (delta.old_file.path, delta.new_file.path)
+        if not any(_under(name, path) for name in names for path in paths):
+            continue
+        patch = diff[index]
+        if patch is None:
+            continue
+        text = patch.text or ""
+        chunks.append(text if text.endswith("\n") or not text else text + "\n")
+    return "".join(chunks)
+
+
+def _under(name: str, path: str) -> bool:
+    return name == path or name.startswith(path + "/")
