@@ -90,7 +90,7 @@ def upstream_tip(
         session.error(str(exc))
     moved = [comparison for comparison in comparisons if comparison.changed]
     if not moved:
-        session.skip("; ".join(_quiet_line(comparison) for comparison in comparisons))
+        session.skip("; ".join(summary_line(comparison) for comparison in comparisons))
     failed: list[Comparison] = []
     for comparison in moved:
         session.log(summary_line(comparison))
@@ -115,10 +115,6 @@ def upstream_tip(
     if failed:
         where = ", ".join(f"{c.upstream.ref} at {c.commit.short_id}" for c in failed)
         raise CommandFailed(f"the tests failed against {config.name} {where} (recorded as failing)")
-
-
-def _quiet_line(comparison: Comparison) -> str:
-    return summary_line(comparison)
 
 
 def _write(session: nox.Session, state_file: Path, comparison: Comparison, failing: bool) -> None:
