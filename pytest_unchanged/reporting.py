@@ -6,6 +6,7 @@ A store warning never becomes an exception (see :func:`issue_warning`).
 
 from __future__ import annotations
 
+import os
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,8 @@ from .warning_types import CorruptStoreWarning, PytestUnchangedWarning, StoreUna
 
 __all__ = [
     "bad_marks_message",
+    "collected_whole",
+    "collection_line",
     "issue_warning",
     "plural",
     "skip_reason",
@@ -90,3 +93,41 @@ def bad_marks_message(errors: dict[str, list[str]]) -> str:
         where = nodeids[0] + (f" (and {more} more {plural(more, 'item')})" if more else "")
         lines.append(f"{where}: {message}")
     return f"bad depends_on {plural(len(lines), 'mark')}:\n  " + "\n  ".join(lines)
+
+
+def collection_line(count: int, verb: str, uncollected: int, deselected: int, to_run: int) -> str:
+    """Return the collection status line: ``count`` unchanged items collected and ``verb``
+    (skipped, deselected...), ``uncollected`` left unimported by the fast path, ``deselected``
+    of those deselected by ``-m``, and ``to_run``."""
+    if not uncollected:
+        line = f"unchanged: {count:,} unchanged ({verb}), {to_run:,} to run"
+    else:
+        line = (
+            f"unchanged: {count + uncollected:,} unchanged ({uncollected:,} not collected, "
+            f"{count:,} {verb}), {to_run:,} to run"
+        )
+    if deselected:
+        line += f", {deselected:,} deselected by -m (not collected)"
+    return line
+
+
+def collected_whole(config: pytest.Config, path: Path, file: str) -> bool:
+    """Whether the command line would collect all of test module ``file`` (at ``path``).
+
+    It must lie under a path argument (pytest 8 offers every module of a directory to
+    ``pytest_ignore_collect``, also those no argument names) and no ``--deselect`` prefix may
+    name part of it; only such a module is left out and counted as "not collected". Arguments
+    that are not paths (``--pyargs`` names) select everything.
+    """
+    roots = [
+        Path(os.path.abspath(config.invocation_params.dir / arg.partition("::")[0]))
+        for arg in config.args
+    ]
+    if (
+        roots
+        and all(root.exists() for root in roots)
+        and not any(path == root or root in path.parents for root in roots)
+    ):
+        return False
+    deselect = config.getoption("deselect", None) or []
+    return not any(str(p).startswith(file) or file.startswith(str(p)) for p in deselect)

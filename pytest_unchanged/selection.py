@@ -8,7 +8,6 @@ the name ``unchanged-session`` and kept in ``config.stash[PLUGIN_KEY]``; the sta
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Generator
 from pathlib import Path
@@ -23,6 +22,8 @@ from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
 from .reporting import (
     bad_marks_message,
+    collected_whole,
+    collection_line,
     issue_warning,
     plural,
     skip_reason,
@@ -88,7 +89,6 @@ class UnchangedPlugin:
         self.not_collected: dict[str, UnchangedModule] = {}
         self.remote_not_collected: tuple[int, float, int] = (0, 0.0, 0)
         self.remote_deselected: tuple[int, float] = (0, 0.0)  # xdist workers, deselect mode
-        self._roots: tuple[Path, ...] | None = None
         self.summaries: dict[str, ModuleSummary] = {}
         self.states: dict[str, ItemState] = {}  # by nodeid, for the reports
         self._failed_files: frozenset[str] | None = None
@@ -138,29 +138,10 @@ class UnchangedPlugin:
             return None
         if file in self._last_failed_files():
             return None  # collected, so its unchanged items report (and clear --lf's list)
-        if not self._selected(collection_path, file):
+        if not collected_whole(config, collection_path, file):
             return None  # pytest decides; counted only when the arguments would collect it
         self.not_collected[file] = module
         return True
-
-    def _selected(self, path: Path, file: str) -> bool:
-        """Whether the command line would collect all of module ``file`` at ``path``: it lies
-        under a path argument (pytest offers every module of the rootdir to
-        ``pytest_ignore_collect``) and no ``--deselect`` prefix names part of it."""
-        if self._roots is None:
-            roots = []
-            for arg in self.config.args:
-                found = self.config.invocation_params.dir / arg.partition("::")[0]
-                roots.append(Path(os.path.abspath(found)))
-            self._roots = tuple(roots)
-        if (
-            self._roots
-            and all(root.exists() for root in self._roots)  # not --pyargs names
-            and not any(path == root or root in path.parents for root in self._roots)
-        ):
-            return False
-        deselect = self.config.getoption("deselect", None) or []
-        return not any(str(p).startswith(file) or file.startswith(str(p)) for p in deselect)
 
     def _last_failed_files(self) -> frozenset[str]:
         if self._failed_files is None:
@@ -272,20 +253,14 @@ class UnchangedPlugin:
         if not self.skip or self.usage_error:
             return None
         verb = "deselected" if self.mode == "deselect" else "skipped"
-        if self.preview:
-            verb = f"would be {verb}"
-        count = len(self.unchanged)
         uncollected, _, deselected = self._not_collected()
-        if not uncollected:
-            line = f"unchanged: {count:,} unchanged ({verb}), {self.to_run:,} to run"
-        else:
-            line = (
-                f"unchanged: {count + uncollected:,} unchanged ({uncollected:,} not collected, "
-                f"{count:,} {verb}), {self.to_run:,} to run"
-            )
-        if deselected:
-            line += f", {deselected:,} deselected by -m (not collected)"
-        return line
+        return collection_line(
+            len(self.unchanged),
+            f"would be {verb}" if self.preview else verb,
+            uncollected,
+            deselected,
+            self.to_run,
+        )
 
     # -- running ---------------------------------------------------------------------------
 
