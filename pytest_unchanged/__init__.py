@@ -13,6 +13,7 @@ from .warning_types import (
     CorruptStoreWarning,
     PytestUnchangedWarning,
     StoreUnavailableWarning,
+    UnkeyableInputWarning,
     UnknownPathWarning,
 )
 from .worktree import ABSENT, Entry, NotARepositoryError, Worktree
@@ -32,6 +33,7 @@ __all__ = [
     "StoreBusyError",
     "StoreError",
     "StoreUnavailableWarning",
+    "UnkeyableInputWarning",
     "UnknownPathWarning",
     "Worktree",
     "__version__",

@@ -31,6 +31,8 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileMode, FileStatus, RepositoryOpenFlag
 
+from .hidden import HiddenEntriesError, hidden_entries
+
 __all__ = ["ABSENT", "Entry", "NotARepositoryError", "Worktree"]
 
 # Tree-entry modes as git writes them into a tree object (git's object format).
@@ -127,6 +129,17 @@ class Worktree:
             if flags == FileStatus.CURRENT or flags & FileStatus.IGNORED:
                 continue
             self._mark_dirty(path.rstrip("/"))
+        # status() honours assume-unchanged and skip-worktree: hash those entries from disk
+        # (a skip-worktree file missing on disk is a sparse checkout's: git keeps its blob).
+        self.hidden_error: str | None = None
+        """Why the index flags could not be read (every key is then unknown), or None."""
+        try:
+            hidden = hidden_entries(repository)
+        except (HiddenEntriesError, pygit2.GitError) as error:
+            self.hidden_error, hidden = str(error), {}
+        for path, assume in hidden.items():
+            if assume or os.path.lexists(self.root / path):
+                self._mark_dirty(path)
         self._submodules = set(repository.listall_submodules())
         self._memo: dict[str, Entry] = {}
         self._real_dirs: dict[str, bool] = {"": True}
