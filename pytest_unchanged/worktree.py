@@ -129,8 +129,9 @@ class Worktree:
             if flags == FileStatus.CURRENT or flags & FileStatus.IGNORED:
                 continue
             self._mark_dirty(path.rstrip("/"))
-        # status() honours assume-unchanged and skip-worktree: hash those entries from disk
-        # (a skip-worktree file missing on disk is a sparse checkout's: git keeps its blob).
+        # status() honours assume-unchanged and skip-worktree (it hides their edits): hash
+        # those entries from disk. A skip-worktree file missing on disk is a sparse checkout's:
+        # git keeps its blob (libgit2's status calls it deleted).
         self.hidden_error: str | None = None
         """Why the index flags could not be read (every key is then unknown), or None."""
         try:
@@ -140,6 +141,8 @@ class Worktree:
         for path, assume in hidden.items():
             if assume or os.path.lexists(self.root / path):
                 self._mark_dirty(path)
+            else:
+                self._dirty.discard(path)  # libgit2 reports it deleted; `git add -A` keeps it
         self._submodules = set(repository.listall_submodules())
         self._memo: dict[str, Entry] = {}
         self._real_dirs: dict[str, bool] = {"": True}
