@@ -19,6 +19,7 @@ import pygit2
 from .implicit import ConftestFinder, defining_files
 from .imports import ImportGraph, search_roots
 from .keys import canonical_json, digest
+from .links import LinkTargets
 from .worktree import ABSENT, Worktree
 
 if TYPE_CHECKING:
@@ -89,11 +90,14 @@ class Resolver:
     _implicit: dict[Path, tuple[list[str], list[str]]] = field(default_factory=dict)
     _memo: dict[tuple[Path, object], ItemInputs] = field(default_factory=dict)
     _defining: dict[tuple[int, int], tuple[object, tuple[str, ...]]] = field(default_factory=dict)
-    _links: dict[str, tuple[list[str], str | None]] = field(default_factory=dict)
+    _links: LinkTargets = field(init=False)
     _node_marks: dict[object, tuple[pytest.Mark, ...]] = field(default_factory=dict)
     _imports: ImportGraph | None = None
     _last_marks: tuple[pytest.Item, tuple[pytest.Mark, ...]] | None = None
     _mark_args: dict[int, tuple[pytest.Mark, list[str]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._links = LinkTargets(self.worktree)
 
     def marks(self, item: pytest.Item) -> tuple[pytest.Mark, ...]:
         """Return the ``depends_on`` and ``always_run`` marks of ``item``, closest first.
@@ -225,11 +229,10 @@ class Resolver:
             paths.update(matched)
         implicit_paths = {own, *implicit}
         for rel in list(paths):
-            targets, outside = self._link_targets(rel)
+            targets, outside = self._links.targets(rel)
             paths.update(targets)
             implicit_paths.update(targets)
-            if outside:
-                problems.append(outside)
+            problems.extend(outside)
         manifest_list: list[tuple[str, str, str]] = []
         dirty: list[str] = []
         for rel in sorted(paths):
@@ -264,28 +267,6 @@ class Resolver:
             return "."
         spec = os.path.relpath(self.worktree.root / rel, self.rootdir)
         return globmod.escape(Path(spec).as_posix())
-
-    def _link_targets(self, rel: str) -> tuple[list[str], str | None]:
-        """The paths a symlink at ``rel`` (or a symlinked directory above it) leads to inside
-        the repository, and a reason when it leads outside (the item cannot be keyed)."""
-        cached = self._links.get(rel)
-        if cached is None:
-            if not rel:
-                return [], None
-            full = os.path.join(self.worktree.root, rel)
-            real = os.path.realpath(full)
-            targets: list[str] = []
-            outside = None
-            if real != full and os.path.lexists(full):
-                try:
-                    target = self.worktree.relpath(real)
-                except ValueError:
-                    outside = f"symlink {rel} points outside the repository (to {real})"
-                else:
-                    if target.split("/", 1)[0] != ".git":
-                        targets.append(target)
-            cached = self._links[rel] = (targets, outside)
-        return cached
 
     def _import_closure(self, start: Iterable[str]) -> list[str]:
         """The repository files the existing files in ``start`` import, transitively."""

@@ -135,14 +135,19 @@ class Worktree:
         self.hidden_error: str | None = None
         """Why the index flags could not be read (every key is then unknown), or None."""
         try:
-            hidden = hidden_entries(repository)
+            hidden, links = hidden_entries(repository)
         except (HiddenEntriesError, pygit2.GitError) as error:
-            self.hidden_error, hidden = str(error), {}
+            self.hidden_error, hidden, links = str(error), {}, []
         for path, assume in hidden.items():
             if assume or os.path.lexists(self.root / path):
                 self._mark_dirty(path)
             else:
                 self._dirty.discard(path)  # libgit2 reports it deleted; `git add -A` keeps it
+        # The symlinks in the worktree (staged ones, and new or retyped ones status reports).
+        self.links: list[str] = sorted(
+            path for path in {*links, *self._dirty} if os.path.islink(self.root / path)
+        )
+        """Paths (relative to the top, sorted) that are symlinks in the worktree."""
         self._submodules = set(repository.listall_submodules())
         self._memo: dict[str, Entry] = {}
         self._real_dirs: dict[str, bool] = {"": True}

@@ -276,6 +276,40 @@ def test_a_declared_symlink_counts_its_target(repo: Path, pytester: pytest.Pytes
     run(pytester).assert_outcomes(failed=1)
 
 
+def test_a_symlink_inside_a_declared_directory_counts_its_target(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    write(repo / "shared" / "config.txt", "1\n")
+    write(repo / "data" / "plain.txt", "x\n")
+    os.symlink("../shared/config.txt", repo / "data" / "config.txt")
+    write(
+        repo / "test_dir.py",
+        "import pytest\nfrom pathlib import Path\n\n"
+        '@pytest.mark.depends_on("data/")\ndef test_dir():\n'
+        '    assert (Path(__file__).parent / "data/config.txt").read_text() == "1\\n"\n',
+    )
+    commit(repo)
+    run(pytester).assert_outcomes(passed=1)
+    assert_unchanged(run(pytester), 1)
+    write(repo / "shared" / "config.txt", "22\n")
+    run(pytester).assert_outcomes(failed=1)
+
+
+def test_a_symlink_out_of_the_worktree_makes_unmarked_tests_run(
+    repo: Path, pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("outside") / "real.txt"
+    outside.write_text("1\n")
+    write(repo / "data" / "plain.txt", "x\n")
+    os.symlink(outside, repo / "data" / "link.txt")
+    write(repo / "test_plain.py", "def test_plain():\n    pass\n")
+    commit(repo)
+    for _ in range(2):
+        result = run(pytester, *WARN)
+        result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*UnkeyableInputWarning*symlink data/link.txt points outside*"])
+
+
 def test_a_symlinked_test_module_counts_its_target(repo: Path, pytester: pytest.Pytester) -> None:
     write(repo / "own.txt", "x\n")
     write(
