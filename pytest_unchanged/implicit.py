@@ -9,8 +9,9 @@
 * The files defining a Python test: the file of the test function's code object, of each
   function it wraps (``__wrapped__``, as :func:`inspect.unwrap` follows it, ``functools.partial``
   and bound methods' ``__func__``), and, for a method, of the class and each class in its MRO
-  (a base class in ``tests/contract.py`` whose test methods the class inherits). Items that are
-  not :class:`pytest.Function` (doctests, custom items) keep their own file only.
+  (a base class in ``tests/contract.py`` whose test methods the class inherits), and of every
+  fixture function the test requests (a fixture in a module loaded with ``pytest_plugins``).
+  Items that are not :class:`pytest.Function` (doctests, custom items) keep their own file.
 
 Files outside the repository are left to the caller to judge (see :class:`.inputs.Resolver`).
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +101,18 @@ def confcutdir(config: pytest.Config) -> Path | None:
     return config.inipath.parent if config.inipath is not None else config.rootpath
 
 
-def defining_files(
-    item: pytest.Item, memo: dict[tuple[int, int], tuple[object, tuple[str, ...]]]
-) -> tuple[str, ...]:
-    """Return the files (absolute, as Python recorded them) that define the test ``item``.
+Memo = dict[tuple[int, int, int], tuple[object, tuple[str, ...]]]
 
-    ``memo`` keeps the answer per test function and class (the items of a parametrized
-    function share it). Raises nothing: an object whose file cannot be found adds nothing (the
-    item's own file is an input anyway).
+
+def defining_files(item: pytest.Item, memo: Memo) -> tuple[str, ...]:
+    """Return the files (absolute, as Python recorded them) that define the test ``item``:
+    its function and what it wraps, its class and the MRO, and every fixture function it
+    requests (directly or through other fixtures: ``item._fixtureinfo.name2fixturedefs``, each
+    definition of an overridden fixture included).
+
+    ``memo`` keeps the answer per test function, class and fixture closure (the items of a
+    parametrized function share them). Raises nothing: an object whose file cannot be found
+    adds nothing (the item's own file is an input anyway).
     """
     if not isinstance(item, pytest.Function):
         return ()
@@ -117,11 +122,24 @@ def defining_files(
         return ()
     function = getattr(obj, "__func__", obj)
     cls = item.cls
-    ident = (id(function), id(cls))
+    fixtureinfo = getattr(item, "_fixtureinfo", None)
+    ident = (id(function), id(cls), id(fixtureinfo))
     cached = memo.get(ident)
     if cached is None or cached[0] is not function:
-        cached = memo[ident] = (function, _files_of(function, cls))
+        found = dict.fromkeys(_files_of(function, cls))
+        for fixturedefs in _fixturedefs(fixtureinfo):
+            for fixturedef in fixturedefs:
+                found.update(dict.fromkeys(_files_of(getattr(fixturedef, "func", None), None)))
+        cached = memo[ident] = (function, tuple(found))
     return cached[1]
+
+
+def _fixturedefs(fixtureinfo: object) -> list[Sequence[object]]:
+    try:
+        mapping = getattr(fixtureinfo, "name2fixturedefs", None) or {}
+        return [defs for defs in mapping.values() if isinstance(defs, Sequence)]
+    except Exception:
+        return []
 
 
 def _files_of(function: object, cls: type | None) -> tuple[str, ...]:

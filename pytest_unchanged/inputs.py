@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pygit2
 
-from .implicit import ConftestFinder, defining_files
+from .implicit import ConftestFinder, Memo, defining_files
 from .imports import ImportGraph, search_roots
 from .keys import canonical_json, digest
 from .links import LinkTargets
@@ -89,7 +89,7 @@ class Resolver:
     conftests: ConftestFinder | None = None
     _implicit: dict[Path, tuple[list[str], list[str]]] = field(default_factory=dict)
     _memo: dict[tuple[Path, object], ItemInputs] = field(default_factory=dict)
-    _defining: dict[tuple[int, int], tuple[object, tuple[str, ...]]] = field(default_factory=dict)
+    _defining: Memo = field(default_factory=dict)
     _links: LinkTargets = field(init=False)
     _node_marks: dict[object, tuple[pytest.Mark, ...]] = field(default_factory=dict)
     _imports: ImportGraph | None = None
@@ -179,9 +179,9 @@ class Resolver:
             reason = f"git index flags unreadable ({self.worktree.hidden_error})"
             return ItemInputs((), "", "", unkeyable=reason, warnings=(reason,))
         path = item.path  # one Path object per module, its hash computed once
-        defining = defining_files(item, self._defining)
-        if len(defining) == 1 and defining[0] == str(path):
-            defining = ()  # the common case: the test is defined in its own module
+        own = str(path)
+        # Commonly the test and its fixtures are defined in its module and conftests.
+        defining = tuple(f for f in defining_files(item, self._defining) if f != own)
         signature = (
             tuple(declared) if declared is not None else ("\0default",),
             tuple(extra),

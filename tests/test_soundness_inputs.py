@@ -208,6 +208,18 @@ def test_a_decorated_test_keeps_the_files_of_its_wrappers(
     run(pytester).assert_outcomes(failed=1)
 
 
+def test_a_fixture_from_a_plugin_module_is_an_input(repo: Path, pytester: pytest.Pytester) -> None:
+    write(repo / "tests" / "own.txt", "x\n")
+    write(repo / "conftest.py", 'pytest_plugins = ["myfixtures"]\n')
+    write(repo / "myfixtures.py", "import pytest\n\n@pytest.fixture\ndef value():\n    return 1\n")
+    write(repo / "tests" / "test_fixture.py", CONFTEST_USER)
+    commit(repo)
+    run(pytester).assert_outcomes(passed=1)
+    assert_unchanged(run(pytester), 1)
+    write(repo / "myfixtures.py", "import pytest\n\n@pytest.fixture\ndef value():\n    return 22\n")
+    run(pytester).assert_outcomes(failed=1)
+
+
 # -- 6. extension hooks add to the default ---------------------------------------------------------
 
 
