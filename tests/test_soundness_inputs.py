@@ -397,3 +397,39 @@ def test_a_file_pygit2_refuses_to_hash_makes_only_its_tests_run(
     result.assert_outcomes(passed=2, skipped=1, warnings=2)
     result.stdout.fnmatch_lines(["*UnkeyableInputWarning*cannot hash an input*"])
     assert "INTERNALERROR" not in result.stdout.str()
+
+
+UNREADABLE = """
+import pygit2
+
+_hashfile = pygit2.Repository.hashfile
+
+
+def _refuse(self, path, *args, **kwargs):
+    # What an unreadable file (chmod 000, as a user other than root) gives pygit2.
+    if str(path).endswith("secret.txt"):
+        raise PermissionError(13, "Permission denied", str(path))
+    return _hashfile(self, path, *args, **kwargs)
+
+
+pygit2.Repository.hashfile = _refuse
+"""
+
+
+def test_an_unreadable_file_makes_only_its_tests_run(repo: Path, pytester: pytest.Pytester) -> None:
+    write(repo / "src" / "a.py", "A = 1\n")
+    write(repo / "conftest.py", UNREADABLE)
+    write(
+        repo / "test_secret.py",
+        "import pytest\n\n"
+        '@pytest.mark.depends_on("src/a.py")\ndef test_fine():\n    pass\n\n'
+        "def test_unmarked():\n    pass\n",
+    )
+    commit(repo)
+    write(repo / "secret.txt", "untracked, so hashed from disk\n")
+    result = pytester.runpytest_subprocess(*WARN)
+    result.assert_outcomes(passed=2, warnings=1)
+    result = pytester.runpytest_subprocess("--unchanged", *WARN)
+    result.assert_outcomes(passed=1, skipped=1, warnings=1)
+    result.stdout.fnmatch_lines(["*UnkeyableInputWarning*Permission denied*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
