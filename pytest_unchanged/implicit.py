@@ -14,6 +14,9 @@
   Items that are not :class:`pytest.Function` (doctests, custom items) keep their own file.
 
 Files outside the repository are left to the caller to judge (see :class:`.inputs.Resolver`).
+pytest's private attributes read here, each guarded (an error gives nothing, never a traceback):
+``config.pluginmanager._confcutdir`` and ``_getconftestmodules``, ``item._fixtureinfo``
+(``name2fixturedefs``, each ``FixtureDef.func``); all exist from pytest 8.0 to 9.
 """
 
 from __future__ import annotations

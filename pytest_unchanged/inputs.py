@@ -1,7 +1,8 @@
 """The inputs of a test item: its ``depends_on`` marks, implicit inputs, defaults, environment.
 
-Nothing here imports pytest's internals beyond the item's public attributes: ``item.path``,
-``item.iter_markers`` and ``item.nodeid``.
+The item's public attributes are read here (``item.path``, its marks, ``item.nodeid``); what
+pytest and Python loaded for it (conftests, the files defining it) comes from :mod:`.implicit`,
+symlink targets from :mod:`.links`.
 """
 
 from __future__ import annotations
