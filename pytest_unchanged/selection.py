@@ -17,6 +17,7 @@ import pytest
 
 from .environment import command_line_facets
 from .fastpath import MarkNames, observed_marks, summarize
+from .implicit import ConftestFinder, confcutdir, loaded_conftests
 from .inputs import InputError, ItemInputs
 from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
@@ -32,7 +33,7 @@ from .reporting import (
 )
 from .session import Context, explicit_paths, partial_files
 from .summaries import ModuleSummary, UnchangedModule, module_file
-from .warning_types import UnknownPathWarning
+from .warning_types import UnkeyableInputWarning, UnknownPathWarning
 
 __all__ = ["ITEM_KEY", "MODES", "PLUGIN_KEY", "ItemState", "UnchangedPlugin", "setting"]
 
@@ -81,9 +82,7 @@ class UnchangedPlugin:
             skip
             and bool(config.getini("unchanged_fast_path"))
             and not bool(config.getoption("unchanged_verify", False))
-            # pytest matches -k against names, marks and attributes only an import shows: the
-            # modules are collected, so what -k selects (and the exit code) is pytest's own.
-            and not config.getoption("keyword", "")
+            and not config.getoption("keyword", "")  # -k matches what only an import shows
         )
         self.preview = bool(config.getoption("collectonly", False))
         self.not_collected: dict[str, UnchangedModule] = {}
@@ -188,6 +187,9 @@ class UnchangedPlugin:
         marks: list[frozenset[str] | None],
     ) -> None:
         context = self.context
+        resolver = context.resolver
+        if resolver.conftests is None:  # the conftests pytest looks at and loaded
+            resolver.conftests = ConftestFinder(confcutdir(config), loaded_conftests(config))
         hook = config.hook.pytest_unchanged_item_inputs
         errors: dict[str, list[str]] = {}  # one line per bad mark, not per item
         members = []
@@ -196,8 +198,8 @@ class UnchangedPlugin:
             nodeid = item.nodeid
             try:
                 extra = [p for r in hook(item=item) if r for p in r] if extend else []
-                declared = context.resolver.declared(item, extra)
-                inputs = context.resolver.item_inputs(item, declared)
+                declared = resolver.declared(item)
+                inputs = resolver.item_inputs(item, declared, extra)
             except InputError as error:
                 errors.setdefault(str(error), []).append(nodeid)
                 continue
@@ -266,6 +268,8 @@ class UnchangedPlugin:
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         state = item.stash.get(ITEM_KEY, None)
+        for reason in state.inputs.warnings if state is not None else ():
+            item.warn(UnkeyableInputWarning(f"{item.nodeid} runs every time: {reason}"))
         for path in state.inputs.missing if state is not None else ():
             # Issued while the item runs, so `-W error` turns it into this test's error.
             item.warn(
@@ -292,8 +296,7 @@ class UnchangedPlugin:
             ):
                 self._attach(report, state)
         elif state is not None and report.failed:
-            # An item known to have no key (a mistyped path, always_run): its failure says
-            # nothing about the records of its other keys, so none is forgotten.
+            # A known keyless item (a mistyped path): its failure forgets none of its records.
             payload = getattr(report, REPORT_ATTR, None) or {}
             setattr(report, REPORT_ATTR, {**payload, "key": None})
         if not self.is_worker:
