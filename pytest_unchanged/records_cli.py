@@ -1,7 +1,7 @@
 """The ``records`` command group: show, stats, forget, export, import, push, fetch.
 
 Every command opens the store of the project (``--store``, default
-``.pytest_cache/unchanged/store.sqlite3`` under the nearest directory holding a pytest
+``.pytest_cache/d/unchanged/store.sqlite3`` under the nearest directory holding a pytest
 configuration file, else the git worktree's root) and works while a pytest process writes it:
 each write is one SQLite transaction. Errors are raised as
 :class:`~pytest_unchanged.exchange.SharingError` or
@@ -95,7 +95,7 @@ def add_records_commands(groups: argparse._SubParsersAction[argparse.ArgumentPar
                             help="Records older than this are pruned (default: 60)")  # fmt: skip
     for action in (show, stats, forget, export, load, push, fetch):
         action.add_argument("--store", type=Path, metavar="PATH",
-                            help="The store (default: .pytest_cache/unchanged/store.sqlite3 "
+                            help="The store (default: .pytest_cache/d/unchanged/store.sqlite3 "
                             "of the project)")  # fmt: skip
 
 
@@ -105,10 +105,10 @@ def find_store(start: Path) -> Path:
     start = start.resolve()
     for directory in (start, *start.parents):
         if any((directory / name).is_file() for name in CONFIG_FILES):
-            return directory / ".pytest_cache" / "unchanged" / "store.sqlite3"
+            return directory / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
     found = pygit2.discover_repository(str(start))
     root = Path(pygit2.Repository(found).workdir) if found else start
-    return root / ".pytest_cache" / "unchanged" / "store.sqlite3"
+    return root / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
 
 
 @contextlib.contextmanager

@@ -103,6 +103,7 @@ class UnchangedPlugin:
                 explicit=explicit_paths(config.args, config.invocation_params.dir),
                 mark_expression=config.getoption("markexpr", None) or None,
                 trusted_sources=setting(config, "unchanged_trusted_sources"),
+                ignore_distributions=config.getini("unchanged_ignore_distributions"),
             )
             self.env_id = self._context.env_id
             self.env_body = self._context.env_body

@@ -64,13 +64,14 @@ class Context:
         explicit: Iterable[Path] = (),
         mark_expression: str | None = None,
         trusted_sources: Iterable[str] = (),
+        ignore_distributions: Iterable[str] = (),
     ) -> Context:
         """Read status and ``HEAD`` once, compute the environment facets, and return a context.
 
         Raises :class:`~pytest_unchanged.worktree.NotARepositoryError` outside a worktree.
         """
         worktree = Worktree.discover(rootdir)
-        facets = environment_facets(env_names, salt, extra_facets)
+        facets = environment_facets(env_names, salt, extra_facets, ignore_distributions)
         resolver = Resolver(
             worktree,
             rootdir,
