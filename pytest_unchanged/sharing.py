@@ -142,16 +142,34 @@ class Transport:
             heads = self.open().list_heads(callbacks=_Callbacks(self))
         return {wanted[h.name]: h.oid for h in heads if h.name in wanted}
 
-    def fetch(self, tips: dict[str, pygit2.Oid]) -> None:
-        """Fetch the commits in ``tips`` (source to commit) not in the repository yet."""
-        specs = [
-            f"+{REF_PREFIX}{source}:{FETCHED_PREFIX}{source}"
-            for source, oid in sorted(tips.items())
-            if oid not in self.repository
-        ]
+    def fetch(self, tips: dict[str, pygit2.Oid]) -> dict[str, pygit2.Oid]:
+        """Fetch the commits in ``tips`` (source to commit) not in the repository yet; return
+        the commit of each source now here (a newer one when the ref moved since ``tips``)."""
+        missing = sorted(s for s, oid in tips.items() if oid not in self.repository)
+        specs = [f"+{REF_PREFIX}{source}:{FETCHED_PREFIX}{source}" for source in missing]
         if specs:
             with self._errors("fetch from"):
                 self.open().fetch(specs, callbacks=_Callbacks(self))
+        found = dict(tips)
+        for source in missing:
+            ref = self.repository.references.get(FETCHED_PREFIX + source)
+            if ref is None or ref.target not in self.repository:
+                raise SharingError(f"{self.remote} did not send {REF_PREFIX}{source}")
+            found[source] = pygit2.Oid(hex=str(ref.target))
+        return found
+
+    def fetch_moving(self, sources: list[str], attempts: int = 5) -> dict[str, pygit2.Oid]:
+        """:meth:`tips` then :meth:`fetch`, again when a ref moved in between (over smart
+        HTTP the server then refuses to send the commit it no longer advertises)."""
+        for attempt in range(1, attempts + 1):
+            tips = self.tips(sources)
+            try:
+                return self.fetch(tips)
+            except SharingError:
+                if attempt == attempts or self.tips(sources) == tips:
+                    raise
+            time.sleep(random.uniform(0.05, 0.2) * attempt)
+        raise AssertionError("unreachable")
 
     def push(self, source: str, commit: pygit2.Oid, lease: pygit2.Oid | None) -> None:
         """Push ``commit`` to the source's ref if the remote's ref is still ``lease``;
@@ -162,7 +180,9 @@ class Transport:
         with self._errors("push to"):
             self.open().push([f"+{outgoing}:{REF_PREFIX}{source}"], callbacks=callbacks)
         if callbacks.rejected:
-            if lease is None or "lock" in callbacks.rejected or "stale" in callbacks.rejected:
+            # receive-pack refuses an update whose old value is stale ("failed to update ref",
+            # "cannot lock ref"): when the ref moved meanwhile, that was a lost race.
+            if self.tips([source]).get(source) != lease:
                 raise _LeaseLost
             raise SharingError(
                 f"{self.remote} refused the update of {REF_PREFIX}{source} "
@@ -255,7 +275,13 @@ def _push_once(
     tip = transport.tips([source]).get(source)
     merged = RecordSet()
     if tip is not None:
-        transport.fetch({source: tip})
+        try:
+            if transport.fetch({source: tip})[source] != tip:
+                raise _LeaseLost  # the ref moved between ls-remote and fetch
+        except SharingError:
+            if transport.tips([source]).get(source) != tip:
+                raise _LeaseLost from None
+            raise
         remote = read_ref(repository, tip, source)
         merged.add(remote.records.values(), remote.bodies)
     merged.add(mine.records.values(), mine.bodies)
@@ -308,8 +334,7 @@ def fetch_records(transport: Transport, sources: Iterable[str]) -> dict[str, Rec
     Raises :class:`SharingError` when the remote cannot be read or a ref's blob is not valid.
     """
     names = [check_source(s) for s in dict.fromkeys(sources)]
-    tips = transport.tips(names)
-    transport.fetch(tips)
+    tips = transport.fetch_moving(names)
     found: dict[str, RecordSet | None] = {}
     for source in names:
         tip = tips.get(source)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -143,8 +144,9 @@ def test_the_ref_stays_bounded(tmp_path: Path) -> None:
 
 
 PUSHER = """
-import sys
+import sys, time
 from pytest_unchanged.__main__ import main
+time.sleep(max(0.0, float(sys.argv[3]) - time.time()))  # all start together
 sys.exit(main(["records", "push", sys.argv[1], "--as", "shard", "--store", sys.argv[2]]))
 """
 
@@ -152,6 +154,7 @@ sys.exit(main(["records", "push", sys.argv[1], "--as", "shard", "--store", sys.a
 def test_eight_concurrent_pushers_lose_no_record(tmp_path: Path) -> None:
     origin = make_origin(tmp_path)
     processes = []
+    start = str(time.time() + 4)
     expected = 0
     for shard in range(8):
         repo = tmp_path / f"shard{shard}"
@@ -161,7 +164,7 @@ def test_eight_concurrent_pushers_lose_no_record(tmp_path: Path) -> None:
         expected += fill_store(store, [f"t{shard}.py::test_{n}" for n in range(20)], keys=2)
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-c", PUSHER, str(origin), str(store)],
+                [sys.executable, "-c", PUSHER, str(origin), str(store), start],
                 cwd=repo,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
