@@ -23,6 +23,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 
 from .keys import item_key
 from .records import Record
@@ -106,16 +107,18 @@ def dump_lines(records: RecordSet) -> Iterator[str]:
     yield json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION}, sort_keys=True) + "\n"
     used = {r.inputs_id for r in records.records.values()}
     used.update(r.env_id for r in records.records.values())
+    # Written by hand for speed, the same text as json.dumps(..., ensure_ascii=False,
+    # separators=(",", ":")): digests and heads are hex, floats use repr() as json does.
+    text = encode_basestring
     for body_id in sorted(used & records.bodies.keys()):
-        yield _dump(["b", body_id, records.bodies[body_id]])
+        yield f'["b","{body_id}",{text(records.bodies[body_id])}]\n'
     for slot in sorted(records.records):
         r = records.records[slot]
-        line = ["r", r.source, r.nodeid, r.key, r.inputs_id, r.env_id, r.duration, r.passed_at]
-        yield _dump([*line, r.head])
-
-
-def _dump(value: list[object]) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n"
+        head = "null" if r.head is None else f'"{r.head}"'
+        yield (
+            f'["r",{text(r.source)},{text(r.nodeid)},"{r.key}","{r.inputs_id}","{r.env_id}",'
+            f"{float(r.duration)!r},{float(r.passed_at)!r},{head}]\n"
+        )
 
 
 def parse_lines(lines: Iterable[str], *, name: str, source: str | None = None) -> RecordSet:
@@ -126,27 +129,39 @@ def parse_lines(lines: Iterable[str], *, name: str, source: str | None = None) -
     :class:`ExchangeFormatError` naming the first bad line.
     """
     result = RecordSet()
-    number = 0
+    lines = list(lines)
+    if not lines:
+        raise ExchangeFormatError(f"{name}, line 1: empty, expected the {FORMAT_NAME} header")
+    try:
+        # One parse of the whole file is several times faster than one per line; when it
+        # fails, the lines are parsed one by one to name the first bad one.
+        values = json.loads("[" + ",".join(lines[1:]) + "]")
+    except ValueError:
+        values = None
+    if values is not None and len(values) != len(lines) - 1:
+        values = None  # a line holding two values: the per-line parse names it
+    records = result.records
     for number, line in enumerate(lines, 1):
         try:
             if number == 1:
                 _check_header(line)
                 continue
-            value = json.loads(line)
+            value = json.loads(line) if values is None else values[number - 2]
             if not isinstance(value, list) or not value or value[0] not in ("b", "r"):
                 raise ValueError('not a ["b", ...] body or ["r", ...] record line')
             if value[0] == "b":
                 body_id, text = _body(value)
                 result.bodies[body_id] = text
-            else:
-                record = _record(value)
-                if source is not None and record.source != source:
-                    raise ValueError(f"a record of source {record.source!r} under {source!r}")
-                result.add([record], {})
+                continue
+            record = _record(value)
+            if source is not None and record.source != source:
+                raise ValueError(f"a record of source {record.source!r} under {source!r}")
+            slot = (record.source, record.nodeid, record.key)
+            found = records.get(slot)
+            if found is None or found.passed_at < record.passed_at:
+                records[slot] = record
         except ValueError as error:
             raise ExchangeFormatError(f"{name}, line {number}: {error}") from None
-    if number == 0:
-        raise ExchangeFormatError(f"{name}, line 1: empty, expected the {FORMAT_NAME} header")
     return result
 
 

@@ -208,13 +208,24 @@ def import_command(args: argparse.Namespace) -> int:
 def push_command(args: argparse.Namespace) -> int:
     """``records push [REMOTE] --as SOURCE``: push this machine's records; 0."""
     source = check_source(args.source)
+    max_keys, max_age = _limits(args)
+    transport = _transport(args)
+    mark = f"pushed {source} {transport.open().url}"
     with _store(args) as store:
+        fingerprint = f"{shared.local_fingerprint(store)} {max_keys} {max_age}"
+        last = shared.get_mark(store, mark)
+        if last is not None:
+            tip = transport.tips([source]).get(source)
+            if last == f"{tip} {fingerprint}":
+                # The ref is the commit this store pushed (or found up to date) last time, and
+                # no local record changed since: nothing to read, merge or push.
+                print(f"up to date, nothing pushed: no new record since {str(tip)[:10]}")
+                return 0
         local = [r for r in shared.all_records(store) if not r.source]
         bodies = shared.bodies_of(store, local)
-    max_keys, max_age = _limits(args)
-    result = push_records(
-        _transport(args), source, local, bodies, max_keys=max_keys, max_age=max_age
-    )
+    result = push_records(transport, source, local, bodies, max_keys=max_keys, max_age=max_age)
+    with _store(args) as store:
+        shared.set_mark(store, mark, f"{result.commit} {fingerprint}")
     verb = "pushed" if result.pushed else "up to date, nothing pushed:"
     print(
         f"{verb} {result.records} record(s) in {result.size:,} bytes to {args.remote} "
@@ -225,10 +236,17 @@ def push_command(args: argparse.Namespace) -> int:
 
 
 def fetch_command(args: argparse.Namespace) -> int:
-    """``records fetch [REMOTE] --from SOURCE...``: fetch and merge into the store; 0."""
-    found = fetch_records(_transport(args), args.sources)
+    """``records fetch [REMOTE] --from SOURCE...``: fetch and merge into the store; 0.
+
+    A source whose ref is still the commit this store merged last is not read again (the
+    marks are dropped by ``forget``)."""
+    transport = _transport(args)
+    url = transport.open().url
+    with _store(args) as store:
+        known = {s: shared.get_mark(store, f"fetched {s} {url}") or "" for s in args.sources}
+    found = fetch_records(transport, args.sources, known)
     merged = RecordSet()
-    for records in found.values():
+    for _, records in found.values():
         if records is not None:
             merged.add(records.records.values(), records.bodies)
     max_keys, max_age = _limits(args)
@@ -237,8 +255,16 @@ def fetch_command(args: argparse.Namespace) -> int:
             store, merged.records.values(), merged.bodies,
             max_keys=max_keys, max_age=max_age, now=time.time(),
         )  # fmt: skip
-    for source, records in found.items():
-        count = "no such ref" if records is None else f"{len(records.records)} record(s)"
+        for source, (tip, records) in found.items():
+            if records is not None:
+                shared.set_mark(store, f"fetched {source} {url}", tip)
+    for source, (tip, records) in found.items():
+        if tip is None:
+            count = "no such ref"
+        elif records is None:
+            count = f"unchanged since the last fetch ({tip[:10]})"
+        else:
+            count = f"{len(records.records)} record(s)"
         print(f"{source}: {count}")
     print(f"fetched from {args.remote}: {added} new record(s)")
     return 0

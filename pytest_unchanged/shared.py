@@ -184,6 +184,7 @@ def forget_matching(store: Store, patterns: Iterable[str]) -> int:
     store.update([], [], {}, max_keys=1 << 30, max_age=float("inf"), forget=local)
     with _transaction(store) as db:
         db.executemany("DELETE FROM shared_records WHERE nodeid = ?", [(n,) for n in shared])
+        db.execute("DELETE FROM meta WHERE name LIKE 'fetched %'")  # the next fetch reads all
     return len(found)
 
 
@@ -223,3 +224,32 @@ def count_environments(store: Store) -> int:
         return int(_connection(store).execute(query).fetchone()[0])
     except sqlite3.Error as error:
         raise classify_error(store.path, error, "read") from error
+
+
+def local_fingerprint(store: Store) -> str:
+    """A digest of the local records that changes whenever one is added, replaced or dropped
+    (their count, the sum and the maximum of their pass times)."""
+    query = "SELECT count(*), total(passed_at), max(passed_at) FROM records"
+    try:
+        return repr(tuple(_connection(store).execute(query).fetchone()))
+    except sqlite3.Error as error:
+        raise classify_error(store.path, error, "read") from error
+
+
+def get_mark(store: Store, name: str) -> str | None:
+    """Return the value of ``name`` in the store's ``meta`` table (push and fetch marks)."""
+    try:
+        row = _connection(store).execute("SELECT value FROM meta WHERE name = ?", (name,))
+        found = row.fetchone()
+    except sqlite3.Error as error:
+        raise classify_error(store.path, error, "read") from error
+    return None if found is None else str(found[0])
+
+
+def set_mark(store: Store, name: str, value: str | None) -> None:
+    """Set (``None``: drop) ``name`` in the store's ``meta`` table."""
+    with _transaction(store) as db:
+        if value is None:
+            db.execute("DELETE FROM meta WHERE name = ?", (name,))
+        else:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))

@@ -29,7 +29,7 @@ import dataclasses
 import os
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,7 +209,10 @@ def read_ref(repository: pygit2.Repository, commit: pygit2.Oid, source: str) -> 
     if BLOB not in tree:
         raise SharingError(f"{REF_PREFIX}{source} ({commit}) holds no {BLOB}")
     text = tree[BLOB].peel(pygit2.Blob).data.decode("utf-8", "replace")
-    return parse_lines(text.splitlines(), name=f"{REF_PREFIX}{source}:{BLOB}", source=source)
+    lines = text.split("\n")  # not splitlines(): U+2028 in a nodeid is not a line break
+    return parse_lines(
+        lines[:-1] if not lines[-1] else lines, name=f"{REF_PREFIX}{source}:{BLOB}", source=source
+    )
 
 
 @dataclass(frozen=True)
@@ -245,7 +248,10 @@ def push_records(
         if record.source:
             raise SharingError(f"{record.nodeid}: a record of {record.source!r} is not pushed")
         mine.add([_relabel(record, source)], {})
-    mine.bodies.update(bodies)
+    # The ref carries environment bodies only (records stats, --unchanged-explain on a changed
+    # environment): input manifests would double its size.
+    envs = {r.env_id for r in mine.records.values()}
+    mine.bodies.update((i, text) for i, text in bodies.items() if i in envs)
     lock = transport.local_path()
     for attempt in range(1, attempts + 1):
         try:
@@ -328,17 +334,26 @@ def _locked(remote: Path | None, source: str) -> Iterator[None]:
             os.remove(lock)
 
 
-def fetch_records(transport: Transport, sources: Iterable[str]) -> dict[str, RecordSet | None]:
-    """Fetch and validate the records of each source (``None``: the remote has no such ref).
+def fetch_records(
+    transport: Transport, sources: Iterable[str], known: Mapping[str, str] | None = None
+) -> dict[str, tuple[str | None, RecordSet | None]]:
+    """Fetch and validate the records of each source: ``{source: (commit, records)}``.
 
+    ``commit`` is ``None`` when the remote has no such ref; ``records`` is ``None`` then, and
+    also when the commit is ``known[source]`` (merged before: neither fetched nor read again).
     Raises :class:`SharingError` when the remote cannot be read or a ref's blob is not valid.
     """
     names = [check_source(s) for s in dict.fromkeys(sources)]
-    tips = transport.fetch_moving(names)
-    found: dict[str, RecordSet | None] = {}
+    known = known or {}
+    tips = transport.tips(names)
+    wanted = [s for s in names if s in tips and str(tips[s]) != known.get(s)]
+    if wanted:
+        tips.update(transport.fetch_moving(wanted))
+    found: dict[str, tuple[str | None, RecordSet | None]] = {}
     for source in names:
         tip = tips.get(source)
-        found[source] = None if tip is None else read_ref(transport.repository, tip, source)
-        if tip is not None:
+        records = read_ref(transport.repository, tips[source], source) if source in wanted else None
+        found[source] = (None if tip is None else str(tip), records)
+        if tip is not None and records is not None:
             transport.repository.references.create(FETCHED_PREFIX + source, tip, force=True)
     return found

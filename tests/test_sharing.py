@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -112,11 +113,17 @@ def test_pushing_what_the_remote_has_creates_no_commit(tmp_path: Path) -> None:
     origin = make_origin(tmp_path)
     pr = clone(origin, tmp_path / "pr")
     assert "3 passed" in run_pytest(pr).stdout
+    store = pr / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
+    copy = tmp_path / "copy.sqlite3"
+    shutil.copyfile(store, copy)  # the same records, no mark of a push
     assert records_cli(pr, "push", "--as", "pr").returncode == 0
     before = git(origin, "rev-parse", f"{REF}pr")
     again = records_cli(pr, "push", "--as", "pr")
     assert again.returncode == 0, again.stderr
-    assert again.stdout.startswith("up to date, nothing pushed: 3 record(s)")
+    assert again.stdout.startswith("up to date, nothing pushed: no new record since")
+    merged = records_cli(pr, "push", "--as", "pr", "--store", str(copy))
+    assert merged.returncode == 0, merged.stderr
+    assert merged.stdout.startswith("up to date, nothing pushed: 3 record(s)")
     assert git(origin, "rev-parse", f"{REF}pr") == before
 
 
