@@ -17,6 +17,7 @@ nodeid, inputs and environment digests, and a body must hash to its id.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -41,7 +42,7 @@ __all__ = [
 
 FORMAT_NAME = "pytest-unchanged-records"
 FORMAT_VERSION = 1
-_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX128 = re.compile(r"[0-9a-f]{128}")
 _HEAD = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _SOURCE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 
@@ -188,39 +189,50 @@ def _body(value: list[object]) -> tuple[str, str]:
 
 
 def _record(value: list[object]) -> Record:
+    # The checks every line pays for are kept few: a key that is the item_key() of its nodeid
+    # and digests is hex by construction; sources and heads repeat, so their checks are cached.
     if len(value) != 9:
         raise ValueError(
             'a record line is ["r", source, nodeid, key, inputs_id, env_id, duration, '
             "passed_at, head]"
         )
     _, source, nodeid, key, inputs_id, env_id, duration, passed_at, head = value
-    if not isinstance(source, str) or (source and not _SOURCE.fullmatch(source)):
+    if type(source) is not str or not _valid_source(source):
         raise ValueError(f"bad source {source!r}")
-    if not isinstance(nodeid, str) or not nodeid or "\0" in nodeid:
+    if type(nodeid) is not str or not nodeid or "\0" in nodeid:
         raise ValueError(f"bad nodeid {nodeid!r}")
-    for label, digest_ in (("key", key), ("inputs_id", inputs_id), ("env_id", env_id)):
-        if not isinstance(digest_, str) or not _HEX64.fullmatch(digest_):
-            raise ValueError(f"{label} of {nodeid} is not a hex SHA-256")
-    assert isinstance(inputs_id, str) and isinstance(env_id, str)
+    if type(inputs_id) is not str or type(env_id) is not str:
+        raise ValueError(f"the digests of {nodeid} are not hex SHA-256")
+    if not _HEX128.fullmatch(inputs_id + env_id):
+        raise ValueError(f"the digests of {nodeid} are not hex SHA-256")
     if key != item_key(nodeid, inputs_id, env_id):
         raise ValueError(f"the key of {nodeid} is not the key of its inputs and environment")
-    if head is not None and (not isinstance(head, str) or not _HEAD.fullmatch(head)):
+    if head is not None and (type(head) is not str or not _valid_head(head)):
         raise ValueError(f"head of {nodeid} is not a hex commit id")
-    seconds = _number("duration", nodeid, duration)
     return Record(
         nodeid,
         key,
         inputs_id,
         env_id,
-        seconds,
+        _number("duration", nodeid, duration),
         _number("passed_at", nodeid, passed_at),
         head,
         source,
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _valid_source(source: str) -> bool:
+    return not source or bool(_SOURCE.fullmatch(source))
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_head(head: str) -> bool:
+    return bool(_HEAD.fullmatch(head))
+
+
 def _number(label: str, nodeid: str, value: object) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool):
+    if type(value) is not float and type(value) is not int:
         raise ValueError(f"{label} of {nodeid} is not a number")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{label} of {nodeid} is not a finite number >= 0")
