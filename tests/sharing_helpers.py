@@ -86,9 +86,11 @@ def clone(origin: Path, path: Path, branch: str = "main") -> Path:
     return path
 
 
-def fill_store(path: Path, nodeids: list[str], *, keys: int = 1, head: str | None = None) -> int:
-    """Write ``keys`` local records of each nodeid into the store at ``path``; return the
-    number of records."""
+def fill_store(
+    path: Path, nodeids: list[str], *, keys: int = 1, head: str | None = None, age: float = 0.0
+) -> int:
+    """Write ``keys`` local records of each nodeid, passed about ``age`` seconds ago, into the
+    store at ``path``; return the number of records."""
     env = {"python": "synthetic"}
     env_id = digest(env)
     bodies = {env_id: canonical_json(env)}
@@ -100,7 +102,7 @@ def fill_store(path: Path, nodeids: list[str], *, keys: int = 1, head: str | Non
             inputs_id = digest(manifest)
             bodies[inputs_id] = canonical_json(manifest)
             key = item_key(nodeid, inputs_id, env_id)
-            passes.append(Record(nodeid, key, inputs_id, env_id, 0.5, now - n - k, head))
+            passes.append(Record(nodeid, key, inputs_id, env_id, 0.5, now - age - n - k, head))
     store = Store(path)
     try:
         store.update(passes, [], bodies, max_keys=max(keys, 8), max_age=86400 * 60)

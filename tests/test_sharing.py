@@ -141,13 +141,17 @@ def test_the_ref_stays_bounded(tmp_path: Path) -> None:
     assert len(ref_lines(origin, "ci")) == 10  # 5 tests x 2 keys
     assert git(origin, "rev-list", "--count", f"{REF}ci") == "1"
     assert git(origin, "log", "--format=%P", "-1", f"{REF}ci") == ""
-    # Every record is older than a day: --max-age-days 1 prunes them all.
+    # Every record on the ref is two days old now: --max-age-days 1 prunes them all.
+    old = tmp_path / "old.sqlite3"
+    fill_store(old, [f"t.py::test_old{n}" for n in range(3)], age=2 * 86400)
+    assert records_cli(pr, "push", "--as", "aged", "--store", str(old)).returncode == 0
+    assert len(ref_lines(origin, "aged")) == 3
     fill_store(tmp_path / "new.sqlite3", ["t.py::test_new"])
     aged = records_cli(
-        pr, "push", "--as", "ci", "--store", str(tmp_path / "new.sqlite3"), "--max-age-days", "1"
+        pr, "push", "--as", "aged", "--store", str(tmp_path / "new.sqlite3"), "--max-age-days", "1"
     )
     assert aged.returncode == 0, aged.stderr
-    assert len(ref_lines(origin, "ci")) >= 1
+    assert [v[2] for v in ref_lines(origin, "aged")] == ["t.py::test_new"]
 
 
 PUSHER = """
