@@ -75,7 +75,8 @@ def issue_warning(config: pytest.Config, warning: PytestUnchangedWarning) -> Non
 def skip_reason(record: Record) -> str:
     when = datetime.fromtimestamp(record.passed_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
     commit = record.head[:10] if record.head else "no commit yet"
-    return f"unchanged since it passed at {when} (HEAD {commit})"
+    source = f", from source {record.source}" if record.source else ""
+    return f"unchanged since it passed at {when} (HEAD {commit}{source})"
 
 
 def plural(count: int, noun: str) -> str:

@@ -92,7 +92,7 @@ class UnchangedPlugin:
         self.states: dict[str, ItemState] = {}  # by nodeid, for the reports
         self._failed_files: frozenset[str] | None = None
         self._store_warnings: set[str] = set()
-        self.usage_error = False
+        self.usage_error = False  # a bad mark: no status lines for a run that never ran
 
     # -- collection ------------------------------------------------------------------------
 
@@ -117,6 +117,8 @@ class UnchangedPlugin:
                 discard_corrupt=not self.is_worker,
                 explicit=explicit_paths(config.args, config.invocation_params.dir),
                 mark_expression=config.getoption("markexpr", None) or None,
+                trusted_sources=setting(config, "unchanged_trusted_sources"),
+                ignore_distributions=config.getini("unchanged_ignore_distributions"),
             )
             self.env_id = self._context.env_id
             self.env_body = self._context.env_body
@@ -164,8 +166,7 @@ class UnchangedPlugin:
         before = MarkNames()
         marks = [before.of(item) for item in collected]
         result = yield
-        # Two items with one nodeid (--keep-duplicates, a custom collector) cannot share a
-        # record: they get no key and always run, and their module gets no summary.
+        # Items sharing a nodeid (--keep-duplicates): no key, they always run, no module summary.
         counts = Counter(item.nodeid for item in collected)
         twice = {nodeid for nodeid, count in counts.items() if count > 1}
         unique = [(i, m) for i, m in zip(collected, marks, strict=True) if i.nodeid not in twice]
@@ -207,7 +208,7 @@ class UnchangedPlugin:
             item.stash[ITEM_KEY] = self.states[nodeid] = ItemState(inputs, key)
             members.append((nodeid, key, inputs.specs, inputs.manifest, names))
         if errors:
-            self.usage_error = True  # no collection line or end summary for a run that never ran
+            self.usage_error = True
             raise pytest.UsageError(bad_marks_message(errors))
         # Summaries of every module, wholly deselected ones included: with their marks stored,
         # a module whose items -m deselects need not be imported to be deselected again. Not of
@@ -394,6 +395,5 @@ class UnchangedPlugin:
                 f"{saved:.2f}s saved (their recorded durations)"
             )
 
-    def _saved(self) -> float:
-        """The recorded seconds of the unchanged items collected in this process."""
+    def _saved(self) -> float:  # the recorded seconds of the unchanged items collected here
         return sum(item.stash[ITEM_KEY].saved or 0.0 for item in self.unchanged)
