@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from .environment import command_line_facets
 from .fastpath import MarkNames, observed_marks, summarize
 from .inputs import InputError, ItemInputs
 from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
 from .session import Context, explicit_paths, partial_files
+from .settings import command_line_facets, plugin_facets
 from .store import CorruptStoreError, Record
 from .summaries import ModuleSummary, UnchangedModule, module_file
 from .warning_types import CorruptStoreWarning, StoreUnavailableWarning, UnknownPathWarning
@@ -66,6 +66,8 @@ class UnchangedPlugin:
         self.to_run = 0
         self.sent_bodies: set[str] = set()
         self.recorder = Recorder()  # used by the process that writes (not xdist workers)
+        # The plugins loaded, taken when the session is configured (see plugin_facets).
+        self.plugin_facets = plugin_facets(config.pluginmanager)
         # The fast path: modules left unimported, module summaries to store.
         self._context: Context | None = None
         self.fast_path = (
@@ -95,6 +97,7 @@ class UnchangedPlugin:
                 salt=str(setting(config, "unchanged_salt")),
                 extra_facets=[
                     command_line_facets(config),
+                    self.plugin_facets,
                     *(m for m in config.hook.pytest_unchanged_environment(config=config) if m),
                 ],
                 store_path=self.store_path,
