@@ -26,6 +26,7 @@ from packaging.utils import canonicalize_name
 __all__ = [
     "NOT_FACETS",
     "OWN_INI",
+    "READ_ELSEWHERE",
     "command_line_facets",
     "option_facets",
     "override_ini_facets",
@@ -105,15 +106,20 @@ NOT_FACETS: Mapping[str, str] = {
     "unchanged_explain": "--unchanged-explain",
     "unchanged_verify": "--unchanged-verify",
     "unchanged_audit": "--unchanged-audit",
-    # Read elsewhere: -o as one facet per ini option, -p as the plugins actually loaded.
-    "override_ini": "-o (each ini option it sets is a facet, ini:<name>)",
-    "plugins": "-p (the loaded plugins are facets, plugin:<name>)",
 }
 """Option ``dest`` → the flags it stands for (and why, where it is not plain): the options
 whose value is never a facet. Everything else pytest's parser knows is, when not at its
 default. When in doubt an option is a facet: ``--capture``/``-s`` (a test may read stdin or
 ``sys.stdout``), ``--ignore`` (fewer conftests are loaded), ``--log-level`` (``caplog``),
 ``--runxfail``, ``--pdb`` all are."""
+
+READ_ELSEWHERE: Mapping[str, str] = {
+    "override_ini": "-o: each ini option it sets is a facet, ini:<name>",
+    "plugins": "-p: the plugins loaded are facets, plugin:<name>",
+    "unchanged_salt": "--unchanged-salt: the salt is a facet, salt",
+}
+"""Option ``dest`` → the facets that already hold its value, so it is not an ``option:``
+facet too. These are key inputs, not part of the allowlist."""
 
 OWN_INI = frozenset(
     {
@@ -141,7 +147,7 @@ def command_line_facets(config: pytest.Config) -> dict[str, str | None]:
 
 def option_facets(config: pytest.Config) -> dict[str, str | None]:
     """Return ``option:<flag>`` → JSON of its value, for every option of ``config`` that is not
-    in :data:`NOT_FACETS` and differs from its default.
+    in :data:`NOT_FACETS` (nor :data:`READ_ELSEWHERE`) and differs from its default.
 
     ``<flag>`` is the first flag of the option as ``--help`` lists it (``-W``, ``--assert``).
     Defaults are what pytest's argument parser gives for an empty command line. When the parser
@@ -159,7 +165,7 @@ def option_facets(config: pytest.Config) -> dict[str, str | None]:
     facets: dict[str, str | None] = {}
     missing = object()
     for dest, flag in flags.items():
-        if dest in NOT_FACETS:
+        if dest in NOT_FACETS or dest in READ_ELSEWHERE:
             continue
         value = getattr(config.option, dest, missing)
         if value is missing or (dest in defaults and value == defaults[dest]):
