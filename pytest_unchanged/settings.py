@@ -31,6 +31,7 @@ __all__ = [
     "option_facets",
     "override_ini_facets",
     "plugin_facets",
+    "remember_options",
 ]
 
 NOT_FACETS: Mapping[str, str] = {
@@ -136,9 +137,26 @@ name, is not a facet. ``unchanged_inputs``, ``unchanged_default``, ``unchanged_e
 ``unchanged_salt`` change keys, and given with ``-o`` they are facets too."""
 
 
+GIVEN_KEY = pytest.StashKey[dict[str, "str | None"]]()
+
+
+def remember_options(config: pytest.Config) -> None:
+    """Keep the :func:`command_line_facets` of ``config`` as the options were given (command
+    line, ``addopts``, ``PYTEST_ADDOPTS``), before any plugin's ``pytest_configure`` changes
+    them: pytest-randomly draws a new ``--randomly-seed`` there on every run, which would make
+    every key new. Called from ``pytest_cmdline_main`` (also on pytest-xdist workers)."""
+    config.stash[GIVEN_KEY] = _command_line_facets(config)
+
+
 def command_line_facets(config: pytest.Config) -> dict[str, str | None]:
     """Return the option facets (``option:<flag>``) and ``-o`` facets (``ini:<name>``) of the
-    session; see :func:`option_facets` and :func:`override_ini_facets`."""
+    session as :func:`remember_options` kept them, else as they are now; see
+    :func:`option_facets` and :func:`override_ini_facets`."""
+    given = config.stash.get(GIVEN_KEY, None)
+    return dict(given) if given is not None else _command_line_facets(config)
+
+
+def _command_line_facets(config: pytest.Config) -> dict[str, str | None]:
     return {
         **option_facets(config),
         **override_ini_facets(config.getoption("override_ini", None) or ()),

@@ -145,10 +145,9 @@ CASES = {
         """
         import pytest
 
-        @pytest.mark.xfail(reason="known", run=False)
-        def test_known(): assert False
-
-        def test_plain(): pass
+        def test_xfail_raises():
+            with pytest.raises(pytest.xfail.Exception):  # --runxfail makes pytest.xfail a no-op
+                pytest.xfail("raised")
         """,
         ["--runxfail"],
     ),
@@ -312,6 +311,29 @@ def test_reporting_and_selection_options_keep_records(
         "no:not_installed_at_all",
     )
     assert_unchanged(result, 3)
+
+
+def test_options_are_read_as_given_not_as_a_plugin_rewrites_them(
+    project: Path, pytester: pytest.Pytester
+) -> None:
+    # Like pytest-randomly's --randomly-seed: a plugin draws a new value on every run.
+    pytester.makeconftest(
+        """
+        import random
+
+        def pytest_addoption(parser):
+            parser.addoption("--seed", default="default")
+
+        def pytest_configure(config):
+            if config.option.seed == "default":
+                config.option.seed = str(random.random())
+        """
+    )
+    commit(project)
+    pytester.runpytest().assert_outcomes(passed=3)
+    assert_unchanged(pytester.runpytest("--unchanged"), 3)
+    result = pytester.runpytest("--unchanged", "--seed=7")
+    result.assert_outcomes(passed=3)
 
 
 def test_records_of_a_plain_run_hold_under_xdist(project: Path, pytester: pytest.Pytester) -> None:
