@@ -188,8 +188,16 @@ def option_facets(config: pytest.Config) -> dict[str, str | None]:
         value = getattr(config.option, dest, missing)
         if value is missing or (dest in defaults and value == defaults[dest]):
             continue
-        facets[f"option:{flag}"] = json.dumps(value, default=str, sort_keys=True)
+        facets[f"option:{flag}"] = _text(value)
     return facets
+
+
+def _text(value: object) -> str:
+    """JSON of an option value; ``repr`` for a value JSON cannot sort (mixed dict keys)."""
+    try:
+        return json.dumps(value, default=str, sort_keys=True)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _parser_actions(config: pytest.Config) -> list[argparse.Action]:
@@ -239,8 +247,10 @@ def plugin_facets(pluginmanager: pytest.PytestPluginManager) -> dict[str, str | 
     configured: a test module's ``pytest_plugins`` registers more while it is collected, and
     a module left unimported by the fast path would not.
     """
-    from _pytest.config import default_plugins
+    import _pytest.config
 
+    # pytest's default plugins (essential ones included), as `-p no:name` names them.
+    default_plugins: Iterable[str] = getattr(_pytest.config, "default_plugins", ())
     distributions = {}
     for plugin, dist in pluginmanager.list_plugin_distinfo():
         name = pluginmanager.get_name(plugin)

@@ -188,6 +188,16 @@ def test_a_setting_that_changes_the_outcome_is_a_facet(
     assert outcomes.get("failed", 0) + outcomes.get("errors", 0) >= 1, result.stdout.str()
 
 
+def test_options_from_pytest_addopts_are_facets(
+    repo: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(CASES["runxfail"][0])
+    commit(repo)
+    pytester.runpytest().assert_outcomes(passed=1)
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--runxfail")
+    pytester.runpytest("--unchanged").assert_outcomes(failed=1)
+
+
 def test_an_option_names_itself_in_explain(repo: Path, pytester: pytest.Pytester) -> None:
     pytester.makepyfile(CASES["assert-plain"][0])
     commit(repo)
