@@ -20,42 +20,15 @@ from email.parser import HeaderParser
 from packaging.utils import canonicalize_name
 
 from .keys import SCHEMA_VERSION, Facets, canonical_json
-from .settings import command_line_facets
+from .settings import ENVIRONMENT_PREFIXES, NOT_ENVIRONMENT_FACETS, command_line_facets
 
 __all__ = [
-    "NOT_ENVIRONMENT_FACETS",
     "command_line_facets",
     "environment_facets",
     "facets_body",
     "installed_distributions",
     "interpreter_facets",
 ]
-
-NOT_ENVIRONMENT_FACETS = frozenset(
-    {
-        # Read by the interactive interpreter only.
-        "PYTHONSTARTUP",
-        "PYTHONINSPECT",
-        "PYTHON_HISTORY",
-        "PYTHON_BASIC_REPL",
-        # Parsed into options, which are facets by their own rule.
-        "PYTEST_ADDOPTS",
-        # Set by pytest and pytest-xdist themselves, in every run or on every worker.
-        "PYTEST_CURRENT_TEST",
-        "PYTEST_VERSION",
-        "PYTEST_XDIST_WORKER",
-        "PYTEST_XDIST_WORKER_COUNT",
-        "PYTEST_XDIST_TESTRUNUID",
-        "PYTEST_XDIST_AUTO_NUM_WORKERS",
-        # Where temporary directories go (like --basetemp), and terminal colours.
-        "PYTEST_DEBUG_TEMPROOT",
-        "PYTEST_THEME",
-        "PYTEST_THEME_MODE",
-    }
-)
-"""Environment variables named ``PYTHON*`` or ``PYTEST_*`` that are not facets; every other one
-is a facet when set (``env:<NAME>``)."""
-ENVIRONMENT_PREFIXES = ("PYTHON", "PYTEST_")
 
 
 def environment_facets(

@@ -1,4 +1,5 @@
-"""Settings facets: the options, ``-o`` ini values and plugins a session runs with.
+"""Settings facets: the options, ``-o`` ini values and plugins a session runs with, and every
+exception to the rule of what counts.
 
 The rule (``DESIGN.md``, "Soundness rules") is turned around from a list of what matters to a
 list of what does not: every option pytest's parser knows, core and plugins, whose value differs
@@ -9,6 +10,8 @@ Each ``-o name=value`` is a facet of its own, except this plugin's selection and
 options (:data:`OWN_INI`, by exact name). ``-p`` is read from what is loaded: the plugins
 registered when the session is configured, against pytest's default plugins; that also covers
 ``PYTEST_DISABLE_PLUGIN_AUTOLOAD``, ``PYTEST_PLUGINS`` and ``pytest_plugins`` in a conftest.
+Environment variables named ``PYTHON*`` or ``PYTEST_*`` are facets when set, except
+:data:`NOT_ENVIRONMENT_FACETS` (read by :func:`pytest_unchanged.environment.interpreter_facets`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import pytest
 from packaging.utils import canonicalize_name
 
 __all__ = [
+    "ENVIRONMENT_PREFIXES",
+    "NOT_ENVIRONMENT_FACETS",
     "NOT_FACETS",
     "OWN_INI",
     "READ_ELSEWHERE",
@@ -135,6 +140,33 @@ OWN_INI = frozenset(
 """This plugin's ini options that only select, report or prune: ``-o`` of these, by exact
 name, is not a facet. ``unchanged_inputs``, ``unchanged_default``, ``unchanged_env`` and
 ``unchanged_salt`` change keys, and given with ``-o`` they are facets too."""
+
+
+NOT_ENVIRONMENT_FACETS = frozenset(
+    {
+        # Read by the interactive interpreter only.
+        "PYTHONSTARTUP",
+        "PYTHONINSPECT",
+        "PYTHON_HISTORY",
+        "PYTHON_BASIC_REPL",
+        # Parsed into options, which are facets by their own rule.
+        "PYTEST_ADDOPTS",
+        # Set by pytest and pytest-xdist themselves, in every run or on every worker.
+        "PYTEST_CURRENT_TEST",
+        "PYTEST_VERSION",
+        "PYTEST_XDIST_WORKER",
+        "PYTEST_XDIST_WORKER_COUNT",
+        "PYTEST_XDIST_TESTRUNUID",
+        "PYTEST_XDIST_AUTO_NUM_WORKERS",
+        # Where temporary directories go (like --basetemp), and terminal colours.
+        "PYTEST_DEBUG_TEMPROOT",
+        "PYTEST_THEME",
+        "PYTEST_THEME_MODE",
+    }
+)
+"""Environment variables named ``PYTHON*`` or ``PYTEST_*`` that are not facets; every other one
+is a facet when set (``env:<NAME>``)."""
+ENVIRONMENT_PREFIXES = ("PYTHON", "PYTEST_")
 
 
 GIVEN_KEY = pytest.StashKey[dict[str, "str | None"]]()
