@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import locale
 import os
 import platform
 import sys
@@ -67,6 +68,8 @@ def interpreter_facets(environ: Mapping[str, str]) -> dict[str, str | None]:
       ``PYTHONDEVMODE=1`` alike;
     * ``python:warnoptions`` → JSON of :data:`sys.warnoptions` (``-W`` given to Python and
       ``PYTHONWARNINGS``), and ``python:xoptions`` → JSON of the ``-X`` options;
+    * ``python:encoding`` → the locale's preferred encoding (what :func:`open` uses without
+      one) and the file system encoding;
     * ``env:<NAME>`` → the value of each variable of ``environ`` named ``PYTHON*`` or
       ``PYTEST_*`` (``PYTHONPATH``, ``PYTHONHASHSEED``, ``PYTEST_PLUGINS``,
       ``PYTEST_DISABLE_PLUGIN_AUTOLOAD``...), except :data:`NOT_ENVIRONMENT_FACETS`. A test's
@@ -77,6 +80,10 @@ def interpreter_facets(environ: Mapping[str, str]) -> dict[str, str | None]:
     for name in getattr(type(flags), "__match_args__", ()):
         facets[f"python:flag:{name}"] = str(getattr(flags, name))
     facets["python:warnoptions"] = json.dumps(list(sys.warnoptions))
+    # open() without an encoding, and file names: both follow the locale (LANG, LC_ALL...).
+    facets["python:encoding"] = (
+        f"{locale.getpreferredencoding(False)} {sys.getfilesystemencoding()}"
+    )
     xoptions = getattr(sys, "_xoptions", {})
     facets["python:xoptions"] = json.dumps(dict(xoptions), sort_keys=True, default=str)
     for name in sorted(environ):

@@ -37,6 +37,7 @@ __all__ = [
     "override_ini_facets",
     "plugin_facets",
     "remember_options",
+    "working_directory",
 ]
 
 NOT_FACETS: Mapping[str, str] = {
@@ -181,18 +182,30 @@ def remember_options(config: pytest.Config) -> None:
 
 
 def command_line_facets(config: pytest.Config) -> dict[str, str | None]:
-    """Return the option facets (``option:<flag>``) and ``-o`` facets (``ini:<name>``) of the
-    session as :func:`remember_options` kept them, else as they are now; see
-    :func:`option_facets` and :func:`override_ini_facets`."""
+    """Return the option facets (``option:<flag>``), ``-o`` facets (``ini:<name>``) and the
+    working directory (``cwd``) of the session as :func:`remember_options` kept them, else as
+    they are now; see :func:`option_facets`, :func:`override_ini_facets` and
+    :func:`working_directory`."""
     given = config.stash.get(GIVEN_KEY, None)
     return dict(given) if given is not None else _command_line_facets(config)
 
 
 def _command_line_facets(config: pytest.Config) -> dict[str, str | None]:
     return {
+        "cwd": working_directory(config),
         **option_facets(config),
         **override_ini_facets(config.getoption("override_ini", None) or ()),
     }
+
+
+def working_directory(config: pytest.Config) -> str:
+    """Return the directory pytest was started in, relative to the rootdir (POSIX, ``.`` for
+    the rootdir itself; absolute when outside it): a test opening a relative path reads it."""
+    invoked = config.invocation_params.dir
+    try:
+        return invoked.relative_to(config.rootpath).as_posix() or "."
+    except ValueError:
+        return invoked.as_posix()
 
 
 def option_facets(config: pytest.Config) -> dict[str, str | None]:

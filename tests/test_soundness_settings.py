@@ -296,6 +296,21 @@ def test_capture_is_a_facet(repo: Path, pytester: pytest.Pytester) -> None:
     pytester.runpytest_subprocess("--unchanged", "-s").assert_outcomes(failed=1)
 
 
+def test_the_working_directory_is_a_facet(repo: Path, pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\n")  # the rootdir stays the repository top from tests/ too
+    (repo / "tests").mkdir()
+    (repo / "tests" / "test_relative.py").write_text(
+        "def test_relative():\n    open('tests/test_relative.py').close()\n"
+    )
+    commit(repo)
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(repo / "tests")
+        result = pytester.runpytest_subprocess("--unchanged", "--unchanged-explain")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the working directory: . → tests*"])
+
+
 def test_reporting_and_selection_options_keep_records(
     project: Path, pytester: pytest.Pytester
 ) -> None:

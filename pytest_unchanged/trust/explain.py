@@ -145,6 +145,8 @@ SETTINGS = {
     "python:flag:": ("Python flag {}", "unknown"),
     "python:warnoptions": ("Python -W/PYTHONWARNINGS{}", "unknown"),
     "python:xoptions": ("Python -X options{}", "unknown"),
+    "python:encoding": ("Python encodings{}", "unknown"),
+    "cwd": ("the working directory{}", "unknown"),
 }
 """Facet name prefix → (how the setting is named, how its absence reads)."""
 
