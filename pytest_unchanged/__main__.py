@@ -3,8 +3,9 @@
 Subcommands::
 
     upstream check NAME   exit 0: no watched path moved since the verified commit;
-                          exit 1: something moved, or nothing was verified yet (with a report)
-    upstream record NAME  mark the fetched tip (or --commit SHA) as verified
+                          exit 1: something moved, or nothing was verified yet (with a report);
+                          exit 3: still failing where the tests last failed, nothing new moved
+    upstream record NAME  mark the fetched tip (or --commit SHA) as verified (or --failing)
     checkpoint PATH...    record the git OIDs of paths under a checkpoint name (--name N)
     changed PATH...       exit 0: a path changed since its checkpoint; exit 1: none did
 
