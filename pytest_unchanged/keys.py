@@ -20,8 +20,9 @@ SCHEMA_VERSION = 3
 
 2: the key is a SHA-256 over NUL-joined text, no longer over a JSON list.
 3: settings are facets by rule (every option not at its default but a short allowlist, each
-``-o``, the plugins loaded, ``sys.flags``, ``sys.warnoptions``, ``PYTHON*``/``PYTEST_*``
-variables), and a pass needs a call phase that ran."""
+``-o``, the plugins loaded, the working directory, ``sys.flags``, ``sys.warnoptions``, the
+locale's encoding, ``PYTHON*``/``PYTEST_*`` variables), and a pass needs a call phase that ran
+(see :mod:`pytest_unchanged.settings`)."""
 
 Manifest: TypeAlias = Sequence[tuple[str, str, str]]
 """The sorted ``(path, mode, OID)`` triples of an item's inputs."""
