@@ -24,6 +24,7 @@ from .warning_types import (
     CorruptStoreWarning,
     PytestUnchangedWarning,
     StoreUnavailableWarning,
+    UnkeyableInputWarning,
     UnknownPathWarning,
 )
 from .worktree import ABSENT, Entry, NotARepositoryError, Worktree
@@ -47,6 +48,7 @@ __all__ = [
     "StoreBusyError",
     "StoreError",
     "StoreUnavailableWarning",
+    "UnkeyableInputWarning",
     "UnknownPathWarning",
     "Worktree",
     "__version__",

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from .fastpath import MarkNames, observed_marks, summarize
+from .implicit import ConftestFinder, confcutdir, loaded_conftests
 from .inputs import InputError, ItemInputs
 from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
@@ -23,7 +24,12 @@ from .session import Context, explicit_paths, partial_files
 from .settings import command_line_facets, plugin_facets
 from .store import CorruptStoreError, Record
 from .summaries import ModuleSummary, UnchangedModule, module_file
-from .warning_types import CorruptStoreWarning, StoreUnavailableWarning, UnknownPathWarning
+from .warning_types import (
+    CorruptStoreWarning,
+    StoreUnavailableWarning,
+    UnkeyableInputWarning,
+    UnknownPathWarning,
+)
 
 __all__ = ["ITEM_KEY", "MODES", "PLUGIN_KEY", "ItemState", "UnchangedPlugin", "setting"]
 
@@ -169,6 +175,9 @@ class UnchangedPlugin:
         marks: list[frozenset[str] | None],
     ) -> None:
         context = self.context
+        resolver = context.resolver
+        if resolver.conftests is None:  # the conftests pytest looks at and loaded
+            resolver.conftests = ConftestFinder(confcutdir(config), loaded_conftests(config))
         hook = config.hook.pytest_unchanged_item_inputs
         errors: list[str] = []
         members = []
@@ -177,8 +186,8 @@ class UnchangedPlugin:
             nodeid = item.nodeid
             try:
                 extra = [p for r in hook(item=item) if r for p in r] if extend else []
-                declared = context.resolver.declared(item, extra)
-                inputs = context.resolver.item_inputs(item, declared)
+                declared = resolver.declared(item)
+                inputs = resolver.item_inputs(item, declared, extra)
             except InputError as error:
                 errors.append(f"{nodeid}: {error}")
                 continue
@@ -257,6 +266,8 @@ class UnchangedPlugin:
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         state = item.stash.get(ITEM_KEY, None)
+        for reason in state.inputs.warnings if state is not None else ():
+            item.warn(UnkeyableInputWarning(f"{item.nodeid} runs every time: {reason}"))
         for path in state.inputs.missing if state is not None else ():
             # Issued while the item runs, so `-W error` turns it into this test's error.
             item.warn(
