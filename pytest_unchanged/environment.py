@@ -33,7 +33,10 @@ __all__ = [
 
 
 def environment_facets(
-    env_names: Iterable[str], salt: str, extra: Iterable[Mapping[str, str | None]] = ()
+    env_names: Iterable[str],
+    salt: str,
+    extra: Iterable[Mapping[str, str | None]] = (),
+    ignore_distributions: Iterable[str] = (),
 ) -> dict[str, str | None]:
     """Return the environment facets that go into every key.
 
@@ -42,7 +45,9 @@ def environment_facets(
     :mod:`importlib.metadata`), the :func:`interpreter_facets`, each environment variable named
     in ``env_names``
     (``env:<NAME>`` → value, ``None`` when unset), the ``salt``, and the ``extra`` mappings
-    (from the ``pytest_unchanged_environment`` hook), later ones winning.
+    (from the ``pytest_unchanged_environment`` hook), later ones winning. Distributions named in
+    ``ignore_distributions`` (ini ``unchanged_ignore_distributions``; names compared canonicalized,
+    PEP 503) are left out, so a developer's venv with extra tools can share records with CI.
     """
     facets: dict[str, str | None] = {
         "schema": str(SCHEMA_VERSION),
@@ -51,7 +56,10 @@ def environment_facets(
         "salt": salt,
         **interpreter_facets(os.environ),
     }
+    ignored = {canonicalize_name(name) for name in ignore_distributions}
     for name, version in installed_distributions():
+        if name in ignored:
+            continue
         facets.setdefault(f"dist:{name}", version)  # the first on sys.path is the one imported
     for name in env_names:
         facets[f"env:{name}"] = os.environ.get(name)
