@@ -113,6 +113,7 @@ NOT_FACETS: Mapping[str, str] = {
     "unchanged_explain": "--unchanged-explain",
     "unchanged_verify": "--unchanged-verify",
     "unchanged_audit": "--unchanged-audit",
+    "unchanged_trusted_sources": "--unchanged-trust (which shared records to use)",
 }
 """Option ``dest`` → the flags it stands for (and why, where it is not plain): the options
 whose value is never a facet. Everything else pytest's parser knows is, when not at its
