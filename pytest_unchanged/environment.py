@@ -1,31 +1,34 @@
 """Environment facets: what, besides its input paths, goes into every key.
 
 The Python implementation and version, the platform, the installed distributions (canonical
-name and version, read with :mod:`importlib.metadata`), environment variables named in the ini
-option ``unchanged_env``, the salt, the key schema version, and pytest's own command-line
-settings that change how a test is collected or ends.
+name and version, read with :mod:`importlib.metadata`), how the interpreter runs (``sys.flags``,
+``sys.warnoptions``, ``-X`` options) and the ``PYTHON*``/``PYTEST_*`` environment variables set
+(:func:`interpreter_facets`), environment variables named in the ini option ``unchanged_env``,
+the salt, the key schema version, and the session's settings (:mod:`.settings`).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+import locale
 import os
 import platform
 import sys
 from collections.abc import Iterable, Mapping
 from email.parser import HeaderParser
 
-import pytest
 from packaging.utils import canonicalize_name
 
 from .keys import SCHEMA_VERSION, Facets, canonical_json
+from .settings import ENVIRONMENT_PREFIXES, NOT_ENVIRONMENT_FACETS, command_line_facets
 
 __all__ = [
     "command_line_facets",
     "environment_facets",
     "facets_body",
     "installed_distributions",
+    "interpreter_facets",
 ]
 
 
@@ -39,7 +42,8 @@ def environment_facets(
 
     Facets: the key schema version, the Python implementation and version, the platform, every
     installed distribution (``dist:<canonical name>`` → version, read with
-    :mod:`importlib.metadata`), each environment variable named in ``env_names``
+    :mod:`importlib.metadata`), the :func:`interpreter_facets`, each environment variable named
+    in ``env_names``
     (``env:<NAME>`` → value, ``None`` when unset), the ``salt``, and the ``extra`` mappings
     (from the ``pytest_unchanged_environment`` hook), later ones winning. Distributions named in
     ``ignore_distributions`` (ini ``unchanged_ignore_distributions``; names compared canonicalized,
@@ -50,6 +54,7 @@ def environment_facets(
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "platform": f"{sys.platform} {platform.machine()}",
         "salt": salt,
+        **interpreter_facets(os.environ),
     }
     ignored = {canonicalize_name(name) for name in ignore_distributions}
     for name, version in installed_distributions():
@@ -60,6 +65,38 @@ def environment_facets(
         facets[f"env:{name}"] = os.environ.get(name)
     for mapping in extra:
         facets.update(mapping)
+    return facets
+
+
+def interpreter_facets(environ: Mapping[str, str]) -> dict[str, str | None]:
+    """Return the facets of how this interpreter runs, read from what Python actually used.
+
+    * ``python:flag:<name>`` → the value of every field of :data:`sys.flags` (``dev_mode``,
+      ``optimize``, ``safe_path``, ``hash_randomization``...): ``-X dev`` and
+      ``PYTHONDEVMODE=1`` alike;
+    * ``python:warnoptions`` → JSON of :data:`sys.warnoptions` (``-W`` given to Python and
+      ``PYTHONWARNINGS``), and ``python:xoptions`` → JSON of the ``-X`` options;
+    * ``python:encoding`` → the locale's preferred encoding (what :func:`open` uses without
+      one) and the file system encoding;
+    * ``env:<NAME>`` → the value of each variable of ``environ`` named ``PYTHON*`` or
+      ``PYTEST_*`` (``PYTHONPATH``, ``PYTHONHASHSEED``, ``PYTEST_PLUGINS``,
+      ``PYTEST_DISABLE_PLUGIN_AUTOLOAD``...), except :data:`NOT_ENVIRONMENT_FACETS`. A test's
+      subprocesses see them even where this interpreter ignored them (``-E``).
+    """
+    facets: dict[str, str | None] = {}
+    flags = sys.flags
+    for name in getattr(type(flags), "__match_args__", ()):
+        facets[f"python:flag:{name}"] = str(getattr(flags, name))
+    facets["python:warnoptions"] = json.dumps(list(sys.warnoptions))
+    # open() without an encoding, and file names: both follow the locale (LANG, LC_ALL...).
+    facets["python:encoding"] = (
+        f"{locale.getpreferredencoding(False)} {sys.getfilesystemencoding()}"
+    )
+    xoptions = getattr(sys, "_xoptions", {})
+    facets["python:xoptions"] = json.dumps(dict(xoptions), sort_keys=True, default=str)
+    for name in sorted(environ):
+        if name.startswith(ENVIRONMENT_PREFIXES) and name not in NOT_ENVIRONMENT_FACETS:
+            facets[f"env:{name}"] = environ[name]
     return facets
 
 
@@ -95,61 +132,6 @@ def _direct_url_suffix(dist: importlib.metadata.Distribution) -> str:
     except (ValueError, AttributeError):
         return ""
     return f" @ {commit}" if commit else f" @ {archive}" if archive else ""
-
-
-# pytest's own command-line settings that change what is collected or how a test ends (a
-# warning turned into an error by -W, say). Their defaults are left out of the key.
-OUTCOME_OPTIONS = (
-    ("pythonwarnings", "-W"),
-    ("override_ini", "-o"),
-    ("plugins", "-p"),
-    ("noconftest", "--noconftest"),
-    ("confcutdir", "--confcutdir"),
-    ("importmode", "--import-mode"),
-    ("doctestmodules", "--doctest-modules"),
-    ("doctestglob", "--doctest-glob"),
-)
-
-
-def command_line_facets(config: pytest.Config) -> dict[str, str | None]:
-    """Return the environment facets of the session's command line: the values of
-    :data:`OUTCOME_OPTIONS` given (also through ``PYTEST_ADDOPTS``), and ``PYTEST_PLUGINS``.
-
-    This plugin's own ``-o unchanged_*`` overrides and ``-p`` about it are left out: they do
-    not change how a test ends. Other plugins' options are not read; make them part of the key
-    with ``unchanged_salt`` or the ``pytest_unchanged_environment`` hook.
-    """
-    facets: dict[str, str | None] = {}
-    for dest, flag in OUTCOME_OPTIONS:
-        value = config.getoption(dest, None)
-        if dest == "plugins" and value:
-            value = [v for v in value if _loadable(config, str(v))]
-        if isinstance(value, list):
-            value = [v for v in value if "unchanged" not in str(v)] or None
-        if value in (None, False, "prepend"):
-            continue
-        facets[f"option:{flag}"] = json.dumps(value, default=str)
-    plugins = os.environ.get("PYTEST_PLUGINS")
-    if plugins:
-        facets["env:PYTEST_PLUGINS"] = plugins
-    return facets
-
-
-def _loadable(config: pytest.Config, plugin: str) -> bool:
-    """Whether ``-p plugin`` changes anything: ``-p no:name`` blocking a plugin that is not
-    there (a builtin one or a ``pytest11`` entry point) does not."""
-    if not plugin.startswith("no:"):
-        return True
-    name = plugin[3:]
-    if name in _pytest_builtin_plugins():
-        return True
-    return any(ep.name == name for ep in importlib.metadata.entry_points(group="pytest11"))
-
-
-def _pytest_builtin_plugins() -> frozenset[str]:
-    from _pytest.config import builtin_plugins
-
-    return frozenset(builtin_plugins)
 
 
 def facets_body(facets: Facets) -> str:

@@ -15,10 +15,14 @@ from typing import TypeAlias
 
 __all__ = ["SCHEMA_VERSION", "Facets", "Manifest", "canonical_json", "digest", "item_key"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped whenever the meaning of a key changes; old records then never match again.
 
-2: the key is a SHA-256 over NUL-joined text, no longer over a JSON list."""
+2: the key is a SHA-256 over NUL-joined text, no longer over a JSON list.
+3: settings are facets by rule (every option not at its default but a short allowlist, each
+``-o``, the plugins loaded, the working directory, ``sys.flags``, ``sys.warnoptions``, the
+locale's encoding, ``PYTHON*``/``PYTEST_*`` variables), and a pass needs a call phase that ran
+(see :mod:`pytest_unchanged.settings`)."""
 
 Manifest: TypeAlias = Sequence[tuple[str, str, str]]
 """The sorted ``(path, mode, OID)`` triples of an item's inputs."""

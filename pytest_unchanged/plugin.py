@@ -14,7 +14,7 @@ import pygit2
 import pytest
 from packaging.utils import canonicalize_name
 
-from . import hookspecs
+from . import hookspecs, settings
 from .inputs import ALWAYS_RUN, DEPENDS_ON
 from .selection import MODES, PLUGIN_KEY, UnchangedPlugin, setting
 from .trust import audit, explain, verify
@@ -146,6 +146,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "unchanged_max_age_days", "Records older than this are pruned (default: 60)", default="60"
     )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Keep the options as given, before plugins configure (:func:`settings.remember_options`)."""
+    settings.remember_options(config)
 
 
 def pytest_configure(config: pytest.Config) -> None:

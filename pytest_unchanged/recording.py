@@ -28,8 +28,13 @@ REPORT_ATTR = "unchanged"
 class Recorder:
     """Collects passes, failures, manifests and module summaries from the reports of a session.
 
-    A pass is an item whose setup, call and teardown all passed, not xfailed or xpassed
-    (pytest's ``wasxfail``); any failed phase removes the record of that ``(nodeid, key)``.
+    A pass is an item whose setup, call and teardown all passed, not skipped, xfailed or xpassed
+    (pytest's ``wasxfail``), and whose call phase this recorder saw: a passed ``call`` report
+    for that nodeid, in this session, between its setup and its teardown. Runs that never call
+    the test (``--setup-only``, ``--setup-plan``, a plugin whose ``pytest_runtest_protocol``
+    reports setup and teardown only) have no such report, so they record nothing, whatever
+    option or plugin caused it (DESIGN.md, "Soundness rules"). Any failed phase removes the
+    record of that ``(nodeid, key)``.
     """
 
     def __init__(self) -> None:
@@ -42,17 +47,26 @@ class Recorder:
         self.skipped_unchanged = 0
         self.saved_seconds = 0.0
         self._failed: dict[str, bool] = {}
+        self._called: set[str] = set()  # nodeids whose call phase passed, until their teardown
 
     def observe(self, report: pytest.TestReport) -> None:
         """Take one report (every phase of every item, in order) into account."""
         when = report.when
-        xfail = hasattr(report, "wasxfail")
-        if when != "teardown" and report.passed and not xfail:
-            return  # a phase that passed: the teardown says whether the item completed
         nodeid = report.nodeid
+        xfail = hasattr(report, "wasxfail")
+        if when == "setup":
+            self._called.discard(nodeid)  # a new run of the item: only its own call counts
+        if when != "teardown" and report.passed and not xfail:
+            if when == "call":
+                self._called.add(nodeid)
+            return  # a phase that passed: the teardown says whether the item completed
         if not report.passed or xfail:
             self._failed[nodeid] = True
-        completed = when == "teardown" and not self._failed.pop(nodeid, False)
+        completed = False
+        if when == "teardown":
+            called = nodeid in self._called
+            self._called.discard(nodeid)
+            completed = not self._failed.pop(nodeid, False) and called
         payload: Any = getattr(report, REPORT_ATTR, None)
         if not isinstance(payload, dict) or "key" not in payload:
             if report.failed:

@@ -1,9 +1,8 @@
 """The session plugin: keys at collection, skip or deselect, report payloads, the store write.
 
-:class:`UnchangedPlugin` is registered by :func:`pytest_unchanged.plugin.pytest_configure` under
-the name ``unchanged-session`` and kept in ``config.stash[PLUGIN_KEY]``; the state of each item
-(its inputs and key) is kept in ``item.stash[ITEM_KEY]``. The trust plugins
-(:mod:`pytest_unchanged.trust`) read both.
+:class:`UnchangedPlugin` is registered by :func:`pytest_unchanged.plugin.pytest_configure` as
+``unchanged-session``, kept in ``config.stash[PLUGIN_KEY]``; each item's state (inputs, key) is
+in ``item.stash[ITEM_KEY]``. The trust plugins (:mod:`pytest_unchanged.trust`) read both.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from .environment import command_line_facets
 from .fastpath import MarkNames, observed_marks, summarize
 from .implicit import ConftestFinder, confcutdir, loaded_conftests
 from .inputs import InputError, ItemInputs
@@ -32,6 +30,7 @@ from .reporting import (
     store_warning,
 )
 from .session import Context, explicit_paths, partial_files
+from .settings import command_line_facets, plugin_facets
 from .summaries import ModuleSummary, UnchangedModule, module_file
 from .warning_types import UnkeyableInputWarning, UnknownPathWarning
 
@@ -76,6 +75,8 @@ class UnchangedPlugin:
         self.to_run = 0
         self.sent_bodies: set[str] = set()
         self.recorder = Recorder()  # used by the process that writes (not xdist workers)
+        # The plugins loaded, taken when the session is configured (see plugin_facets).
+        self.plugin_facets = plugin_facets(config.pluginmanager)
         # The fast path: modules left unimported, module summaries to store.
         self._context: Context | None = None
         self.fast_path = (
@@ -110,6 +111,7 @@ class UnchangedPlugin:
                 salt=str(setting(config, "unchanged_salt")),
                 extra_facets=[
                     command_line_facets(config),
+                    self.plugin_facets,
                     *(m for m in config.hook.pytest_unchanged_environment(config=config) if m),
                 ],
                 store_path=self.store_path,

@@ -52,7 +52,7 @@ def test_ci_recipe_pr_then_squash_merge_on_main(tmp_path: Path, pytester: pytest
     fetched = records_cli(main, "fetch", "--from", "pr", "main")
     assert fetched.returncode == 0, fetched.stderr
     assert "pr: 3 record(s)" in fetched.stdout and "main: no such ref" in fetched.stdout
-    run = pytester.runpytest_subprocess("--unchanged", "-rs", "-p", "no:randomly")
+    run = pytester.runpytest("--unchanged", "-rs", "-p", "no:randomly")
     # test_a's input is what the PR tested; test_b's input and the whole tree differ.
     run.assert_outcomes(passed=2, skipped=1)
     run.stdout.fnmatch_lines(["*test_project.py:*unchanged since it passed at*from source pr)*"])
@@ -66,7 +66,7 @@ def test_ci_recipe_pr_then_squash_merge_on_main(tmp_path: Path, pytester: pytest
     ]
     assert {v[1] for v in lines} == {"main"}
     # A second main run: everything unchanged now.
-    pytester.runpytest_subprocess("--unchanged", "-p", "no:randomly").assert_outcomes(skipped=3)
+    pytester.runpytest("--unchanged", "-p", "no:randomly").assert_outcomes(skipped=3)
 
 
 def test_records_of_a_source_not_trusted_are_never_used(
@@ -82,13 +82,11 @@ def test_records_of_a_source_not_trusted_are_never_used(
     shown = records_cli(main, "show").stdout
     assert shown.count(" evil ") == 3, shown
     # The ini trusts pr and main only: the evil records are in the store and never used.
-    pytester.runpytest_subprocess("--unchanged", "-p", "no:randomly").assert_outcomes(passed=3)
+    pytester.runpytest("--unchanged", "-p", "no:randomly").assert_outcomes(passed=3)
     # Naming the source on the command line trusts it (the records are only now used).
     assert records_cli(main, "forget", "*").returncode == 0
     assert records_cli(main, "fetch", "--from", "evil").returncode == 0
-    run = pytester.runpytest_subprocess(
-        "--unchanged", "--unchanged-trust", "evil", "-p", "no:randomly"
-    )
+    run = pytester.runpytest("--unchanged", "--unchanged-trust", "evil", "-p", "no:randomly")
     run.assert_outcomes(skipped=3)
 
 
@@ -105,7 +103,7 @@ def test_a_local_failure_outweighs_a_trusted_record(
     # test_a fails here under the key the pr record has (an input not declared: flaky).
     failed = run_pytest(main, env={"FAIL_A": "1"})
     assert "1 failed" in failed.stdout, failed.stdout
-    run = pytester.runpytest_subprocess("--unchanged", "-p", "no:randomly")
+    run = pytester.runpytest("--unchanged", "-p", "no:randomly")
     run.assert_outcomes(passed=1, skipped=2)
 
 

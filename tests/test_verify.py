@@ -82,6 +82,12 @@ def test_a_new_failure_is_not_a_false_skip(repo: Path, pytester: pytest.Pytester
 
 def test_verify_under_xdist_with_explain(planted: Path, pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
+    # pytester's subprocess runs put their directory on PYTHONPATH, a facet: pass in one too.
+    (planted / "data.json").write_text('{"n": 1}\n')
+    commit(planted, "the data the test passed with")
+    pytester.runpytest_subprocess().assert_outcomes(passed=2)
+    (planted / "data.json").write_text('{"n": 2}\n')
+    commit(planted, "change the undeclared data")
     result = pytester.runpytest_subprocess(
         "-n", "2", "--unchanged", "--unchanged-verify", "--unchanged-explain"
     )

@@ -115,7 +115,10 @@ def environment_changes(old: Facets, new: Facets) -> list[str]:
 
     Distributions read ``django 5.1.4 → 5.2`` (or ``installed``/``uninstalled``), the Python
     version ``Python 3.11.7 → 3.12.1``, environment variables are named but their values are
-    not shown (they may be secrets), the salt is ``the salt``.
+    not shown (they may be secrets), the salt is ``the salt``. Settings name the option:
+    ``option --assert: default → plain``, ``-o filterwarnings: not given → error``,
+    ``plugin xdist: pytest-xdist 3.8.0 → not loaded``, ``Python flag dev_mode: False → True``,
+    ``Python -W/PYTHONWARNINGS: [] → ["error"]``.
     """
     changes = []
     for name in sorted(old.keys() | new.keys()):
@@ -130,6 +133,8 @@ def environment_changes(old: Facets, new: Facets) -> list[str]:
                 changes.append(f"{dist} {was} uninstalled")
             else:
                 changes.append(f"{dist} {was} → {now}")
+        elif name.startswith(tuple(SETTINGS)):
+            changes.append(_setting_change(name, was, now))
         elif name.startswith("env:"):
             changes.append(f"environment variable {name[4:]}")
         elif name == "salt":
@@ -141,6 +146,37 @@ def environment_changes(old: Facets, new: Facets) -> list[str]:
         else:
             changes.append(f"{name} {was} → {now}")
     return changes
+
+
+SETTINGS = {
+    "option:": ("option {}", "default"),
+    "ini:": ("-o {}", "not given"),
+    "plugin:": ("plugin {}", "not loaded"),
+    "python:flag:": ("Python flag {}", "unknown"),
+    "python:warnoptions": ("Python -W/PYTHONWARNINGS{}", "unknown"),
+    "python:xoptions": ("Python -X options{}", "unknown"),
+    "python:encoding": ("Python encodings{}", "unknown"),
+    "cwd": ("the working directory{}", "unknown"),
+}
+"""Facet name prefix → (how the setting is named, how its absence reads)."""
+
+
+def _setting_change(name: str, was: str | None, now: str | None) -> str:
+    prefix = next(p for p in SETTINGS if name.startswith(p))
+    label, absent = SETTINGS[prefix]
+    if prefix == "plugin:" and "not loaded" in (was, now):
+        absent = "loaded"  # one of pytest's default plugins: there unless blocked
+
+    def shown(value: str | None) -> str:
+        if value is None:
+            return absent
+        with contextlib.suppress(ValueError):
+            decoded = json.loads(value)
+            if isinstance(decoded, str):
+                return decoded
+        return value
+
+    return f"{label.format(name[len(prefix) :])}: {shown(was)} → {shown(now)}"
 
 
 def reason_for(
