@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import glob as globmod
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .imports import ImportGraph, search_roots
+from .imports import ImportGraph, ImportRef, search_roots
 from .keys import canonical_json, digest
 from .worktree import ABSENT, Worktree
 
@@ -71,7 +72,8 @@ class Resolver:
 
     ``rootdir`` is pytest's rootdir (mark arguments are relative to it); ``config_file`` the
     pytest configuration file, if any; ``global_inputs`` and ``default`` the ini lists
-    ``unchanged_inputs`` and ``unchanged_default``.
+    ``unchanged_inputs`` and ``unchanged_default``; ``import_path`` the ``sys.path`` the
+    inferred imports are looked up in (taken when the session began; ``None``: the current one).
     """
 
     worktree: Worktree
@@ -83,7 +85,9 @@ class Resolver:
     _implicit: dict[Path, list[str]] = field(default_factory=dict)
     _memo: dict[tuple[Path, tuple[str, ...]], ItemInputs] = field(default_factory=dict)
     _node_marks: dict[object, tuple[pytest.Mark, ...]] = field(default_factory=dict)
-    _imports: ImportGraph | None = None
+    import_path: Sequence[str] | None = None
+    _graphs: dict[tuple[Path, ...], ImportGraph] = field(default_factory=dict)
+    _parsed: dict[str, tuple[ImportRef, ...]] = field(default_factory=dict)
     _last_marks: tuple[pytest.Item, tuple[pytest.Mark, ...]] | None = None
     _mark_args: dict[int, tuple[pytest.Mark, list[str]]] = field(default_factory=dict)
 
@@ -162,11 +166,22 @@ class Resolver:
         """
         if any(mark.name == ALWAYS_RUN for mark in self.marks(item)):
             return ItemInputs((), "", "", unkeyable="marked always_run")
-        path = item.path  # one Path object per module, its hash computed once
+        return self.module_inputs(item.path, declared)
+
+    def module_inputs(self, path: Path, declared: Sequence[str] | None) -> ItemInputs:
+        """Return the inputs of an item of the test module at ``path`` (absolute) whose
+        ``depends_on`` arguments are ``declared`` (``None``: no mark): what :meth:`item_inputs`
+        derives without the item itself. The fast path calls it with the arguments a module
+        summary stored, so it derives every input exactly as collecting the module would.
+
+        Raises :class:`InputError` for a path outside the repository.
+        """
         signature = tuple(declared) if declared is not None else ("\0default",)
         cached = self._memo.get((path, signature))
         if cached is None:
-            cached = self._memo[(path, signature)] = self._resolve(path, declared)
+            cached = self._memo[(path, signature)] = self._resolve(
+                path, None if declared is None else list(declared)
+            )
         return cached
 
     def _resolve(self, path: Path, declared: list[str] | None) -> ItemInputs:
@@ -203,11 +218,25 @@ class Resolver:
         return ItemInputs(manifest, digest(manifest), body, unkeyable, tuple(missing), specs)
 
     def _import_closure(self, start: Iterable[str]) -> list[str]:
-        """The repository files the existing files in ``start`` import, transitively."""
-        if self._imports is None:
-            self._imports = ImportGraph(self.worktree, search_roots(self.worktree, self.rootdir))
+        """The repository files the existing files in ``start`` import, transitively.
+
+        Names are looked up in ``import_path`` (``sys.path`` when the session began), after the
+        directory pytest's import modes insert for each Python file of ``start`` (the first
+        directory above it without an ``__init__.py``): never in the ``sys.path`` of the
+        moment, which holds the directories of whichever modules were imported so far, so the
+        closure of a module is the same whether it is derived at collection or by the fast
+        path before anything was imported.
+        """
         present = [p for p in start if self.worktree.entry(p) is not ABSENT]
-        return self._imports.closure(present)
+        bases = tuple(
+            sorted({_basedir(self.worktree.root / p) for p in present if p.endswith(".py")})
+        )
+        graph = self._graphs.get(bases)
+        if graph is None:
+            path = [*map(str, bases), *(sys.path if self.import_path is None else self.import_path)]
+            roots = search_roots(self.worktree, self.rootdir, path)
+            graph = self._graphs[bases] = ImportGraph(self.worktree, roots, self._parsed)
+        return graph.closure(present)
 
     def _implicit_for(self, path: Path) -> list[str]:
         directory = path.parent
@@ -262,6 +291,15 @@ class Resolver:
             matched = [rel] if self.worktree.entry(rel) is not ABSENT else []
         self._paths[arg] = matched
         return matched
+
+
+def _basedir(path: Path) -> Path:
+    """The directory pytest's ``prepend`` and ``append`` import modes put on ``sys.path`` for
+    the module at ``path``: the first directory above it that is not a package."""
+    directory = path.parent
+    while (directory / "__init__.py").is_file() and directory.parent != directory:
+        directory = directory.parent
+    return directory
 
 
 def _call_text(args: Sequence[object], kwargs: Mapping[str, object]) -> str:

@@ -8,6 +8,7 @@ the name ``unchanged-session`` and kept in ``config.stash[PLUGIN_KEY]``; the sta
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,13 @@ from .fastpath import MarkNames, observed_marks, summarize
 from .inputs import InputError, ItemInputs
 from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
-from .session import Context, explicit_paths, partial_files
+from .session import (
+    Context,
+    configuration_facets,
+    explicit_paths,
+    loaded_conftests,
+    partial_files,
+)
 from .store import CorruptStoreError, Record
 from .summaries import ModuleSummary, UnchangedModule, module_file
 from .warning_types import CorruptStoreWarning, StoreUnavailableWarning, UnknownPathWarning
@@ -68,6 +75,9 @@ class UnchangedPlugin:
         self.recorder = Recorder()  # used by the process that writes (not xdist workers)
         # The fast path: modules left unimported, module summaries to store.
         self._context: Context | None = None
+        # Inferred imports are looked up in sys.path as it is now, before any test module was
+        # imported: the same whether a module is keyed at collection or by the fast path.
+        self.import_path = list(sys.path)
         self.fast_path = (
             skip
             and bool(config.getini("unchanged_fast_path"))
@@ -102,6 +112,9 @@ class UnchangedPlugin:
                 discard_corrupt=not self.is_worker,
                 explicit=explicit_paths(config.args, config.invocation_params.dir),
                 mark_expression=config.getoption("markexpr", None) or None,
+                configuration=configuration_facets(config),
+                loaded_conftests=lambda: loaded_conftests(config),
+                import_path=self.import_path,
             )
             self.env_id = self._context.env_id
             self.env_body = self._context.env_body
@@ -117,8 +130,10 @@ class UnchangedPlugin:
             file = collection_path.relative_to(config.rootpath).as_posix()
         except ValueError:
             return None
-        module = self.context.unchanged_modules.get(file)
-        if module is None or collection_path in self.context.explicit:
+        if collection_path in self.context.explicit:
+            return None
+        module = self.context.unchanged_module(file, collection_path)
+        if module is None:
             return None
         if file in self._last_failed_files():
             return None  # collected, so its unchanged items report (and clear --lf's list)
@@ -181,7 +196,8 @@ class UnchangedPlugin:
                 continue
             key = None if inputs.unkeyable else item_key(nodeid, inputs.inputs_id, self.env_id)
             item.stash[ITEM_KEY] = self.states[nodeid] = ItemState(inputs, key)
-            members.append((nodeid, key, inputs.specs, inputs.manifest, names))
+            signature = None if declared is None else tuple(declared)
+            members.append((nodeid, key, signature, inputs.inputs_id, names))
         if errors:
             raise pytest.UsageError("bad depends_on mark(s):\n  " + "\n  ".join(errors))
         # Summaries of every module, wholly deselected ones included: with their marks stored,
@@ -192,7 +208,7 @@ class UnchangedPlugin:
             self.summaries = {}
             return
         partial = partial_files(config.args, config.invocation_params.dir, config.rootpath)
-        summaries = summarize(members)
+        summaries = summarize(members, context.scope)
         self.summaries = {f: m for f, m in summaries.items() if f not in partial}
 
     @pytest.hookimpl(tryfirst=True)
