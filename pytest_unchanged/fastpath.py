@@ -20,6 +20,7 @@ input, a missing record, a path named explicitly on the command line.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MarkNames",
     "mark_selector",
+    "mirror_import_path",
     "observed_marks",
     "summarize",
     "unchanged_module",
@@ -278,3 +280,38 @@ def _tally(
         else:
             return None
     return count, saved, deselected
+
+
+def mirror_import_path(path: Path, import_mode: str, namespace_packages: bool = False) -> None:
+    """Change ``sys.path`` as importing the test module at ``path`` would have (pytest's
+    ``import_path``), for a module the fast path leaves unimported.
+
+    Under the ``prepend`` and ``append`` import modes, pytest puts the module's package root
+    (the directory above its top package, or its own directory) on ``sys.path`` for good, and
+    later modules may import through it: a suite whose ``tests/test_x.py`` imports a package at
+    the rootdir only because ``test_top.py`` was collected before it must not break when the
+    fast path leaves ``test_top.py`` out. The package root is found with pytest's own function
+    (``resolve_pkg_root_and_module_name`` from pytest 8.1, ``resolve_package_path`` in 8.0);
+    ``namespace_packages`` is the ini option ``consider_namespace_packages``. Nothing is done
+    under ``importlib``.
+    """
+    if import_mode not in ("prepend", "append"):
+        return
+    root = path.parent
+    try:
+        from _pytest import pathlib as pytest_pathlib
+
+        resolve = getattr(pytest_pathlib, "resolve_pkg_root_and_module_name", None)
+        if resolve is not None:
+            root = resolve(path, consider_namespace_packages=namespace_packages)[0]
+        else:
+            package = pytest_pathlib.resolve_package_path(path)
+            root = path.parent if package is None else package.parent
+    except Exception:
+        root = path.parent  # what pytest falls back to when it cannot resolve the path
+    text = str(root)
+    if import_mode == "append":
+        if text not in sys.path:
+            sys.path.append(text)
+    elif not sys.path or sys.path[0] != text:
+        sys.path.insert(0, text)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from .environment import command_line_facets
-from .fastpath import MarkNames, observed_marks, summarize
+from .fastpath import MarkNames, mirror_import_path, observed_marks, summarize
 from .inputs import InputError, ItemInputs
 from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
@@ -43,6 +43,14 @@ def setting(config: pytest.Config, name: str) -> Any:
     """Return option ``name`` from the command line, else the ini option of the same name."""
     value = config.getoption(name)
     return config.getini(name) if value is None else value
+
+
+def _ini(config: pytest.Config, name: str) -> Any:
+    """The ini option ``name``, ``None`` when this pytest does not have it."""
+    try:
+        return config.getini(name)
+    except ValueError:
+        return None
 
 
 class ItemState:
@@ -138,6 +146,11 @@ class UnchangedPlugin:
         if file in self._last_failed_files():
             return None  # collected, so its unchanged items report (and clear --lf's list)
         self.not_collected[file] = module
+        mirror_import_path(
+            collection_path,
+            str(config.getoption("importmode", "prepend")),
+            bool(_ini(config, "consider_namespace_packages")),
+        )
         return True
 
     def _last_failed_files(self) -> frozenset[str]:
