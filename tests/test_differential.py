@@ -532,10 +532,14 @@ def test_the_fast_path_runs_what_the_slow_path_runs(
     assert len(done) == STEPS
     uncollected = sum(1 for step in done if step.not_collected)
     failed = sum(1 for step in done if "failed" in step.ran.values())
-    print(
+    summary = (
         f"differential test: seed {SEED}, {STEPS} steps; the fast path left modules uncollected "
         f"in {uncollected}, a test failed in {failed}"
     )
+    print(summary)
+    if LOG:
+        with open(LOG, "a") as log:
+            log.write(summary + "\n")
     # Not vacuous: the fast path did leave modules out, and changes did break tests.
     if STEPS >= 20:
         assert uncollected >= STEPS // 10

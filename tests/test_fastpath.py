@@ -566,3 +566,34 @@ def test_a_new_module_an_import_now_finds_makes_the_module_collected(
     (repo / where / "local_settings.py").write_text("DEBUG = True\n")
     pytester.runpytest("--unchanged").assert_outcomes(failed=1)
     pytester.runpytest("--unchanged", "-o", "unchanged_fast_path=false").assert_outcomes(failed=1)
+
+
+def test_a_module_left_out_still_puts_its_directory_on_sys_path(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    # tests/test_b.py imports pkg from the rootdir only because pytest put the rootdir on
+    # sys.path when it imported test_a.py (prepend import mode): leaving test_a.py unimported
+    # must not break that. (In-process: the rootdir is not the current directory of a
+    # `python -m pytest` here.)
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "__init__.py").write_text("VALUE = 1\n")
+    pytester.makepyfile(
+        test_a="""
+        import pytest
+        pytestmark = pytest.mark.depends_on("test_a.py")
+        def test_a(): pass
+        """
+    )
+    (repo / "tests").mkdir()
+    (repo / "tests" / "test_b.py").write_text(
+        "import pytest\nfrom pkg import VALUE\n\n"
+        'pytestmark = pytest.mark.depends_on("data.txt")\n\n'
+        "def test_b():\n    assert VALUE == 1\n"
+    )
+    (repo / "data.txt").write_text("1\n")
+    commit(repo)
+    pytester.runpytest().assert_outcomes(passed=2)
+    (repo / "data.txt").write_text("2\n")
+    result = pytester.runpytest("--unchanged")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["unchanged: 1 unchanged (1 not collected, 0 skipped), 1 to run"])
