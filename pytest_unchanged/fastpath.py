@@ -282,19 +282,21 @@ def _tally(
     return count, saved, deselected
 
 
-def mirror_import_path(path: Path, import_mode: str, namespace_packages: bool = False) -> None:
+def mirror_import_path(config: pytest.Config, path: Path) -> None:
     """Change ``sys.path`` as importing the test module at ``path`` would have (pytest's
-    ``import_path``), for a module the fast path leaves unimported.
+    ``import_path`` under ``config``'s ``--import-mode``), for a module the fast path leaves
+    unimported.
 
     Under the ``prepend`` and ``append`` import modes, pytest puts the module's package root
     (the directory above its top package, or its own directory) on ``sys.path`` for good, and
     later modules may import through it: a suite whose ``tests/test_x.py`` imports a package at
     the rootdir only because ``test_top.py`` was collected before it must not break when the
     fast path leaves ``test_top.py`` out. The package root is found with pytest's own function
-    (``resolve_pkg_root_and_module_name`` from pytest 8.1, ``resolve_package_path`` in 8.0);
-    ``namespace_packages`` is the ini option ``consider_namespace_packages``. Nothing is done
-    under ``importlib``.
+    (``resolve_pkg_root_and_module_name`` from pytest 8.1, with the ini option
+    ``consider_namespace_packages``; ``resolve_package_path`` in 8.0). Nothing is done under
+    ``importlib``.
     """
+    import_mode = str(config.getoption("importmode", "prepend"))
     if import_mode not in ("prepend", "append"):
         return
     root = path.parent
@@ -303,6 +305,7 @@ def mirror_import_path(path: Path, import_mode: str, namespace_packages: bool = 
 
         resolve = getattr(pytest_pathlib, "resolve_pkg_root_and_module_name", None)
         if resolve is not None:
+            namespace_packages = bool(config.getini("consider_namespace_packages"))
             root = resolve(path, consider_namespace_packages=namespace_packages)[0]
         else:
             package = pytest_pathlib.resolve_package_path(path)

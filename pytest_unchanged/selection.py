@@ -21,13 +21,7 @@ from .fastpath import MarkNames, mirror_import_path, observed_marks, summarize
 from .inputs import InputError, ItemInputs
 from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
-from .session import (
-    Context,
-    configuration_facets,
-    explicit_paths,
-    loaded_conftests,
-    partial_files,
-)
+from .session import Context, explicit_paths, partial_files
 from .store import CorruptStoreError, Record
 from .summaries import ModuleSummary, UnchangedModule, module_file
 from .warning_types import CorruptStoreWarning, StoreUnavailableWarning, UnknownPathWarning
@@ -43,14 +37,6 @@ def setting(config: pytest.Config, name: str) -> Any:
     """Return option ``name`` from the command line, else the ini option of the same name."""
     value = config.getoption(name)
     return config.getini(name) if value is None else value
-
-
-def _ini(config: pytest.Config, name: str) -> Any:
-    """The ini option ``name``, ``None`` when this pytest does not have it."""
-    try:
-        return config.getini(name)
-    except ValueError:
-        return None
 
 
 class ItemState:
@@ -120,8 +106,7 @@ class UnchangedPlugin:
                 discard_corrupt=not self.is_worker,
                 explicit=explicit_paths(config.args, config.invocation_params.dir),
                 mark_expression=config.getoption("markexpr", None) or None,
-                configuration=configuration_facets(config),
-                loaded_conftests=lambda: loaded_conftests(config),
+                pytest_config=config,
                 import_path=self.import_path,
             )
             self.env_id = self._context.env_id
@@ -146,11 +131,7 @@ class UnchangedPlugin:
         if file in self._last_failed_files():
             return None  # collected, so its unchanged items report (and clear --lf's list)
         self.not_collected[file] = module
-        mirror_import_path(
-            collection_path,
-            str(config.getoption("importmode", "prepend")),
-            bool(_ini(config, "consider_namespace_packages")),
-        )
+        mirror_import_path(config, collection_path)
         return True
 
     def _last_failed_files(self) -> frozenset[str]:

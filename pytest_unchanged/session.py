@@ -114,17 +114,14 @@ class Context:
         discard_corrupt: bool,
         explicit: Iterable[Path] = (),
         mark_expression: str | None = None,
-        configuration: Mapping[str, object] | None = None,
-        loaded_conftests: Callable[[], Iterable[Path]] = tuple,
+        pytest_config: pytest.Config | None = None,
         import_path: Iterable[str] | None = None,
     ) -> Context:
         """Read status and ``HEAD`` once, compute the environment facets, and return a context.
 
-        ``configuration`` is what identifies the configuration module summaries are valid for
-        (see :func:`configuration_facets`), ``loaded_conftests``
-        returns the files of the ``conftest.py`` modules pytest has loaded so far, and
-        ``import_path`` is ``sys.path`` as the session began (see
-        :class:`~pytest_unchanged.inputs.Resolver`).
+        ``pytest_config`` is the session's configuration: module summaries are valid only under
+        the same one (see :func:`configuration_facets` and :meth:`scope`); ``import_path`` is
+        ``sys.path`` as the session began (see :class:`~pytest_unchanged.inputs.Resolver`).
 
         Raises :class:`~pytest_unchanged.worktree.NotARepositoryError` outside a worktree.
         """
@@ -148,8 +145,12 @@ class Context:
             discard_corrupt=discard_corrupt,
             explicit=frozenset(explicit),
             mark_expression=mark_expression,
-            config_id=digest(dict(configuration or {})),
-            loaded_conftests=loaded_conftests,
+            config_id=digest(
+                None if pytest_config is None else configuration_facets(pytest_config)
+            ),
+            loaded_conftests=(
+                tuple if pytest_config is None else lambda: loaded_conftests(pytest_config)
+            ),
         )
 
     @property
