@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -163,7 +163,12 @@ Member = tuple[str, str | None, tuple[str, ...] | None, str, frozenset[str] | No
 """``(nodeid, key, declared, inputs_id, marks)`` of one collected item (see :func:`summarize`)."""
 
 
-def summarize(items: Iterable[Member], scope: Callable[[str], str]) -> dict[str, ModuleSummary]:
+def summarize(
+    items: Iterable[Member],
+    scope: Callable[[str], str],
+    conftests: Sequence[str] = (),
+    describe: Callable[[str], str] = str,
+) -> dict[str, ModuleSummary]:
     """Group items by module and return a summary for each module whose items all have a key.
 
     ``items`` yields ``(nodeid, key, declared, inputs_id, marks)`` for every collected item:
@@ -171,13 +176,16 @@ def summarize(items: Iterable[Member], scope: Callable[[str], str]) -> dict[str,
     ``declared`` the ``depends_on`` arguments the item's inputs were derived from (``None``:
     no mark, the defaults), ``inputs_id`` the digest of those inputs, ``marks`` what
     :func:`observed_marks` returned. ``scope(file)`` is the identity of the configuration the
-    module was collected under (see :meth:`pytest_unchanged.session.Context.scope`).
+    module was collected under (see :meth:`pytest_unchanged.session.Context.scope`);
+    ``conftests`` the files of every ``conftest.py`` the session loaded (their hooks may mark
+    any item), ``describe(path)`` the content identity of one (its blob OID).
 
     The summary's ``inputs_id`` is the digest of the scope and of every distinct ``declared``
     with the digest of the inputs derived from it; :func:`unchanged_modules` derives them
     again with this run's resolver, so the fast path sees exactly the inputs, and so the
     keys, that collecting the module would.
     """
+    loaded = [[path, describe(path)] for path in sorted(conftests)]
     grouped: dict[str, list[Member]] = {}
     for item in items:
         grouped.setdefault(module_file(item[0]), []).append(item)
@@ -198,9 +206,10 @@ def summarize(items: Iterable[Member], scope: Callable[[str], str]) -> dict[str,
             )
             summaries[file] = ModuleSummary(
                 file=file,
-                inputs_id=_identity(scope(file), groups),
+                inputs_id=_identity(scope(file), groups, loaded),
                 specs_body=canonical_json(
                     {
+                        "conftests": sorted(conftests),
                         "declared": declared_lists,
                         "items": digest(
                             [[sorted(names) for names in marksets], [list(t) for t in triples]]
@@ -213,10 +222,13 @@ def summarize(items: Iterable[Member], scope: Callable[[str], str]) -> dict[str,
     return summaries
 
 
-def _identity(scope: str, groups: Mapping[tuple[str, ...] | None, str]) -> str:
+def _identity(
+    scope: str, groups: Mapping[tuple[str, ...] | None, str], conftests: list[list[str]]
+) -> str:
     return digest(
         [
             scope,
+            conftests,
             sorted(
                 ([None if d is None else list(d), i] for d, i in groups.items()),
                 key=canonical_json,
@@ -231,6 +243,7 @@ def unchanged_module(
     summaries: Iterable[StoredModule],
     scope: str,
     selects: Callable[[frozenset[str]], bool] = _select_all,
+    describe: Callable[[str], str] = str,
 ) -> UnchangedModule | None:
     """Return the module at ``path`` as unchanged when one of its stored ``summaries`` (newest
     first) still stands for it, else ``None`` (collect it).
@@ -241,7 +254,9 @@ def unchanged_module(
     selected), and when the inputs ``resolver`` derives from each stored ``declared`` list
     (the same derivation collecting the module does: implicit inputs, ``unchanged_inputs``,
     ``unchanged_default``, globs and inferred imports expanded again in this worktree) have
-    the stored digests: then every item's key is the one that has a record. An input that
+    the stored digests, and when no ``conftest.py`` the writer had loaded changed (``describe``
+    gives a file's content identity): then every item's key is the one that has a record. An
+    input that
     cannot be derived (outside the repository, matching nothing) makes the module collected,
     where it is reported properly.
     """
@@ -251,7 +266,9 @@ def unchanged_module(
             continue
         groups: dict[tuple[str, ...] | None, str] = {}
         try:
-            for declared in json.loads(stored.specs_body)["declared"]:
+            body = json.loads(stored.specs_body)
+            loaded = [[str(path), describe(str(path))] for path in body["conftests"]]
+            for declared in body["declared"]:
                 signature = None if declared is None else tuple(map(str, declared))
                 inputs = resolver.module_inputs(path, signature)
                 if inputs.unkeyable:
@@ -259,7 +276,7 @@ def unchanged_module(
                 groups[signature] = inputs.inputs_id
         except (InputError, KeyError, TypeError, ValueError):
             return None
-        if _identity(scope, groups) == stored.inputs_id:
+        if _identity(scope, groups, loaded) == stored.inputs_id:
             return UnchangedModule(stored.file, *found)
     return None
 

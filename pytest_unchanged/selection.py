@@ -202,7 +202,7 @@ class UnchangedPlugin:
             self.summaries = {}
             return
         partial = partial_files(config.args, config.invocation_params.dir, config.rootpath)
-        summaries = summarize(members, context.scope)
+        summaries = summarize(members, context.scope, context.conftest_files(), context.describe)
         self.summaries = {f: m for f, m in summaries.items() if f not in partial}
 
     @pytest.hookimpl(tryfirst=True)

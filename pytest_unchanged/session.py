@@ -214,7 +214,9 @@ class Context:
         stored = self._candidates.get(file)
         if not stored or self._selects is None:
             return None
-        return unchanged_module(self.resolver, path, stored, self.scope(file), self._selects)
+        return unchanged_module(
+            self.resolver, path, stored, self.scope(file), self._selects, self.describe
+        )
 
     def scope(self, file: str) -> str:
         """Return the identity of the configuration the test module ``file`` (relative to the
@@ -225,16 +227,32 @@ class Context:
         directory = (self.resolver.rootdir / file).parent
         found = self._scopes.get(directory)
         if found is None:
-            conftests = []
-            for conftest in self.loaded_conftests():
-                if directory.is_relative_to(conftest.parent):
-                    try:
-                        entry = self.worktree.entry(self.worktree.relpath(conftest))
-                        conftests.append([self.worktree.relpath(conftest), entry.describe()])
-                    except ValueError:
-                        conftests.append([str(conftest), _file_digest(conftest)])
+            conftests = [
+                [str(conftest), self.describe(str(conftest))]
+                for conftest in self.loaded_conftests()
+                if directory.is_relative_to(conftest.parent)
+            ]
             found = self._scopes[directory] = digest([self.config_id, sorted(conftests)])
         return found
+
+    def conftest_files(self) -> list[str]:
+        """Return the absolute paths of every ``conftest.py`` pytest has loaded so far.
+
+        A module summary keeps those its writer had loaded (hooks such as
+        ``pytest_collection_modifyitems`` in any of them may add marks to any item), and
+        stands for the module only while none of them changed (see :meth:`describe`).
+        """
+        return sorted(str(conftest) for conftest in self.loaded_conftests())
+
+    def describe(self, path: str) -> str:
+        """Return the content identity of the file at the absolute ``path``: its mode and blob
+        OID in the worktree (``absent`` values when deleted), or the SHA-256 of a file
+        outside the repository."""
+        try:
+            rel = self.worktree.relpath(path)
+        except ValueError:
+            return _file_digest(Path(path))
+        return self.worktree.entry(rel).describe()
 
     def close(self) -> None:
         """Close the store connection, if one was opened."""
@@ -281,14 +299,16 @@ def configuration_facets(config: pytest.Config) -> dict[str, object]:
     """Return what identifies the configuration a session collects under, for the fast path:
     a module summary written under another configuration never stands for a module.
 
-    The rootdir; the config file pytest uses this run (``config.inipath``: found, or given with
-    ``-c``), with the SHA-256 of its content; the value of every ini option pytest's parser
-    knows (core, plugins and this plugin's ``unchanged_*``), as ``config.getini`` resolves it
-    this run (``-o`` included), so ``testpaths``, ``python_files``, ``python_classes``,
-    ``python_functions``, ``filterwarnings``, ``unchanged_inputs`` and ``unchanged_default``
-    all count (not :data:`REPORTING_INI`); :data:`COLLECTION_OPTIONS`; and the plugins
-    registered (module names, and the distributions of those loaded from entry points).
-    ``conftest.py`` files are per module: see :meth:`Context.scope`.
+    The rootdir; the paths collected (``config.args``, absolute: they decide which
+    ``conftest.py`` files are loaded); the config file pytest uses this run
+    (``config.inipath``: found, or given with ``-c``) with the SHA-256 of its content; the
+    value of every ini option pytest's parser knows (core, plugins, this plugin's
+    ``unchanged_*``) as ``config.getini`` resolves it this run (``-o`` included), so
+    ``testpaths``, ``python_files``, ``python_classes``, ``python_functions``,
+    ``filterwarnings``, ``unchanged_inputs`` and ``unchanged_default`` all count (not
+    :data:`REPORTING_INI`); :data:`COLLECTION_OPTIONS`; and the plugins registered (module
+    names, and the distributions of those loaded from entry points). ``conftest.py`` files
+    are per module: see :meth:`Context.scope`.
     """
     inipath = config.inipath
     ini: dict[str, str] = {}
@@ -301,8 +321,12 @@ def configuration_facets(config: pytest.Config) -> dict[str, object]:
         except Exception as error:  # a plugin's ini option that cannot be read: its error
             ini[name] = f"error: {error!r}"
     plugins = config.pluginmanager
+    invocation = config.invocation_params.dir
     return {
         "rootdir": str(config.rootpath),
+        # Which conftest.py files a session loads depends on what it collects; their hooks
+        # may mark any item.
+        "args": [os.path.abspath(invocation / arg) for arg in config.args],
         "inifile": None if inipath is None else [str(inipath), _file_digest(inipath)],
         "ini": ini,
         "options": {

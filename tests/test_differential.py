@@ -118,6 +118,11 @@ CONFTESTS = {
         "import pytest\n\n@pytest.fixture(autouse=True)\ndef broken():\n"
         "    raise RuntimeError('conftest broke every test')\n"
     ),
+    "depends": (
+        "import pytest\n\ndef pytest_collection_modifyitems(items):\n    for item in items:\n"
+        "        if item.name.endswith('2'):\n"
+        "            item.add_marker(pytest.mark.depends_on('data/d0.txt'))\n"
+    ),
     "marks": (
         "import pytest\n\ndef pytest_collection_modifyitems(items):\n    for item in items:\n"
         "        if item.name.endswith('1'):\n            item.add_marker(pytest.mark.slow)\n"
@@ -131,7 +136,7 @@ INI_LINES = {
     "slow": 'addopts = -m "not slow"\n',
 }
 
-OVERRIDES = (
+OVERRIDES: tuple[tuple[str, ...], ...] = (
     ("-o", "unchanged_inputs=data/d0.txt"),
     ("-o", "unchanged_inputs=data/*.txt"),
     ("-o", "unchanged_default=imports"),
@@ -139,6 +144,8 @@ OVERRIDES = (
     ("-c", "strict.ini"),
     ("-m", "not slow"),
     ("-W", "error::UserWarning"),
+    ("tests",),
+    ("tests/sub", "test_top.py"),
 )
 
 
@@ -150,7 +157,7 @@ class Project:
         self.rng = rng
         self.modules: dict[str, Module] = {}
         self.counter = 0
-        self.overrides: list[tuple[str, str]] = []
+        self.overrides: list[tuple[str, ...]] = []
         self.log: list[str] = []
 
     # -- writing ----------------------------------------------------------------------------
@@ -372,13 +379,23 @@ class Project:
         return f"command line {self.overrides}"
 
     def local_settings(self) -> str:
-        where = self.rng.choice(["local_settings.py", "tests/local_settings.py"])
+        """Create, edit or delete ``local_settings``, which every test module tries to import,
+        next to the rootdir's modules or next to the modules in tests/.
+
+        Only ever in one place at a time: with two, which one an importer gets depends on
+        which module imported it first (``sys.modules``), and a module the fast path leaves
+        out imports nothing (a documented limit, not a decision of the fast path)."""
+        where, other = self.rng.choice(
+            [("local_settings.py", "tests/local_settings.py")] * 2
+            + [("tests/local_settings.py", "local_settings.py")] * 2
+        )
         if (self.root / where).exists() and self.rng.random() < 0.4:
             self.remove(where)
             return f"deleted {where}"
         broken = self.rng.random() < 0.5
+        self.remove(other)
         self.write(where, f"BROKEN = {broken}\n")
-        return f"{where} := BROKEN = {broken}"
+        return f"{where} := BROKEN = {broken} (no {other})"
 
     def repair(self) -> str:
         """Make every generated test pass again (but for warnings turned into errors), so

@@ -597,3 +597,38 @@ def test_a_module_left_out_still_puts_its_directory_on_sys_path(
     result = pytester.runpytest("--unchanged")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["unchanged: 1 unchanged (1 not collected, 0 skipped), 1 to run"])
+
+
+def test_a_conftest_elsewhere_that_marks_the_module_keeps_it_collected_when_it_changes(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    # A conftest's pytest_collection_modifyitems sees every item, not only those below it:
+    # tests/z/conftest.py (loaded after tests/a/ was collected) declares test_x's input.
+    hook = """
+import pytest
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.name == "test_x":
+            item.add_marker(pytest.mark.depends_on({path!r}))
+"""
+    for name in ("a", "z"):
+        (repo / "tests" / name).mkdir(parents=True)
+    (repo / "tests" / "a" / "test_x.py").write_text(
+        "import pathlib\nimport pytest\n\n@pytest.mark.depends_on('tests/a/')\ndef test_x():\n"
+        "    assert pathlib.Path('data2.txt').read_text() == 'good'\n"
+    )
+    (repo / "tests" / "z" / "conftest.py").write_text(hook.format(path="data1.txt"))
+    (repo / "tests" / "z" / "test_z.py").write_text(
+        "import pytest\n\n@pytest.mark.depends_on('data1.txt')\ndef test_z(): pass\n"
+    )
+    (repo / "data1.txt").write_text("good")
+    (repo / "data2.txt").write_text("good")
+    commit(repo)
+    pytester.runpytest().assert_outcomes(passed=2)
+    # Collecting tests/a alone loads no tests/z/conftest.py: its summary is another one.
+    pytester.runpytest("tests/a").assert_outcomes(passed=1)
+    (repo / "data2.txt").write_text("bad")
+    assert_unchanged(pytester.runpytest("--unchanged"), 2)  # as declared: unchanged
+    (repo / "tests" / "z" / "conftest.py").write_text(hook.format(path="data2.txt"))
+    pytester.runpytest("--unchanged").assert_outcomes(failed=1, passed=1)  # test_z: conftest
