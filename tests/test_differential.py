@@ -73,9 +73,16 @@ class Function:
 
 HEADER = """\
 import pathlib
+import sys
 import warnings
 
 import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent
+while not (ROOT / "pkg").is_dir():
+    ROOT = ROOT.parent
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # every module finds pkg, whichever modules were imported
 
 from pkg import core, util
 
@@ -83,10 +90,6 @@ try:
     import local_settings
 except ImportError:
     local_settings = None
-
-ROOT = pathlib.Path(__file__).resolve().parent
-while not (ROOT / "pkg").is_dir():
-    ROOT = ROOT.parent
 
 
 def read(name):
