@@ -159,8 +159,15 @@ def _select_all(names: frozenset[str], seen: set[str] | None = None) -> bool:
     return True
 
 
-Member = tuple[str, str | None, tuple[str, ...] | None, str, frozenset[str] | None]
-"""``(nodeid, key, declared, inputs_id, marks)`` of one collected item (see :func:`summarize`)."""
+Signature = tuple[tuple[str, ...] | None, tuple[str, ...], tuple[str, ...]]
+"""What an item's inputs are derived from besides its module (see
+:meth:`pytest_unchanged.inputs.Resolver.module_inputs`): its ``depends_on`` arguments
+(``None``: no mark, the defaults), its ``pytest_unchanged_item_inputs`` paths, and the files
+defining it other than its module (absolute)."""
+
+Member = tuple[str, str | None, Signature, str, frozenset[str] | None]
+"""``(nodeid, key, signature, inputs_id, marks)`` of one collected item (see
+:func:`summarize`)."""
 
 
 def summarize(
@@ -171,19 +178,19 @@ def summarize(
 ) -> dict[str, ModuleSummary]:
     """Group items by module and return a summary for each module whose items all have a key.
 
-    ``items`` yields ``(nodeid, key, declared, inputs_id, marks)`` for every collected item:
+    ``items`` yields ``(nodeid, key, signature, inputs_id, marks)`` for every collected item:
     ``key`` is ``None`` for an item that always runs (its module gets no summary),
-    ``declared`` the ``depends_on`` arguments the item's inputs were derived from (``None``:
-    no mark, the defaults), ``inputs_id`` the digest of those inputs, ``marks`` what
+    ``signature`` what its inputs were derived from besides its module (:data:`Signature`),
+    ``inputs_id`` the digest of those inputs, ``marks`` what
     :func:`observed_marks` returned. ``scope(file)`` is the identity of the configuration the
     module was collected under (see :meth:`pytest_unchanged.session.Context.scope`);
     ``conftests`` the files of every ``conftest.py`` the session loaded (their hooks may mark
     any item), ``describe(path)`` the content identity of one (its blob OID).
 
-    The summary's ``inputs_id`` is the digest of the scope and of every distinct ``declared``
-    with the digest of the inputs derived from it; :func:`unchanged_modules` derives them
-    again with this run's resolver, so the fast path sees exactly the inputs, and so the
-    keys, that collecting the module would.
+    The summary's ``inputs_id`` is the digest of the scope, of the loaded conftests' content,
+    and of every distinct signature with the digest of the inputs derived from it;
+    :func:`unchanged_module` derives them again with this run's resolver, so the fast path
+    sees exactly the inputs, and so the keys, that collecting the module would.
     """
     loaded = [[path, describe(path)] for path in sorted(conftests)]
     grouped: dict[str, list[Member]] = {}
@@ -191,26 +198,24 @@ def summarize(
         grouped.setdefault(module_file(item[0]), []).append(item)
     summaries: dict[str, ModuleSummary] = {}
     for file, members in grouped.items():
-        groups: dict[tuple[str, ...] | None, str] = {}
+        groups: dict[Signature, str] = {}
         marksets: dict[frozenset[str], int] = {}
         triples: list[tuple[str, str, int]] = []
-        for nodeid, key, declared, inputs_id, names in members:
+        for nodeid, key, signature, inputs_id, names in members:
             if key is None:
                 break
-            groups[declared] = inputs_id
+            groups[signature] = inputs_id
             index = UNKNOWN_MARKS if names is None else marksets.setdefault(names, len(marksets))
             triples.append((nodeid, key, index))
         else:
-            declared_lists = sorted(
-                (None if d is None else list(d) for d in groups), key=canonical_json
-            )
+            signatures = sorted(map(_wire, groups), key=canonical_json)
             summaries[file] = ModuleSummary(
                 file=file,
                 inputs_id=_identity(scope(file), groups, loaded),
                 specs_body=canonical_json(
                     {
                         "conftests": sorted(conftests),
-                        "declared": declared_lists,
+                        "signatures": signatures,
                         "items": digest(
                             [[sorted(names) for names in marksets], [list(t) for t in triples]]
                         ),
@@ -222,17 +227,30 @@ def summarize(
     return summaries
 
 
-def _identity(
-    scope: str, groups: Mapping[tuple[str, ...] | None, str], conftests: list[list[str]]
-) -> str:
+def _wire(signature: Signature) -> list[object]:
+    declared, extra, defining = signature
+    return [None if declared is None else list(declared), list(extra), list(defining)]
+
+
+def _from_wire(data: list[object]) -> Signature:
+    declared, extra, defining = data
+    if not (declared is None or isinstance(declared, list)):
+        raise TypeError("declared arguments are a list or null")
+    if not isinstance(extra, list) or not isinstance(defining, list):
+        raise TypeError("a signature holds lists")
+    return (
+        None if declared is None else tuple(map(str, declared)),
+        tuple(map(str, extra)),
+        tuple(map(str, defining)),
+    )
+
+
+def _identity(scope: str, groups: Mapping[Signature, str], conftests: list[list[str]]) -> str:
     return digest(
         [
             scope,
             conftests,
-            sorted(
-                ([None if d is None else list(d), i] for d, i in groups.items()),
-                key=canonical_json,
-            ),
+            sorted(([_wire(s), i] for s, i in groups.items()), key=canonical_json),
         ]
     )
 
@@ -251,7 +269,7 @@ def unchanged_module(
     A summary stands for the module when it was written under the same ``scope`` (the
     configuration's identity), when every item the current ``-m`` selects has a record
     (``selects`` comes from :func:`mark_selector`; an item whose marks are not known is
-    selected), and when the inputs ``resolver`` derives from each stored ``declared`` list
+    selected), and when the inputs ``resolver`` derives from each stored signature
     (the same derivation collecting the module does: implicit inputs, ``unchanged_inputs``,
     ``unchanged_default``, globs and inferred imports expanded again in this worktree) have
     the stored digests, and when no ``conftest.py`` the writer had loaded changed (``describe``
@@ -264,13 +282,13 @@ def unchanged_module(
         found = _tally(stored, selects)
         if found is None:
             continue
-        groups: dict[tuple[str, ...] | None, str] = {}
+        groups: dict[Signature, str] = {}
         try:
             body = json.loads(stored.specs_body)
             loaded = [[str(path), describe(str(path))] for path in body["conftests"]]
-            for declared in body["declared"]:
-                signature = None if declared is None else tuple(map(str, declared))
-                inputs = resolver.module_inputs(path, signature)
+            for data in body["signatures"]:
+                signature = _from_wire(data)
+                inputs = resolver.module_inputs(path, *signature)
                 if inputs.unkeyable:
                     return None
                 groups[signature] = inputs.inputs_id

@@ -8,15 +8,19 @@ modules they import. Imports are read from the syntax tree, never by importing:
   ``if``/``try`` blocks, ``if TYPE_CHECKING:`` too); ``from a import b`` also counts ``a/b.py``
   when ``b`` is a submodule;
 * relative imports (``from . import x``, ``from ..pkg import y``), resolved from the file's
-  directory;
+  package (PEP 328), in every portion of a namespace package;
 * calls with a constant string: ``importlib.import_module("a.b")``, ``__import__("a")``, and
   the constant strings of a ``pytest_plugins`` assignment.
 
 Importing ``a.b.c`` runs ``a/__init__.py`` and ``a/b/__init__.py``: they are inputs too, and so
-are the ``__init__.py`` files of the packages a test module itself lives in. A name
+are the ``__init__.py`` files of the packages a test module itself lives in. Each name is found
+in a directory as Python's path-based finder finds it (:class:`importlib.machinery.FileFinder`,
+asked without importing: a package ``a/b/__init__.py`` before a module ``a/b.py``, a module
+before a namespace package, a namespace package's submodules in all its portions). A name
 is looked up in every search root (the rootdir, its ``src/``, every ``sys.path`` entry inside the
 repository, the directory pytest inserts for the module); every match counts, so a name that
-resolves in two places makes both inputs (more runs, never a false skip). Modules outside the
+resolves in two places makes both inputs (more runs, never a false skip): ``sys.path`` when a
+module was imported is not ``sys.path`` when the keys are computed. Modules outside the
 repository (the standard library, installed distributions) are not inputs: installed
 distributions are environment facets already.
 
@@ -35,6 +39,15 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from importlib.machinery import (
+    BYTECODE_SUFFIXES,
+    EXTENSION_SUFFIXES,
+    SOURCE_SUFFIXES,
+    ExtensionFileLoader,
+    FileFinder,
+    SourceFileLoader,
+    SourcelessFileLoader,
+)
 from pathlib import Path
 
 from .worktree import ABSENT, Worktree
@@ -49,6 +62,15 @@ __all__ = [
 ]
 
 _IMPORT_FUNCTIONS = frozenset({"import_module", "__import__"})
+
+# The loaders of Python's default path hook, in its order (importlib._bootstrap_external.
+# _get_supported_file_loaders): extension modules, then source, then bytecode.
+_LOADERS = (
+    (ExtensionFileLoader, EXTENSION_SUFFIXES),
+    (SourceFileLoader, SOURCE_SUFFIXES),
+    (SourcelessFileLoader, BYTECODE_SUFFIXES),
+)
+_ALL_SUFFIXES = (*EXTENSION_SUFFIXES, *SOURCE_SUFFIXES, *BYTECODE_SUFFIXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +223,7 @@ class ImportGraph:
         self.used: set[str] = set()
         """The blob OIDs looked up: what is worth saving for the next session."""
         self._direct: dict[str, tuple[str, ...]] = {}
+        self._finders: dict[Path, FileFinder] = {}
 
     def imports_of(self, rel: str) -> tuple[ImportRef, ...]:
         """Return the imports in the file ``rel``, parsed once per blob OID (none when absent)."""
@@ -246,38 +269,75 @@ class ImportGraph:
         return sorted(seen.difference(start))
 
     def _resolve(self, ref: ImportRef, anchor: Path) -> set[str]:
+        parts = [p for p in ref.module.split(".") if p]
+        files: set[str] = set()
         if ref.level:
+            # PEP 328: one leading dot is the importing module's package, each further dot one
+            # package up; the package's __init__ runs, and its __path__ is searched.
             base = anchor
             for _ in range(ref.level - 1):
                 base = base.parent
-            return self._module_files(base, ref.module, ref.names, relative=True)
-        files: set[str] = set()
-        for root in self.roots:
-            files.update(self._module_files(root, ref.module, ref.names, relative=False))
+            self._add(files, base / "__init__.py")
+            locations = self._package_path(base)
+        else:
+            locations = self.roots
+        self._module_files(files, locations, parts, ref.names)
         return files
 
     def _module_files(
-        self, base: Path, module: str, names: tuple[str, ...], *, relative: bool
-    ) -> set[str]:
-        """The files importing ``module`` (with ``names``) from ``base`` runs."""
-        parts = [p for p in module.split(".") if p]
-        files: set[str] = set()
-        directory = base
-        if relative:
-            self._add(files, directory / "__init__.py")
-        for index, part in enumerate(parts):
-            last = index == len(parts) - 1
-            package = directory / part
-            if last and self._add(files, directory / f"{part}.py"):
-                return files
-            if not self._add(files, package / "__init__.py") and not package.is_dir():
-                return files  # not here: neither a module, a package nor a namespace package
-            directory = package
+        self, files: set[str], locations: list[Path], parts: list[str], names: tuple[str, ...]
+    ) -> None:
+        """Add to ``files`` what importing ``parts`` (then ``names`` from it) from the search
+        ``locations`` runs: each package's ``__init__`` and the module itself."""
+        for part in parts:
+            locations = self._find(files, locations, part)
+            if not locations:
+                return  # not found, or a plain module: nothing below it to import
         for name in names:
             # `from pkg import name`: name may be a submodule (or just an attribute).
-            if not self._add(files, directory / f"{name}.py"):
-                self._add(files, directory / name / "__init__.py")
-        return files
+            self._find(files, locations, name)
+
+    def _find(self, files: set[str], locations: list[Path], name: str) -> list[Path]:
+        """Look ``name`` up in each of ``locations`` as Python's path-based finder would, add
+        the file of every regular module or package found, and return the search locations of
+        what was found (its ``__path__``: the package directory, or every namespace portion).
+
+        Within one location, :class:`importlib.machinery.FileFinder` itself decides (a
+        package directory with an ``__init__`` before a module file ``name.py``, a module
+        file before a namespace portion; the suffixes in ``importlib.machinery``'s order:
+        extension modules, source, bytecode); it only lists directories and never imports.
+        Across locations every match counts, not only the first: ``sys.path`` when a module
+        was imported is not ``sys.path`` now (pytest's ``prepend`` import mode inserts a
+        directory per test module), so a name found in two roots keeps both as inputs.
+        """
+        below: list[Path] = []
+        for location in locations:
+            spec = self._finder(location).find_spec(name)
+            if spec is None:
+                continue
+            if spec.origin and spec.has_location:
+                self._add(files, Path(spec.origin))
+            below.extend(Path(p) for p in spec.submodule_search_locations or ())
+        return below
+
+    def _finder(self, directory: Path) -> FileFinder:
+        finder = self._finders.get(directory)
+        if finder is None:
+            # A new finder per session: sys.path_importer_cache's may hold a stale listing.
+            finder = self._finders[directory] = FileFinder(str(directory), *_LOADERS)
+        return finder
+
+    def _package_path(self, base: Path) -> list[Path]:
+        """The ``__path__`` of the package in directory ``base``: ``base`` itself, and for a
+        namespace package (no ``__init__``) the same directory under every other root."""
+        if any((base / f"__init__{suffix}").is_file() for suffix in _ALL_SUFFIXES):
+            return [base]
+        found = [base]
+        for root in self.roots:
+            if base.is_relative_to(root) and base != root:
+                relative = base.relative_to(root)
+                found.extend(other / relative for other in self.roots if other != root)
+        return list(dict.fromkeys(p for p in found if p.is_dir()))
 
     def _add(self, files: set[str], candidate: Path) -> bool:
         if not candidate.is_file():

@@ -1,7 +1,8 @@
 """The inputs of a test item: its ``depends_on`` marks, implicit inputs, defaults, environment.
 
-Nothing here imports pytest's internals beyond the item's public attributes: ``item.path``,
-``item.iter_markers`` and ``item.nodeid``.
+The item's public attributes are read here (``item.path``, its marks, ``item.nodeid``); what
+pytest and Python loaded for it (conftests, the files defining it) comes from :mod:`.implicit`,
+symlink targets from :mod:`.links`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pygit2
+
+from .implicit import ConftestFinder, Memo, defining_files
 from .imports import ImportGraph, ImportRef, search_roots
 from .keys import canonical_json, digest
+from .links import LinkTargets
 from .worktree import ABSENT, Worktree
 
 if TYPE_CHECKING:
@@ -64,6 +69,8 @@ class ItemInputs:
     unkeyable: str | None = None
     missing: tuple[str, ...] = ()
     specs: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    """Why the item cannot be keyed, for an ``UnkeyableInputWarning`` when it runs."""
 
 
 @dataclass
@@ -82,14 +89,20 @@ class Resolver:
     global_inputs: Sequence[str] = ()
     default: Sequence[str] = (".",)
     _paths: dict[str, list[str]] = field(default_factory=dict)
-    _implicit: dict[Path, list[str]] = field(default_factory=dict)
-    _memo: dict[tuple[Path, tuple[str, ...]], ItemInputs] = field(default_factory=dict)
+    conftests: ConftestFinder | None = None
+    _implicit: dict[Path, tuple[list[str], list[str]]] = field(default_factory=dict)
+    _memo: dict[tuple[Path, object], ItemInputs] = field(default_factory=dict)
+    _defining: Memo = field(default_factory=dict)
+    _links: LinkTargets = field(init=False)
     _node_marks: dict[object, tuple[pytest.Mark, ...]] = field(default_factory=dict)
     import_path: Sequence[str] | None = None
     _graphs: dict[tuple[Path, ...], ImportGraph] = field(default_factory=dict)
     _parsed: dict[str, tuple[ImportRef, ...]] = field(default_factory=dict)
     _last_marks: tuple[pytest.Item, tuple[pytest.Mark, ...]] | None = None
     _mark_args: dict[int, tuple[pytest.Mark, list[str]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._links = LinkTargets(self.worktree)
 
     def marks(self, item: pytest.Item) -> tuple[pytest.Mark, ...]:
         """Return the ``depends_on`` and ``always_run`` marks of ``item``, closest first.
@@ -116,9 +129,9 @@ class Resolver:
             cached = self._node_marks[node] = own + self._collector_marks(node.parent)
         return cached
 
-    def declared(self, item: pytest.Item, extra: Iterable[str] = ()) -> list[str] | None:
-        """Return the ``depends_on`` arguments of ``item`` (all marks, closest first) plus
-        ``extra``, or ``None`` when it has no mark.
+    def declared(self, item: pytest.Item) -> list[str] | None:
+        """Return the ``depends_on`` arguments of ``item`` (all marks, closest first), or
+        ``None`` when it has no mark.
 
         Raises :class:`InputError` for a mark with no argument, a keyword argument, or an
         argument that is not a string or path.
@@ -128,9 +141,6 @@ class Resolver:
             if mark.name != DEPENDS_ON:
                 continue
             found = (found or []) + self._mark_paths(mark)
-        extra = list(extra)
-        if extra:
-            found = (found or []) + extra
         return found
 
     def _mark_paths(self, mark: pytest.Mark) -> list[str]:
@@ -159,39 +169,83 @@ class Resolver:
                 )
         return [os.fspath(a) for a in mark.args]
 
-    def item_inputs(self, item: pytest.Item, declared: list[str] | None) -> ItemInputs:
-        """Return the inputs of ``item`` whose ``depends_on`` arguments are ``declared``.
+    def item_inputs(
+        self, item: pytest.Item, declared: list[str] | None, extra: Sequence[str] = ()
+    ) -> ItemInputs:
+        """Return the inputs of ``item`` whose ``depends_on`` arguments are ``declared``
+        (``None``: no mark, the default applies) and whose ``pytest_unchanged_item_inputs``
+        paths are ``extra`` (added to the declared or default paths, never replacing them).
 
         Raises :class:`InputError` for a path outside the repository.
         """
         if any(mark.name == ALWAYS_RUN for mark in self.marks(item)):
             return ItemInputs((), "", "", unkeyable="marked always_run")
-        return self.module_inputs(item.path, declared)
+        return self.module_inputs(item.path, declared, extra, self.defining(item))
 
-    def module_inputs(self, path: Path, declared: Sequence[str] | None) -> ItemInputs:
+    def defining(self, item: pytest.Item) -> tuple[str, ...]:
+        """Return the files (absolute) defining ``item`` other than its own module: its test
+        function, class and MRO, fixtures (see :func:`.implicit.defining_files`)."""
+        own = str(item.path)
+        # Commonly the test and its fixtures are defined in its module and conftests.
+        return tuple(f for f in defining_files(item, self._defining) if f != own)
+
+    def module_inputs(
+        self,
+        path: Path,
+        declared: Sequence[str] | None,
+        extra: Sequence[str] = (),
+        defining: Sequence[str] = (),
+    ) -> ItemInputs:
         """Return the inputs of an item of the test module at ``path`` (absolute) whose
-        ``depends_on`` arguments are ``declared`` (``None``: no mark): what :meth:`item_inputs`
-        derives without the item itself. The fast path calls it with the arguments a module
-        summary stored, so it derives every input exactly as collecting the module would.
+        ``depends_on`` arguments are ``declared`` (``None``: no mark), whose
+        ``pytest_unchanged_item_inputs`` paths are ``extra`` and which is defined in the files
+        ``defining`` besides its module: what :meth:`item_inputs` derives once the item is
+        known. The fast path calls it with what a module summary stored, so it derives every
+        input exactly as collecting the module would.
 
         Raises :class:`InputError` for a path outside the repository.
         """
-        signature = tuple(declared) if declared is not None else ("\0default",)
+        if self.worktree.hidden_error is not None:
+            reason = f"git index flags unreadable ({self.worktree.hidden_error})"
+            return ItemInputs((), "", "", unkeyable=reason, warnings=(reason,))
+        signature = (
+            tuple(declared) if declared is not None else ("\0default",),
+            tuple(extra),
+            tuple(defining),
+        )
         cached = self._memo.get((path, signature))
         if cached is None:
-            cached = self._memo[(path, signature)] = self._resolve(
-                path, None if declared is None else list(declared)
-            )
+            try:
+                cached = self._resolve(
+                    path, None if declared is None else list(declared), extra, defining
+                )
+            except (pygit2.GitError, OSError) as error:
+                # A worktree file pygit2 cannot hash (unreadable, refused by core.safecrlf):
+                # this item runs, everything else proceeds.
+                reason = f"cannot hash an input: {error}"
+                cached = ItemInputs((), "", "", unkeyable=reason, warnings=(reason,))
+            self._memo[(path, signature)] = cached
         return cached
 
-    def _resolve(self, path: Path, declared: list[str] | None) -> ItemInputs:
+    def _resolve(
+        self,
+        path: Path,
+        declared: list[str] | None,
+        extra: Sequence[str],
+        defining: Sequence[str],
+    ) -> ItemInputs:
         try:
             own = self.worktree.relpath(path)
         except ValueError:
             return ItemInputs((), "", "", unkeyable=f"{path} is outside the repository")
-        paths = {own, *self._implicit_for(path)}
+        implicit, problems = self._implicit_for(path, defining)
+        paths = {own, *implicit}
         missing: list[str] = []
-        specs = (*self.global_inputs, *(declared if declared is not None else self.default))
+        specs = (
+            *self.global_inputs,
+            *(declared if declared is not None else self.default),
+            *extra,
+        )
         for arg in specs:
             if arg == IMPORTS:
                 paths.update(self._import_closure(paths))
@@ -201,6 +255,12 @@ class Resolver:
                 missing.append(arg)
                 continue
             paths.update(matched)
+        implicit_paths = {own, *implicit}
+        for rel in list(paths):
+            targets, outside = self._links.targets(rel)
+            paths.update(targets)
+            implicit_paths.update(targets)
+            problems.extend(outside)
         manifest_list: list[tuple[str, str, str]] = []
         dirty: list[str] = []
         for rel in sorted(paths):
@@ -215,7 +275,26 @@ class Resolver:
             unkeyable = "depends_on path matches nothing: " + ", ".join(missing)
         elif dirty:
             unkeyable = "submodule with uncommitted changes: " + ", ".join(dirty)
-        return ItemInputs(manifest, digest(manifest), body, unkeyable, tuple(missing), specs)
+        elif problems:
+            unkeyable = "; ".join(problems)
+        # The implicit inputs join the specs (the fast path derives inputs with module_inputs).
+        implicit_specs = tuple(self._spec_of(rel) for rel in sorted(implicit_paths))
+        return ItemInputs(
+            manifest,
+            digest(manifest),
+            body,
+            unkeyable,
+            tuple(missing),
+            (*specs, *implicit_specs),
+            tuple(problems),
+        )
+
+    def _spec_of(self, rel: str) -> str:
+        """``rel`` (relative to the top) as a spec: relative to the rootdir, glob-escaped."""
+        if not rel:
+            return "."
+        spec = os.path.relpath(self.worktree.root / rel, self.rootdir)
+        return globmod.escape(Path(spec).as_posix())
 
     def _import_closure(self, start: Iterable[str]) -> list[str]:
         """The repository files the existing files in ``start`` import, transitively.
@@ -238,44 +317,49 @@ class Resolver:
             graph = self._graphs[bases] = ImportGraph(self.worktree, roots, self._parsed)
         return graph.closure(present)
 
-    def _implicit_for(self, path: Path) -> list[str]:
+    def _implicit_for(self, path: Path, defining: Sequence[str]) -> tuple[list[str], list[str]]:
+        """The implicit inputs of a test in ``path`` defined in ``defining`` (relative to the
+        top), and the reasons it cannot be keyed (an input pytest loaded outside the repository).
+
+        The configuration file; every ``conftest.py`` pytest looks at for the directory (see
+        :class:`.implicit.ConftestFinder`), existing or not; the files defining the test.
+        """
         directory = path.parent
         cached = self._implicit.get(directory)
         if cached is None:
+            finder = self.conftests or ConftestFinder(self.rootdir)
             candidates = [] if self.config_file is None else [self.config_file]
-            current = directory
-            while True:
-                # Missing conftest.py files count as absent: creating one changes the key.
-                candidates.append(current / "conftest.py")
-                if current == self.rootdir or not current.is_relative_to(self.rootdir):
-                    break
-                current = current.parent
-            found = []
+            candidates.extend(finder.candidates(directory))
+            found: list[str] = []
+            problems: list[str] = []
             for candidate in candidates:
-                with contextlib.suppress(ValueError):
+                try:
                     found.append(self.worktree.relpath(candidate))
-            cached = self._implicit[directory] = found
-        return cached
-
-    def manifest_of(self, specs: Iterable[str], paths: Iterable[str]) -> list[tuple[str, str, str]]:
-        """Return the sorted ``(path, mode, OID)`` triples of ``paths`` plus what ``specs`` match.
-
-        Raises :class:`InputError` for a spec outside the repository.
-        """
-        union = {p if p != "." else "" for p in paths}
-        for spec in specs:
-            union.update(self._expand(spec))
-        # describe(): a submodule that became dirty must not match its clean manifest.
-        return [
-            (rel or ".", entry.mode, entry.describe())
-            for rel in sorted(union)
-            for entry in (self.worktree.entry(rel),)
-        ]
+                except ValueError:
+                    # A conftest above the repository (confcutdir set above it) cannot be
+                    # keyed when it exists; one that does not exist there is not watched.
+                    if os.path.isfile(candidate):
+                        problems.append(f"{candidate} is outside the repository")
+            cached = self._implicit[directory] = (found, problems)
+        found, problems = cached
+        if defining:
+            found = list(found)
+            for filename in defining:
+                # Files outside the repository (installed distributions, the standard library)
+                # are environment facets, like imports from there.
+                with contextlib.suppress(ValueError):
+                    found.append(self.worktree.relpath(filename))
+        return found, list(problems)
 
     def _expand(self, arg: str) -> list[str]:
         cached = self._paths.get(arg)
         if cached is not None:
             return cached
+        if os.path.normpath(arg) == ".":
+            # `.` is the whole worktree wherever the rootdir is (a monorepo's py/pytest.ini,
+            # `cd tests && pytest`); other relative paths are read from the rootdir.
+            self._paths[arg] = [""]
+            return [""]
         absolute = os.path.normpath(self.rootdir / arg)
         try:
             rel = self.worktree.relpath(absolute)

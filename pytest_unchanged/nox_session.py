@@ -5,6 +5,6 @@ The session lives in :mod:`pytest_unchanged.upstream.nox_session`.
 
 from __future__ import annotations
 
-from .upstream.nox_session import upstream_tip
+from .upstream.nox_session import upstream_refs, upstream_tip
 
-__all__ = ["upstream_tip"]
+__all__ = ["upstream_refs", "upstream_tip"]

@@ -24,7 +24,12 @@ from .recording import REPORT_ATTR, Recorder, head_commit
 from .session import Context, explicit_paths, partial_files
 from .store import CorruptStoreError, Record
 from .summaries import ModuleSummary, UnchangedModule, module_file
-from .warning_types import CorruptStoreWarning, StoreUnavailableWarning, UnknownPathWarning
+from .warning_types import (
+    CorruptStoreWarning,
+    StoreUnavailableWarning,
+    UnkeyableInputWarning,
+    UnknownPathWarning,
+)
 
 __all__ = ["ITEM_KEY", "MODES", "PLUGIN_KEY", "ItemState", "UnchangedPlugin", "setting"]
 
@@ -175,6 +180,7 @@ class UnchangedPlugin:
         marks: list[frozenset[str] | None],
     ) -> None:
         context = self.context
+        resolver = context.resolver
         hook = config.hook.pytest_unchanged_item_inputs
         errors: list[str] = []
         members = []
@@ -183,14 +189,15 @@ class UnchangedPlugin:
             nodeid = item.nodeid
             try:
                 extra = [p for r in hook(item=item) if r for p in r] if extend else []
-                declared = context.resolver.declared(item, extra)
-                inputs = context.resolver.item_inputs(item, declared)
+                declared = resolver.declared(item)
+                inputs = resolver.item_inputs(item, declared, extra)
             except InputError as error:
                 errors.append(f"{nodeid}: {error}")
                 continue
             key = None if inputs.unkeyable else item_key(nodeid, inputs.inputs_id, self.env_id)
             item.stash[ITEM_KEY] = self.states[nodeid] = ItemState(inputs, key)
-            signature = None if declared is None else tuple(declared)
+            arguments = None if declared is None else tuple(declared)
+            signature = (arguments, tuple(extra), resolver.defining(item))
             members.append((nodeid, key, signature, inputs.inputs_id, names))
         if errors:
             raise pytest.UsageError("bad depends_on mark(s):\n  " + "\n  ".join(errors))
@@ -264,6 +271,8 @@ class UnchangedPlugin:
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         state = item.stash.get(ITEM_KEY, None)
+        for reason in state.inputs.warnings if state is not None else ():
+            item.warn(UnkeyableInputWarning(f"{item.nodeid} runs every time: {reason}"))
         for path in state.inputs.missing if state is not None else ():
             # Issued while the item runs, so `-W error` turns it into this test's error.
             item.warn(

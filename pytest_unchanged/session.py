@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from .environment import environment_facets
 from .fastpath import mark_selector, unchanged_module
+from .implicit import ConftestFinder, confcutdir, loaded_conftests
 from .inputs import Resolver
 from .keys import canonical_json, digest
 from .store import CorruptStoreError, Record, Store, StoreError
@@ -31,8 +32,8 @@ __all__ = [
     "Context",
     "configuration_facets",
     "explicit_paths",
-    "loaded_conftests",
     "partial_files",
+    "registered_conftests",
 ]
 
 COLLECTION_OPTIONS = (
@@ -90,7 +91,7 @@ class Context:
     explicit: frozenset[Path] = frozenset()
     mark_expression: str | None = None
     config_id: str = ""
-    loaded_conftests: Callable[[], Iterable[Path]] = tuple
+    registered_conftests: Callable[[], Iterable[Path]] = tuple
     _store: Store | None = None
     _store_failed: bool = False
     _candidates: dict[str, list[StoredModule]] | None = field(default=None, repr=False)
@@ -135,6 +136,12 @@ class Context:
             default=tuple(default),
             import_path=None if import_path is None else tuple(import_path),
         )
+        if pytest_config is not None:
+            # The conftests pytest looks at and loaded: the same for the fast path (before a
+            # module is collected) and for keys at collection, both memoised per directory.
+            resolver.conftests = ConftestFinder(
+                confcutdir(pytest_config), loaded_conftests(pytest_config)
+            )
         return cls(
             worktree=worktree,
             resolver=resolver,
@@ -148,8 +155,8 @@ class Context:
             config_id=digest(
                 None if pytest_config is None else configuration_facets(pytest_config)
             ),
-            loaded_conftests=(
-                tuple if pytest_config is None else lambda: loaded_conftests(pytest_config)
+            registered_conftests=(
+                tuple if pytest_config is None else lambda: registered_conftests(pytest_config)
             ),
         )
 
@@ -229,7 +236,7 @@ class Context:
         if found is None:
             conftests = [
                 [str(conftest), self.describe(str(conftest))]
-                for conftest in self.loaded_conftests()
+                for conftest in self.registered_conftests()
                 if directory.is_relative_to(conftest.parent)
             ]
             found = self._scopes[directory] = digest([self.config_id, sorted(conftests)])
@@ -242,7 +249,7 @@ class Context:
         ``pytest_collection_modifyitems`` in any of them may add marks to any item), and
         stands for the module only while none of them changed (see :meth:`describe`).
         """
-        return sorted(str(conftest) for conftest in self.loaded_conftests())
+        return sorted(str(conftest) for conftest in self.registered_conftests())
 
     def describe(self, path: str) -> str:
         """Return the content identity of the file at the absolute ``path``: its mode and blob
@@ -366,7 +373,7 @@ _KNOWN_INI = (
 )
 
 
-def loaded_conftests(config: pytest.Config) -> list[Path]:
+def registered_conftests(config: pytest.Config) -> list[Path]:
     """Return the files of the ``conftest.py`` modules pytest has loaded so far."""
     return [
         Path(str(plugin.__file__))

@@ -9,6 +9,7 @@ __all__ = [
     "CorruptStoreWarning",
     "PytestUnchangedWarning",
     "StoreUnavailableWarning",
+    "UnkeyableInputWarning",
     "UnknownPathWarning",
 ]
 
@@ -35,3 +36,9 @@ class ConflictingPluginWarning(PytestUnchangedWarning):
 class StoreUnavailableWarning(PytestUnchangedWarning):
     """The pass store is locked by another process too long, or SQLite cannot use it (a full
     disk, no permission); nothing is discarded, every test runs, and results may go unrecorded."""
+
+
+class UnkeyableInputWarning(PytestUnchangedWarning):
+    """An input of a test cannot be keyed: a symlink (or a conftest pytest loaded) outside the
+    repository, a worktree file pygit2 cannot hash (unreadable, refused by ``core.safecrlf``),
+    unreadable index flags. The test runs every time; the others are not affected."""

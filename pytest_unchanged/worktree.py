@@ -31,6 +31,8 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileMode, FileStatus, RepositoryOpenFlag
 
+from .hidden import HiddenEntriesError, hidden_entries
+
 __all__ = ["ABSENT", "Entry", "NotARepositoryError", "Worktree"]
 
 # Tree-entry modes as git writes them into a tree object (git's object format).
@@ -127,6 +129,25 @@ class Worktree:
             if flags == FileStatus.CURRENT or flags & FileStatus.IGNORED:
                 continue
             self._mark_dirty(path.rstrip("/"))
+        # status() honours assume-unchanged and skip-worktree (it hides their edits): hash
+        # those entries from disk. A skip-worktree file missing on disk is a sparse checkout's:
+        # git keeps its blob (libgit2's status calls it deleted).
+        self.hidden_error: str | None = None
+        """Why the index flags could not be read (every key is then unknown), or None."""
+        try:
+            hidden, links = hidden_entries(repository)
+        except (HiddenEntriesError, pygit2.GitError) as error:
+            self.hidden_error, hidden, links = str(error), {}, []
+        for path, assume in hidden.items():
+            if assume or os.path.lexists(self.root / path):
+                self._mark_dirty(path)
+            else:
+                self._dirty.discard(path)  # libgit2 reports it deleted; `git add -A` keeps it
+        # The symlinks in the worktree (staged ones, and new or retyped ones status reports).
+        self.links: list[str] = sorted(
+            path for path in {*links, *self._dirty} if os.path.islink(self.root / path)
+        )
+        """Paths (relative to the top, sorted) that are symlinks in the worktree."""
         self._submodules = set(repository.listall_submodules())
         self._memo: dict[str, Entry] = {}
         self._real_dirs: dict[str, bool] = {"": True}

@@ -165,3 +165,43 @@ def test_closure_counts_the_packages_a_test_module_lives_in(repo: Path) -> None:
         "tests/unit/__init__.py",
         "tests/unit/util.py",
     ]
+
+
+def test_a_package_directory_wins_over_a_module_of_the_same_name(repo: Path) -> None:
+    # Python's FileFinder: pkg/util/__init__.py is imported, pkg/util.py never is.
+    (repo / "pkg" / "util").mkdir(parents=True)
+    (repo / "pkg" / "__init__.py").write_text("")
+    (repo / "pkg" / "util.py").write_text("")
+    (repo / "pkg" / "util" / "__init__.py").write_text("")
+    (repo / "test_a.py").write_text("import pkg.util\n")
+    (repo / "test_b.py").write_text("from pkg import util\n")
+    commit(repo)
+    graph = ImportGraph(Worktree.discover(repo), [repo.resolve()])
+    expected = ["pkg/__init__.py", "pkg/util/__init__.py"]
+    assert graph.closure(["test_a.py"]) == expected
+    assert graph.closure(["test_b.py"]) == expected
+
+
+def test_a_module_wins_over_a_namespace_directory(repo: Path) -> None:
+    (repo / "pkg" / "tool").mkdir(parents=True)
+    (repo / "pkg" / "__init__.py").write_text("")
+    (repo / "pkg" / "tool.py").write_text("")
+    (repo / "pkg" / "tool" / "inner.py").write_text("")
+    (repo / "test_a.py").write_text("from pkg import tool\n")
+    commit(repo)
+    graph = ImportGraph(Worktree.discover(repo), [repo.resolve()])
+    assert graph.closure(["test_a.py"]) == ["pkg/__init__.py", "pkg/tool.py"]
+
+
+def test_relative_imports_search_every_portion_of_a_namespace_package(repo: Path) -> None:
+    # ns has no __init__: its __path__ holds src/ns and lib/ns, and `from . import b` in
+    # src/ns/a.py finds lib/ns/b.py.
+    for name in ("src", "lib"):
+        (repo / name / "ns").mkdir(parents=True)
+    (repo / "src" / "ns" / "a.py").write_text("from . import b\n")
+    (repo / "lib" / "ns" / "b.py").write_text("")
+    (repo / "test_ns.py").write_text("import ns.a\n")
+    commit(repo)
+    root = repo.resolve()
+    graph = ImportGraph(Worktree.discover(repo), [root / "src", root / "lib"])
+    assert graph.closure(["test_ns.py"]) == ["lib/ns/b.py", "src/ns/a.py"]

@@ -47,10 +47,12 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return status, captured.out, captured.err
 
 
-def verified(project: Path) -> dict[str, object]:
+def verified(project: Path, ref: str = "main") -> dict[str, object]:
+    """The state file's entry of ``ref``, with the upstream's ``url`` and the ``ref``."""
     state = json.loads((project / ".pytest-unchanged-upstream.json").read_text())
-    entry: dict[str, object] = state["upstreams"][NAME]
-    return entry
+    assert state["schema"] == 2
+    upstream = state["upstreams"][NAME]
+    return {"url": upstream["url"], "ref": ref, **upstream["refs"][ref]}
 
 
 def listed(report: str, path: str) -> list[str]:
@@ -165,7 +167,7 @@ def test_tag_as_ref(capsys: pytest.CaptureFixture[str], upstream: Upstream, proj
     upstream.commit({"upstreampkg/core.py": "A = 1\n"}, "After the tag")
     write_project(project, url=upstream.url, paths=PATHS, ref="v1.0")
     assert run(capsys, "upstream", "record", NAME)[0] == 0
-    assert verified(project)["commit"] == upstream.initial
+    assert verified(project, "v1.0")["commit"] == upstream.initial
     assert run(capsys, "upstream", "check", NAME)[0] == 0
 
 
@@ -188,8 +190,8 @@ def test_verified_commit_missing_from_history_is_said(
     assert run(capsys, "upstream", "record", NAME)[0] == 0
     state_file = project / ".pytest-unchanged-upstream.json"
     state = json.loads(state_file.read_text())
-    state["upstreams"][NAME]["commit"] = "0123456789" * 4
-    state["upstreams"][NAME]["paths"]["upstreampkg/core.py"] = "f" * 40
+    state["upstreams"][NAME]["refs"]["main"]["commit"] = "0123456789" * 4
+    state["upstreams"][NAME]["refs"]["main"]["paths"]["upstreampkg/core.py"] = "f" * 40
     state_file.write_text(json.dumps(state))
     status, out, _ = run(capsys, "upstream", "check", NAME)
     assert status == 1
@@ -207,8 +209,10 @@ def test_state_file_is_configurable_and_keeps_other_upstreams(
     state_file.write_text(json.dumps({"schema": 1, "upstreams": {"other": other}}))
     assert run(capsys, "upstream", "record", NAME)[0] == 0
     state = json.loads(state_file.read_text())
-    assert state["upstreams"]["other"] == other
-    assert state["upstreams"][NAME]["commit"] == upstream.initial
+    assert state["schema"] == 2  # A schema 1 file is read, and rewritten as schema 2.
+    kept = {key: other[key] for key in ("commit", "paths", "verified_at")}
+    assert state["upstreams"]["other"] == {"url": "u", "refs": {"main": kept}}
+    assert state["upstreams"][NAME]["refs"]["main"]["commit"] == upstream.initial
     assert [p.name for p in state_file.parent.iterdir()] == ["upstream.json"]
     assert not (project / ".pytest-unchanged-upstream.json").exists()
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,15 +30,25 @@ def table(**changes: object) -> Breaker:
     return rewrite
 
 
-def remove_storage(upstream: Upstream, project: Path) -> None:
-    upstream.commit(
-        {"upstreampkg/storage/__init__.py": None, "upstreampkg/storage/backends.py": None},
-        "Remove storage",
-    )
-
-
 def corrupt_state(upstream: Upstream, project: Path) -> None:
     (project / ".pytest-unchanged-upstream.json").write_text('{"schema": 1, "upstreams": [')
+
+
+def edit_state(change: Callable[[dict[str, Any]], None]) -> Breaker:
+    """A breaker that hand-edits the state file's entry of ``main`` (schema 2)."""
+
+    def rewrite(upstream: Upstream, project: Path) -> None:
+        state_file = project / ".pytest-unchanged-upstream.json"
+        document = json.loads(state_file.read_text())
+        change(document)
+        state_file.write_text(json.dumps(document))
+
+    return rewrite
+
+
+def _main(document: dict[str, Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = document["upstreams"]["upstreampkg"]["refs"]["main"]
+    return entry
 
 
 def broken_toml(upstream: Upstream, project: Path) -> None:
@@ -53,10 +65,6 @@ ERRORS: dict[str, tuple[Breaker, str]] = {
         table(paths=[*PATHS, "upstreampkg/missing.py"]),
         "The watched path 'upstreampkg/missing.py' does not exist at commit",
     ),
-    "watched path removed upstream": (
-        remove_storage,
-        "The watched path 'upstreampkg/storage' does not exist at commit",
-    ),
     "missing url": (table(url=None), "the key 'url' is missing"),
     "missing paths": (table(paths=None), "the key 'paths' is missing"),
     "paths not a list": (table(paths="upstreampkg/"), "'paths' must be a list of strings"),
@@ -68,6 +76,35 @@ ERRORS: dict[str, tuple[Breaker, str]] = {
     "unknown key": (table(paht=["x"]), "unknown key 'paht'"),
     "invalid TOML": (broken_toml, "is not valid TOML"),
     "corrupt state": (corrupt_state, "cannot be used: it is not JSON"),
+    "state: refs not an object": (
+        edit_state(lambda d: d["upstreams"]["upstreampkg"].update(refs=[])),
+        "the entry of 'upstreampkg' is not an object with a 'refs' object",
+    ),
+    "state: abbreviated commit": (
+        edit_state(lambda d: _main(d).update(commit="abc1234")),
+        "has a bad 'commit' (a full hex OID)",
+    ),
+    "state: uppercase OID": (
+        edit_state(lambda d: _main(d).update(commit=_main(d)["commit"].upper())),
+        "has a bad 'commit'",
+    ),
+    "state: path OID not hex": (
+        edit_state(lambda d: _main(d)["paths"].update({"upstreampkg/core.py": "zz"})),
+        "has a bad 'paths' (path: OID or null)",
+    ),
+    "state: failing not an object": (
+        edit_state(lambda d: _main(d).update(failing="yes")),
+        "has a bad 'failing'",
+    ),
+    "state: failing without commit": (
+        edit_state(lambda d: _main(d).update(failing={"paths": {}})),
+        "has a bad 'commit'",
+    ),
+    "state: ref entry not an object": (
+        edit_state(lambda d: d["upstreams"]["upstreampkg"]["refs"].update(main=1)),
+        "ref 'main', is not an object",
+    ),
+    "state: unknown schema": (edit_state(lambda d: d.update(schema=3)), "its schema is 3"),
 }
 
 

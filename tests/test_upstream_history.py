@@ -1,22 +1,19 @@
-"""The first-parent walk against ``git log``, shallow histories, fetch progress and archives."""
+"""The first-parent walk against ``git log``, shallow histories, fetch progress, build trees."""
 
 from __future__ import annotations
 
+import os
 import random
-import tarfile
+import re
+import time
 from pathlib import Path
 
 import pygit2
 import pytest
 
+from pytest_unchanged.upstream.build import install_environment, scm_version, write_build_tree
 from pytest_unchanged.upstream.config import load_upstream_config
-from pytest_unchanged.upstream.fetch import (
-    FetchProgress,
-    fetch_upstream,
-    install_environment,
-    scm_version,
-    write_commit_archive,
-)
+from pytest_unchanged.upstream.fetch import FetchProgress, fetch_upstream
 from pytest_unchanged.upstream.report import touching_commits
 
 from .upstream_helpers import Upstream, git, write_project
@@ -92,32 +89,74 @@ def test_shallow_history_is_said_not_guessed(upstream: Upstream, tmp_path: Path)
 def test_fetch_progress_lines(upstream: Upstream, tmp_path: Path) -> None:
     pyproject = write_project(tmp_path / "project", url=upstream.url, paths=["docs/"])
     config = load_upstream_config(pyproject, "upstreampkg")
-    lines: list[str] = []
-    progress = FetchProgress("upstreampkg", write=lines.append, delay=0)
+    lines: list[tuple[float, str]] = []
+    start = time.monotonic()
+    progress = FetchProgress("upstreampkg", write=lambda t: lines.append((time.monotonic(), t)))
     fetched = fetch_upstream(config, tmp_path / "cache", progress=progress)
     assert str(fetched.tip.id) == upstream.initial
-    assert lines[0].startswith("fetching upstreampkg: ")
-    assert "objects (100%)" in lines[0] or len(lines) == 2
-    assert lines[-1].startswith("fetched upstreampkg in ")
+    first_time, first = lines[0]
+    assert first_time - start < 1.0  # A first fetch says so at once, however small.
+    assert first == (
+        f"fetching upstreampkg from {upstream.url} (first fetch: the whole history of main)\n"
+    )
+    assert lines[-1][1].startswith("fetched upstreampkg in ")
     quiet: list[str] = []
     fetch_upstream(config, tmp_path / "cache", progress=FetchProgress("x", write=quiet.append))
-    assert quiet == []  # Small fetches (under two seconds) say nothing.
+    assert quiet == []  # Later small fetches (under a second) say nothing.
 
 
-def test_archive_holds_exactly_the_commit_tree(upstream: Upstream, tmp_path: Path) -> None:
+def test_fetch_progress_shows_the_remote_and_the_transfer() -> None:
+    lines: list[str] = []
+    progress = FetchProgress("django", write=lines.append, delay=0)
+    progress.sideband_progress("Counting objects:  10% (100/1000)\rCounting objects:  20% (2")
+    progress.sideband_progress("00/1000)\r")  # The same phase within the interval: no line.
+    progress.sideband_progress("Compressing objects:   1% (1/100)\r")
+    assert [line.split(", ")[0] for line in lines] == [
+        "fetching django: remote: Counting objects:  10% (100/1000)",
+        "fetching django: remote: Compressing objects:   1% (1/100)",
+    ]
+    assert all(line.endswith("s\n") for line in lines)
+
+
+def test_fetch_progress_on_a_real_repository_shows_both_phases(tmp_path: Path) -> None:
+    """libgit2's local transport counts objects through the sideband, then they arrive."""
+    source = Upstream(tmp_path / "big")
+    for batch in range(3):
+        files = {f"data/{batch}/{n}.txt": os.urandom(2048).hex() for n in range(400)}
+        source.commit(files, f"Batch {batch}")
+    pyproject = write_project(tmp_path / "project", url=source.url, paths=["data/"])
+    config = load_upstream_config(pyproject, "upstreampkg")
+    lines: list[str] = []
+    progress = FetchProgress("big", write=lines.append, delay=0)
+    fetch_upstream(config, tmp_path / "cache", progress=progress)
+    text = "".join(lines)
+    assert "\nfetching big: remote: Counting objects " in text
+    assert re.search(r"\nfetching big: \d+/\d+ objects \(\d+%\), ", text)
+    assert lines[-1].startswith("fetched big in ")
+
+
+def test_build_tree_is_exactly_the_commit(upstream: Upstream, tmp_path: Path) -> None:
     first = upstream.initial
     upstream.commit({"upstreampkg/core.py": "CHANGED = True\n"}, "Change")
-    repo = pygit2.Repository(str(upstream.path))
+    cache = tmp_path / "cache.git"
+    git(tmp_path, "clone", "-q", "--bare", upstream.url, str(cache))
+    repo = pygit2.Repository(str(cache))
     commit = repo[first].peel(pygit2.Commit)
-    path = write_commit_archive(repo, commit, "upstreampkg", tmp_path / "out")
-    assert path.name == f"upstreampkg-{first}.tar"
-    with tarfile.open(path) as archive:
-        names = sorted(m.name for m in archive.getmembers() if m.isfile())
-        core = archive.extractfile(f"upstreampkg-{first[:12]}/upstreampkg/core.py")
-        assert core is not None
-        assert b"return 42" in core.read()
+    path = write_build_tree(repo, commit, "upstreampkg", tmp_path / "out")
+    assert path == tmp_path / "out" / f"upstreampkg-{first}"
+    assert (path / "upstreampkg" / "core.py").read_text() == "def answer() -> int:\n    return 42\n"
     tracked = git(upstream.path, "ls-tree", "-r", "--name-only", first).split()
-    assert names == sorted(f"upstreampkg-{first[:12]}/{name}" for name in tracked)
+    on_disk = sorted(
+        str(p.relative_to(path)) for p in path.rglob("*") if p.is_file() and ".git" not in p.parts
+    )
+    assert on_disk == sorted(tracked)
+    # A repository of its own at that commit: `git log` there names the upstream commit,
+    # `git status` is clean, and no object was copied (they are read from the cache).
+    assert git(path, "rev-parse", "HEAD", "--show-toplevel").split() == [first, str(path)]
+    assert git(path, "status", "--porcelain") == ""
+    assert not list((path / ".git" / "objects").glob("??/*"))
+    again = write_build_tree(repo, commit, "upstreampkg", tmp_path / "out")  # Replaced.
+    assert git(again, "rev-parse", "HEAD") == first
 
 
 def test_scm_version_follows_setuptools_scm(upstream: Upstream) -> None:
@@ -133,9 +172,22 @@ def test_scm_version_follows_setuptools_scm(upstream: Upstream) -> None:
     upstream.commit({"docs/index.txt": "1\n"}, "One")
     head = upstream.commit({"docs/index.txt": "2\n"}, "Two")
     assert version_of("main") == f"1.2.4.dev2+g{head[:9]}"
+    # Each expected value below is what setuptools-scm 10.3 prints for the same history.
     git(upstream.path, "tag", "-a", "-m", "RC", "2.0.0rc1")
     head = upstream.commit({"docs/index.txt": "3\n"}, "Three")
-    assert version_of("main") == f"2.0.0.dev1+g{head[:9]}"
-    assert install_environment("Zope.Interface", "1.0") == {
-        "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_ZOPE_INTERFACE": "1.0"
+    assert version_of("main") == f"2.0.0rc2.dev1+g{head[:9]}"
+    git(upstream.path, "tag", "1.0.post1")
+    head = upstream.commit({"docs/index.txt": "4\n"}, "Four")
+    assert version_of("main") == f"1.0.post2.dev1+g{head[:9]}"
+    git(upstream.path, "tag", "v3.1")
+    head = upstream.commit({"docs/index.txt": "5\n"}, "Five")
+    assert version_of("main") == f"3.2.dev1+g{head[:9]}"
+    git(upstream.path, "tag", "4.0.dev0")
+    head = upstream.commit({"docs/index.txt": "6\n"}, "Six")
+    assert version_of("main") == f"4.0.dev1+g{head[:9]}"
+    environment = install_environment("Zope.Interface", "1.0", Path("/tmp/build"))
+    assert environment == {
+        "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_ZOPE_INTERFACE": "1.0",
+        "TMPDIR": "/tmp/build",
+        "GIT_CEILING_DIRECTORIES": "/tmp",
     }

@@ -404,3 +404,23 @@ def test_nothing_is_written_into_the_repository(superproject: Path) -> None:
     assert worktree.glob("**") == listed
     assert worktree.entry("").dirty
     assert git_dir_state(repo) == before
+
+
+@pytest.mark.parametrize("flag", ["--skip-worktree", "--assume-unchanged"])
+def test_entries_status_hides_are_hashed_from_disk(tmp_path: Path, flag: str) -> None:
+    repo = init(tmp_path / "r", {"a.txt": "1\n", "b.txt": "1\n"})
+    git(repo, "update-index", flag, "a.txt")
+    write(repo / "a.txt", "2\n")
+    assert git(repo, "status", "--porcelain") == ""
+    worktree = Worktree.discover(repo)
+    assert worktree.entry("a.txt").oid == git(repo, "hash-object", "a.txt")
+    assert worktree.entry("").oid != git(repo, "rev-parse", "HEAD^{tree}")
+
+
+def test_a_sparse_checkout_entry_missing_on_disk_keeps_its_blob(tmp_path: Path) -> None:
+    repo = init(tmp_path / "r", {"a.txt": "1\n", "b.txt": "1\n"})
+    git(repo, "update-index", "--skip-worktree", "a.txt")
+    (repo / "a.txt").unlink()
+    worktree = Worktree.discover(repo)
+    assert worktree.entry("a.txt").oid == git(repo, "rev-parse", "HEAD:a.txt")
+    assert worktree.entry("").oid == git(repo, "rev-parse", "HEAD^{tree}")

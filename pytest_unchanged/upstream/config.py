@@ -32,7 +32,7 @@ DEFAULT_STATE_FILE = ".pytest-unchanged-upstream.json"
 CACHE_DIR_ENV = "PYTEST_UNCHANGED_CACHE_DIR"
 
 _STRING_KEYS = ("url", "ref", "package", "state")
-_LIST_KEYS = ("paths", "install", "pytest_args")
+_LIST_KEYS = ("paths", "install", "pytest_args", "refs", "context")
 _REQUIRED_KEYS = ("url", "paths")
 
 
@@ -49,19 +49,26 @@ class UpstreamError(Exception):
 class UpstreamConfig:
     """One ``[tool.pytest-unchanged.upstream.NAME]`` table, checked and completed with defaults.
 
-    ``paths`` are relative POSIX paths inside the upstream repository without a trailing
-    slash; ``state_file`` is absolute; ``package`` is a canonical distribution name.
+    ``refs`` are the branches or tags followed (``ref``, or the ``refs`` list; at least one);
+    ``paths`` and ``context`` are relative POSIX paths inside the upstream repository without
+    a trailing slash; ``state_file`` is absolute; ``package`` is a canonical distribution name.
     """
 
     name: str
     url: str
-    ref: str
+    refs: tuple[str, ...]
     paths: tuple[str, ...]
     install: tuple[str, ...]
     package: str
     pytest_args: tuple[str, ...]
     state_file: Path
     pyproject: Path
+    context: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """The first (for most tables the only) ref followed."""
+        return self.refs[0]
 
     @property
     def table(self) -> str:
@@ -138,13 +145,24 @@ def _parse_table(name: str, table: dict[str, Any], pyproject: Path) -> UpstreamC
             )
     if not table["paths"]:
         raise UpstreamError(f"{where}: 'paths' is empty. List at least one upstream path.")
+    if "ref" in table and "refs" in table:
+        raise UpstreamError(
+            f"{where}: both 'ref' and 'refs' are set. Keep one: `refs` lists every ref to follow."
+        )
+    refs = tuple(table.get("refs", [table.get("ref", "main")]))
+    if not refs or len(set(refs)) != len(refs) or not all(ref.strip() for ref in refs):
+        raise UpstreamError(
+            f"{where}: 'refs' must list distinct, non-empty branch or tag names, not {refs!r}. "
+            "Fix the value."
+        )
     project_root = pyproject.parent
     state = Path(table.get("state", DEFAULT_STATE_FILE))
     return UpstreamConfig(
         name=name,
         url=table["url"],
-        ref=table.get("ref", "main"),
-        paths=tuple(_normalize_path(path, where) for path in table["paths"]),
+        refs=refs,
+        paths=tuple(_normalize_path(path, where, "paths") for path in table["paths"]),
+        context=tuple(_normalize_path(path, where, "context") for path in table.get("context", [])),
         install=tuple(table.get("install", ["."])),
         package=canonicalize_name(table.get("package", name)),
         pytest_args=tuple(table.get("pytest_args", [])),
@@ -153,12 +171,12 @@ def _parse_table(name: str, table: dict[str, Any], pyproject: Path) -> UpstreamC
     )
 
 
-def _normalize_path(path: str, where: str) -> str:
+def _normalize_path(path: str, where: str, key: str) -> str:
     """Return ``path`` as a relative POSIX path without a trailing slash."""
     pure = PurePosixPath(path.strip())
     if pure.is_absolute() or ".." in pure.parts or str(pure) in ("", "."):
         raise UpstreamError(
-            f"{where}: 'paths' entry {path!r} is not a path inside the upstream repository. "
+            f"{where}: {key!r} entry {path!r} is not a path inside the upstream repository. "
             "Write it relative to the repository root, like 'src/package/module.py' or "
             "'src/package/'."
         )

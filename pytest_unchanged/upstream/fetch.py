@@ -1,126 +1,134 @@
-"""Fetch a watched upstream with pygit2 and compare its watched paths with the verified state.
+"""Fetch a watched upstream with pygit2 and compare its watched paths with the state file.
 
 The upstream is fetched into a bare repository in a cache outside the user's repository
-(:func:`~pytest_unchanged.upstream_config.cache_path`), reused between runs. The configured
-ref is resolved to a commit, the tree or blob OID of each watched path is read at that commit,
-and :func:`compare` says which paths moved since the verified commit. :func:`write_commit_archive`
-makes an installable archive of exactly one commit; projects that take their version from git
-tags (setuptools-scm, hatch-vcs) cannot find it in an archive, so :func:`scm_version` computes
-it from the fetched tags and :func:`install_environment` passes it to the build. Nothing here
-writes to the user's repository; the verified state is written only by the callers, on success.
+(:mod:`.cache`), reused between runs; every configured ref comes in one fetch. Each ref is
+resolved to a commit, the tree or blob OID of each watched path is read at that commit, and
+:func:`compare` says which paths moved since the verified commit, and whether the tip is one
+the tests are already known to fail against. Nothing here writes outside the cache; the state
+file is written only by the callers.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
-import re
-import shutil
-import sys
-import tarfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Literal
 
 import pygit2
-from packaging.version import InvalidVersion, Version
-from pygit2.enums import DescribeStrategy
 
+from .cache import cache_lock, open_cache, remove_cache
 from .config import UpstreamConfig, UpstreamError, cache_path
-from .state import VerifiedUpstream
+from .progress import FetchProgress
+from .state import CommitPaths, RefState, utc_now
 
 __all__ = [
     "Comparison",
     "FetchProgress",
+    "Status",
     "Upstream",
     "compare",
+    "fetch_refs",
     "fetch_upstream",
-    "install_environment",
     "path_oids",
     "resolve_commit",
-    "scm_version",
-    "write_commit_archive",
 ]
 
-# `git describe --tags --long` output: TAG-DISTANCE-gOID.
-_DESCRIBED = re.compile(r"^(?P<tag>.+)-(?P<distance>\d+)-g(?P<oid>[0-9a-f]+)$")
+#: unverified: nothing verified yet; unchanged: the watched paths are as verified; moved: one
+#: moved since (to OIDs not known to fail); known-failing: they are where the tests last failed.
+Status = Literal["unverified", "unchanged", "moved", "known-failing"]
 
 
 @dataclass(frozen=True)
 class Upstream:
-    """A fetched upstream: its cache repository and the commit its ref resolved to."""
+    """A fetched ref of an upstream: the cache repository, the ref, and the commit it is at."""
 
     config: UpstreamConfig
     repo: pygit2.Repository
+    ref: str
     tip: pygit2.Commit
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """The watched paths of an upstream commit, compared with the verified state.
+    """The watched paths of an upstream commit, compared with the state of its ref.
 
-    ``current`` maps each watched path to its hex OID at ``commit``; ``moved`` lists the
-    watched paths whose OID differs from ``verified`` (or that ``verified`` does not hold).
+    ``current`` maps each watched path to its hex OID at ``commit`` (None: removed there);
+    ``moved`` lists the watched paths whose OID differs from the verified one (or that the
+    verified state does not hold).
     """
 
     upstream: Upstream
     commit: pygit2.Commit
-    current: dict[str, str]
-    verified: VerifiedUpstream | None
+    current: dict[str, str | None]
+    state: RefState
     moved: tuple[str, ...]
 
     @property
+    def verified(self) -> CommitPaths | None:
+        """The last verified commit of the ref and its OIDs, if any."""
+        return self.state.verified
+
+    @property
+    def status(self) -> Status:
+        """Where the watched paths stand: see :data:`Status`."""
+        failing = self.state.failing
+        if self.verified is not None and not self.moved:
+            return "unchanged"
+        if failing is not None and failing.paths == self.current:
+            return "known-failing"
+        return "unverified" if self.verified is None else "moved"
+
+    @property
     def changed(self) -> bool:
-        """True when a watched path moved or nothing was verified yet."""
-        return self.verified is None or bool(self.moved)
+        """True when the tests should run: a watched path moved, or nothing was verified yet."""
+        return self.status in ("unverified", "moved")
 
-    def as_verified(self) -> VerifiedUpstream:
-        """Return the state that records ``commit`` as verified now."""
-        config = self.upstream.config
-        return VerifiedUpstream.now(config.url, config.ref, str(self.commit.id), self.current)
-
-
-class FetchProgress(pygit2.RemoteCallbacks):
-    """Remote callbacks that write a progress line while a large fetch runs.
-
-    Nothing is written during the first ``delay`` seconds, so small fetches stay silent; on a
-    terminal the line is redrawn in place, elsewhere a new line is written every ``interval``.
-    """
-
-    def __init__(
-        self, label: str, write: Callable[[str], None] | None = None, delay: float = 2.0
-    ) -> None:
-        super().__init__()
-        self.label = label
-        self.tty = write is None and sys.stderr.isatty()
-        self.write = write or (lambda text: print(text, file=sys.stderr, end="", flush=True))
-        self.start = time.monotonic()
-        self.delay = delay
-        self.interval = 0.5 if self.tty else 10.0
-        self.last = self.start + delay - self.interval
-        self.shown = False
-
-    def transfer_progress(self, stats: pygit2.remotes.TransferProgress) -> None:
-        """Called by libgit2 as objects arrive; writes a line now and then."""
-        now = time.monotonic()
-        if now - self.last < self.interval:
-            return
-        self.last = now
-        received, total = stats.received_objects, max(stats.total_objects, 1)
-        line = (
-            f"fetching {self.label}: {received}/{total} objects ({100 * received // total}%), "
-            f"{stats.received_bytes / 2**20:.1f} MiB, {stats.indexed_deltas}/"
-            f"{stats.total_deltas} deltas, {now - self.start:.0f}s"
+    @property
+    def url_note(self) -> str | None:
+        """A sentence when the state was verified against another URL than the configured one."""
+        stored, url = self.state.url, self.upstream.config.url
+        if not stored or stored == url:
+            return None
+        return (
+            f"the state was verified against {stored}, the table now says {url}; OIDs are "
+            "compared all the same (equal OIDs mean equal content)"
         )
-        self.write(f"\r{line}" if self.tty else f"{line}\n")
-        self.shown = True
 
-    def finish(self) -> None:
-        """End the progress line, if one was written."""
-        if self.shown:
-            elapsed = time.monotonic() - self.start
-            end_of_line = "\n" if self.tty else ""
-            self.write(f"{end_of_line}fetched {self.label} in {elapsed:.0f}s\n")
+    def as_verified(self) -> RefState:
+        """Return the state of the ref that records ``commit`` as verified now."""
+        verified = CommitPaths(str(self.commit.id), dict(self.current), utc_now())
+        return RefState(url=self.upstream.config.url, ref=self.upstream.ref, verified=verified)
+
+    def as_failing(self) -> RefState:
+        """Return the state that keeps the verified commit and records ``commit`` as failing."""
+        failing = CommitPaths(str(self.commit.id), dict(self.current), utc_now())
+        return RefState(self.upstream.config.url, self.upstream.ref, self.verified, failing)
+
+
+def fetch_refs(
+    config: UpstreamConfig,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: FetchProgress | None = None,
+) -> list[Upstream]:
+    """Fetch every configured ref of ``config``'s upstream into its cache, in one fetch.
+
+    Returns one :class:`Upstream` per ref, in the configured order. A ref may be a branch, a
+    tag or a full ref name; branches and tags are force-updated (a force-push or a moved tag is
+    followed). Raises :class:`UpstreamError` when the URL cannot be reached or a ref does not
+    exist there or is not a commit; a cache made by this call is then removed again.
+    """
+    path = cache_path(config, cache_dir)
+    callbacks = progress or FetchProgress(config.name)
+    with cache_lock(path):
+        repo, created = open_cache(config, path)
+        try:
+            names = _fetch(config, repo, created, callbacks)
+        except UpstreamError:
+            if created:
+                remove_cache(path)  # A bad URL or ref leaves no empty cache behind.
+            raise
+    return [Upstream(config, repo, ref, _tip(config, repo, ref, name)) for ref, name in names]
 
 
 def fetch_upstream(
@@ -128,15 +136,15 @@ def fetch_upstream(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: FetchProgress | None = None,
 ) -> Upstream:
-    """Fetch the configured ref of ``config``'s upstream into its cache; resolve it to a commit.
+    """Fetch ``config``'s upstream (:func:`fetch_refs`); return its first configured ref."""
+    return fetch_refs(config, cache_dir, progress)[0]
 
-    ``ref`` may be a branch, a tag or a full ref name. Tags pointing into the fetched history
-    come along (they name versions of archives). Raises :class:`UpstreamError` when the URL
-    cannot be reached or the ref does not exist there.
-    """
-    repo = _open_cache(config, cache_path(config, cache_dir))
+
+def _fetch(
+    config: UpstreamConfig, repo: pygit2.Repository, cold: bool, callbacks: FetchProgress
+) -> list[tuple[str, str]]:
+    """Fetch the refs; return (configured ref, full ref name) pairs."""
     remote = repo.remotes["origin"]
-    callbacks = progress or FetchProgress(config.name)
     try:
         heads = {head.name for head in remote.list_heads(callbacks=callbacks) if head.name}
     except pygit2.GitError as exc:
@@ -144,161 +152,127 @@ def fetch_upstream(
             f"Cannot reach the upstream {config.name!r} at {config.url}: {exc}. Check the `url` "
             f"of {config.table} in {config.pyproject} and your network."
         ) from None
-    candidates = [config.ref] if config.ref.startswith("refs/") else [
-        f"refs/heads/{config.ref}", f"refs/tags/{config.ref}",
-    ]  # fmt: skip
-    ref = next((name for name in candidates if name in heads), None)
-    if ref is None:
-        branches = sorted(n.removeprefix("refs/heads/") for n in heads if n.startswith("refs/h"))
-        raise UpstreamError(
-            f"The upstream {config.name!r} at {config.url} has no branch or tag {config.ref!r}"
-            + (f" (its branches include {', '.join(branches[:8])})" if branches else "")
-            + f". Fix the `ref` of {config.table}."
-        )
+    names = [(ref, _full_name(config, ref, heads)) for ref in config.refs]
+    if cold:
+        callbacks.start_cold(config.url, ", ".join(config.refs))
     try:
-        remote.fetch([f"+{ref}:{ref}"], callbacks=callbacks)
+        remote.fetch([f"+{name}:{name}" for _, name in names], callbacks=callbacks)
     except pygit2.GitError as exc:
         raise UpstreamError(
-            f"Fetching {ref} of the upstream {config.name!r} from {config.url} failed: {exc}. "
-            "Run again; if it keeps failing, delete the cache directory "
-            f"{repo.path.rstrip('/')} and run again."
+            f"Fetching {', '.join(config.refs)} of the upstream {config.name!r} from "
+            f"{config.url} failed: {exc}. Run again; if it keeps failing, delete the cache "
+            f"directory {repo.path.rstrip('/')} and run again."
         ) from None
     finally:
         callbacks.finish()
-    target = repo.references[ref].peel()
+    return names
+
+
+def _full_name(config: UpstreamConfig, ref: str, heads: set[str]) -> str:
+    candidates = [ref] if ref.startswith("refs/") else [f"refs/heads/{ref}", f"refs/tags/{ref}"]
+    name = next((name for name in candidates if name in heads), None)
+    if name is not None:
+        return name
+    short = sorted(
+        n.removeprefix("refs/heads/").removeprefix("refs/tags/")
+        for n in heads
+        if n.startswith(("refs/heads/", "refs/tags/")) and not n.endswith("^{}")
+    )
+    close = difflib.get_close_matches(ref, short, n=4, cutoff=0.6)
+    usual: list[str] = [n for n in ("main", "master") if n in short and n not in close]
+    hint = ", ".join(close + usual)
+    raise UpstreamError(
+        f"The upstream {config.name!r} at {config.url} has no branch or tag {ref!r}"
+        + (f" (the closest names there: {hint})" if hint else "")
+        + f". Fix the `ref` or `refs` of {config.table}."
+    )
+
+
+def _tip(config: UpstreamConfig, repo: pygit2.Repository, ref: str, name: str) -> pygit2.Commit:
+    target = repo.references[name].peel()
     if not isinstance(target, pygit2.Commit):
         raise UpstreamError(
-            f"{ref} of the upstream {config.name!r} points to a {target.type_str}, not a commit. "
-            f"Set the `ref` of {config.table} to a branch or a tag of a commit."
+            f"{name} of the upstream {config.name!r} points to a {target.type_str}, not a "
+            f"commit. Set the `ref` of {config.table} to a branch or a tag of a commit."
         )
-    return Upstream(config=config, repo=repo, tip=target)
-
-
-def _open_cache(config: UpstreamConfig, path: Path) -> pygit2.Repository:
-    """Open the bare cache repository at ``path``, creating it when missing or unusable."""
-    try:
-        repo = pygit2.Repository(str(path))
-    except pygit2.GitError:
-        if path.exists():
-            shutil.rmtree(path)  # Not a repository: a cache interrupted while being created.
-        try:
-            repo = pygit2.init_repository(str(path), bare=True)
-        except pygit2.GitError as exc:
-            raise UpstreamError(
-                f"Cannot create the fetch cache {path}: {exc}. Pass --cache-dir or set "
-                "PYTEST_UNCHANGED_CACHE_DIR to a writable directory."
-            ) from None
-    if "origin" not in repo.remotes.names():
-        repo.remotes.create("origin", config.url)
-    elif repo.remotes["origin"].url != config.url:
-        repo.remotes.set_url("origin", config.url)
-    return repo
+    return target
 
 
 def resolve_commit(upstream: Upstream, revision: str) -> pygit2.Commit:
-    """Return the commit ``revision`` (a full or abbreviated OID) of a fetched upstream.
+    """Return the commit ``revision`` (an OID, abbreviated or full, or a revision like
+    ``TAG`` or ``main~3``) of a fetched upstream, which must be the tip of the ref or one of
+    its ancestors.
 
-    Raises :class:`UpstreamError` when the fetched history holds no such commit.
+    Raises :class:`UpstreamError` when the fetched history holds no such commit, or when it is
+    not in the history of the ref (a commit of another branch would be compared with the
+    wrong history).
     """
-    try:
-        commit = upstream.repo.revparse_single(revision).peel(pygit2.Commit)
-    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
-        config = upstream.config
+    config, repo = upstream.config, upstream.repo
+    commit: object = None
+    if revision.strip() and not revision.startswith("-"):
+        try:
+            commit = repo.revparse_single(revision).peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+            commit = None
+    if not isinstance(commit, pygit2.Commit):
         raise UpstreamError(
-            f"The commit {revision!r} is not in the fetched history of {config.ref} of the "
+            f"The commit {revision!r} is not in the fetched history of {upstream.ref} of the "
             f"upstream {config.name!r} ({config.url}). Give a commit of that history, or "
             "leave out --commit to record the fetched tip."
-        ) from None
-    assert isinstance(commit, pygit2.Commit)
+        )
+    tip = upstream.tip
+    if commit.id != tip.id and not repo.descendant_of(tip.id, commit.id):
+        raise UpstreamError(
+            f"The commit {commit.short_id} ({revision!r}) is not in the history of "
+            f"{upstream.ref} (at {tip.short_id}) of the upstream {config.name!r}: it belongs to "
+            "another branch or to a rewritten history. Give a commit of that ref's history."
+        )
     return commit
 
 
-def path_oids(upstream: Upstream, commit: pygit2.Commit) -> dict[str, str]:
+def path_oids(
+    upstream: Upstream, commit: pygit2.Commit, known: frozenset[str] = frozenset()
+) -> dict[str, str | None]:
     """Return the hex OID of the tree or blob of each watched path at ``commit``.
 
-    Raises :class:`UpstreamError` naming the first watched path missing at that commit.
+    A path missing at ``commit`` gives None when it is in ``known`` (it was recorded before:
+    removed or renamed upstream, a move); otherwise :class:`UpstreamError` is raised naming
+    it (a misspelt path).
     """
-    config, tree, oids = upstream.config, commit.tree, {}
+    config, tree = upstream.config, commit.tree
+    oids: dict[str, str | None] = {}
     for path in config.paths:
         try:
             oids[path] = str(tree[path].id)
         except KeyError:
-            raise UpstreamError(
-                f"The watched path {path!r} does not exist at commit {commit.short_id} "
-                f"({config.ref} of the upstream {config.name!r}, {config.url}). It was removed "
-                f"or renamed upstream, or it is misspelt: fix `paths` in {config.table}."
-            ) from None
+            if path not in known:
+                raise UpstreamError(
+                    f"The watched path {path!r} does not exist at commit {commit.short_id} "
+                    f"({upstream.ref} of the upstream {config.name!r}, {config.url}), and no "
+                    f"verified commit had it: it is misspelt, or was removed or renamed "
+                    f"before. Fix `paths` in {config.table}."
+                ) from None
+            oids[path] = None
     return oids
 
 
-def compare(
-    upstream: Upstream, verified: VerifiedUpstream | None, commit: pygit2.Commit | None = None
-) -> Comparison:
-    """Compare the watched paths at ``commit`` (default: the fetched tip) with ``verified``.
+def compare(upstream: Upstream, state: RefState, commit: pygit2.Commit | None = None) -> Comparison:
+    """Compare the watched paths at ``commit`` (default: the fetched tip) with ``state``.
 
-    Raises :class:`UpstreamError` when a watched path is missing at that commit.
+    Raises :class:`UpstreamError` when a watched path is missing at that commit and no
+    verified or failing commit of ``state`` recorded it.
     """
     commit = commit or upstream.tip
-    current = path_oids(upstream, commit)
+    known = {p for record in (state.verified, state.failing) if record for p in record.paths}
+    current = path_oids(upstream, commit, frozenset(known))
+    verified = state.verified
     moved = (
         ()
         if verified is None
-        else tuple(path for path, oid in current.items() if verified.paths.get(path) != oid)
+        else tuple(
+            path
+            for path, oid in current.items()
+            if path not in verified.paths or verified.paths[path] != oid
+        )
     )
-    return Comparison(upstream, commit, current, verified, moved)
-
-
-def write_commit_archive(
-    repo: pygit2.Repository, commit: pygit2.Commit, package: str, directory: Path
-) -> Path:
-    """Write the tree of ``commit`` as ``PACKAGE-OID.tar`` in ``directory``; return its path.
-
-    The archive holds one top directory, ``PACKAGE-SHORTOID/``, like ``git archive --prefix``.
-    The full commit OID in the file name lets the installed distribution's ``direct_url.json``
-    say which commit it was built from.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{package}-{commit.id}.tar"
-    with tarfile.open(path, "w") as archive:
-        repo.write_archive(commit.id, archive, prefix=f"{package}-{str(commit.id)[:12]}/")
-    return path
-
-
-def scm_version(repo: pygit2.Repository, commit: pygit2.Commit) -> str:
-    """Return the version setuptools-scm's default scheme would give ``commit``.
-
-    On a tag ``X.Y.Z``: ``X.Y.Z``. Past it by N commits: ``X.Y.(Z+1).devN+gOID`` (after a
-    pre-release or dev tag: ``X.Y.Z.devN+gOID``). Without a version tag: ``0.1.dev0+gOID``.
-    Only tags in the fetched history count.
-    """
-    short = str(commit.id)[:9]
-    try:
-        described = repo.describe(
-            commit, describe_strategy=DescribeStrategy.TAGS, pattern="*[0-9]*",
-            always_use_long_format=True,
-        )  # fmt: skip
-    except (KeyError, pygit2.GitError):
-        return f"0.1.dev0+g{short}"
-    match = _DESCRIBED.match(described)
-    try:
-        version = Version(match["tag"]) if match else None
-    except InvalidVersion:
-        version = None
-    if match is None or version is None:
-        return f"0.1.dev0+g{short}"
-    distance = int(match["distance"])
-    if distance == 0:
-        return str(version)
-    if version.is_prerelease:
-        return f"{version.base_version}.dev{distance}+g{short}"
-    release = (*version.release[:-1], version.release[-1] + 1)
-    return f"{'.'.join(map(str, release))}.dev{distance}+g{short}"
-
-
-def install_environment(package: str, version: str) -> dict[str, str]:
-    """Return the environment variables that make setuptools-scm use ``version`` for ``package``.
-
-    They are harmless for build backends that do not read them.
-    """
-    suffix = re.sub(r"[-_.]+", "_", package).upper()
-    return {f"SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{suffix}": version}
+    return Comparison(upstream, commit, current, state, moved)

@@ -1,9 +1,17 @@
-"""The verified-state file: per upstream, the commit last verified and its watched-path OIDs.
+"""The verified-state file: per upstream and ref, the commit last verified and the one failing.
 
 The file is small, human-readable JSON that a project commits (so a scheduled job and every
-developer share it) or keeps in a CI cache. One file may hold several upstreams; writing one
-keeps the others. Writes are atomic: a temporary file in the same directory, then
-``os.replace``.
+developer share it) or keeps in a CI cache. One file may hold several upstreams, each with the
+URL it was verified against and one entry per followed ref::
+
+    {"schema": 2, "upstreams": {"django": {"url": "...", "refs": {"main": {
+        "commit": OID, "verified_at": TIME, "paths": {PATH: OID or null},
+        "failing": {"commit": OID, "failed_at": TIME, "paths": {...}}}}}}}
+
+A path's OID is null when the path did not exist at that commit (removed upstream). Writing one
+ref keeps the others. Writes are atomic (a temporary file in the same directory, then
+``os.replace``) and keep the existing file's permissions, or the umask's for a new file.
+Schema 1 files (one ref per upstream) are read, and rewritten as schema 2.
 """
 
 from __future__ import annotations
@@ -19,78 +27,115 @@ from typing import Any
 
 from .config import UpstreamError
 
-__all__ = ["STATE_SCHEMA", "VerifiedUpstream", "read_verified", "write_verified"]
+__all__ = ["STATE_SCHEMA", "CommitPaths", "RefState", "read_state", "write_state"]
 
-STATE_SCHEMA = 1
+STATE_SCHEMA = 2
+
+
+def utc_now() -> str:
+    """Return the current time as ISO 8601 UTC with a ``Z``, to the second."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
-class VerifiedUpstream:
-    """The state of one upstream that was last verified.
+class CommitPaths:
+    """A commit and the hex OID of each watched path there (None: the path did not exist).
 
-    ``commit`` is a full commit OID in hex; ``paths`` maps each watched path to the hex OID of
-    its tree or blob at that commit; ``verified_at`` is an ISO 8601 UTC time.
+    ``at`` is the ISO 8601 UTC time it was verified (or found failing).
+    """
+
+    commit: str
+    paths: dict[str, str | None]
+    at: str
+
+
+@dataclass(frozen=True)
+class RefState:
+    """What the state file says about one ref of one upstream.
+
+    ``url`` is the URL it was verified against ("" when nothing was stored); ``verified`` the
+    last commit the tests passed against; ``failing`` the last commit they failed against,
+    if that happened after the verified one.
     """
 
     url: str
     ref: str
-    commit: str
-    paths: dict[str, str]
-    verified_at: str
-
-    @classmethod
-    def now(cls, url: str, ref: str, commit: str, paths: dict[str, str]) -> VerifiedUpstream:
-        """Return a state verified at the current time."""
-        stamp = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-        return cls(url=url, ref=ref, commit=commit, paths=dict(paths), verified_at=stamp)
+    verified: CommitPaths | None = None
+    failing: CommitPaths | None = None
 
 
-def read_verified(state_file: Path, name: str) -> VerifiedUpstream | None:
-    """Return the verified state of upstream ``name`` in ``state_file``.
+def read_state(state_file: Path, name: str, ref: str) -> RefState:
+    """Return the state of ``ref`` of upstream ``name`` in ``state_file``.
 
-    Returns None when the file does not exist or holds nothing for ``name``. Raises
+    A missing file or entry gives a state with neither ``verified`` nor ``failing``. Raises
     :class:`UpstreamError` when the file cannot be read or is not a valid state file.
     """
-    entry = _read_document(state_file)["upstreams"].get(name)
+    upstream = _read_document(state_file)["upstreams"].get(name)
+    if upstream is None:
+        return RefState(url="", ref=ref)
+    where = f"the entry of {name!r}"
+    if not isinstance(upstream, dict) or not isinstance(upstream.get("refs", {}), dict):
+        raise _corrupt(state_file, f"{where} is not an object with a 'refs' object")
+    url = upstream.get("url", "")
+    entry = upstream.get("refs", {}).get(ref)
     if entry is None:
-        return None
-    try:
-        paths = entry["paths"]
-        if not isinstance(paths, dict) or not all(
-            isinstance(key, str) and _is_oid(value) for key, value in paths.items()
-        ):
-            raise TypeError("paths")
-        if not _is_oid(entry["commit"]):
-            raise TypeError("commit")
-        return VerifiedUpstream(
-            url=str(entry.get("url", "")),
-            ref=str(entry.get("ref", "")),
-            commit=entry["commit"],
-            paths=dict(paths),
-            verified_at=str(entry.get("verified_at", "")),
-        )
-    except (KeyError, TypeError) as exc:
-        raise _corrupt(state_file, f"the entry of {name!r} has a bad {exc.args[0]!r}") from None
+        return RefState(url=url if isinstance(url, str) else "", ref=ref)
+    where = f"the entry of {name!r}, ref {ref!r},"
+    if not isinstance(entry, dict):
+        raise _corrupt(state_file, f"{where} is not an object")
+    verified = _commit_paths(state_file, where, entry, "verified_at") if "commit" in entry else None
+    failing = entry.get("failing")
+    if failing is not None and not isinstance(failing, dict):
+        raise _corrupt(state_file, f"{where} has a bad 'failing'")
+    return RefState(
+        url=url if isinstance(url, str) else "",
+        ref=ref,
+        verified=verified,
+        failing=_commit_paths(state_file, where, failing, "failed_at") if failing else None,
+    )
 
 
-def write_verified(state_file: Path, name: str, verified: VerifiedUpstream) -> None:
-    """Store ``verified`` as the state of upstream ``name`` in ``state_file``, atomically.
+def write_state(state_file: Path, name: str, url: str, state: RefState) -> None:
+    """Store ``state`` as the entry of its ref of upstream ``name`` in ``state_file``.
 
-    Other upstreams in the file are kept. Raises :class:`UpstreamError` when the existing file
-    is not a valid state file or the new one cannot be written; the old file is then intact.
+    ``url`` is stored as the upstream's URL. Other upstreams and refs are kept. Raises
+    :class:`UpstreamError` when the existing file is not a valid state file or the new one
+    cannot be written; the old file is then intact.
     """
     document = _read_document(state_file)
-    document["upstreams"][name] = {
-        "url": verified.url,
-        "ref": verified.ref,
-        "commit": verified.commit,
-        "verified_at": verified.verified_at,
-        "paths": dict(sorted(verified.paths.items())),
-    }
-    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    upstream = document["upstreams"].setdefault(name, {})
+    upstream["url"] = url
+    entry: dict[str, Any] = {}
+    if state.verified:
+        entry["commit"] = state.verified.commit
+        entry["verified_at"] = state.verified.at
+        entry["paths"] = dict(sorted(state.verified.paths.items()))
+    if state.failing:
+        entry["failing"] = {
+            "commit": state.failing.commit,
+            "failed_at": state.failing.at,
+            "paths": dict(sorted(state.failing.paths.items())),
+        }
+    upstream.setdefault("refs", {})[state.ref] = entry
+    _write_atomically(state_file, json.dumps(document, indent=2, sort_keys=True) + "\n")
+
+
+def _commit_paths(state_file: Path, where: str, entry: dict[str, Any], at: str) -> CommitPaths:
+    paths = entry.get("paths")
+    if not isinstance(paths, dict) or not all(
+        isinstance(key, str) and (value is None or _is_oid(value)) for key, value in paths.items()
+    ):
+        raise _corrupt(state_file, f"{where} has a bad 'paths' (path: OID or null)")
+    if not _is_oid(entry.get("commit")):
+        raise _corrupt(state_file, f"{where} has a bad 'commit' (a full hex OID)")
+    return CommitPaths(commit=entry["commit"], paths=dict(paths), at=str(entry.get(at, "")))
+
+
+def _write_atomically(state_file: Path, text: str) -> None:
     temporary = None
     try:
         state_file.parent.mkdir(parents=True, exist_ok=True)
+        mode = _mode_for(state_file)
         with tempfile.NamedTemporaryFile(
             "w", encoding="utf-8", dir=state_file.parent, prefix=f".{state_file.name}.",
             suffix=".tmp", delete=False,
@@ -98,6 +143,7 @@ def write_verified(state_file: Path, name: str, verified: VerifiedUpstream) -> N
             temporary = Path(stream.name)
             stream.write(text)
             stream.flush()
+            os.fchmod(stream.fileno(), mode)
             os.fsync(stream.fileno())
         os.replace(temporary, state_file)
     except OSError as exc:
@@ -107,6 +153,16 @@ def write_verified(state_file: Path, name: str, verified: VerifiedUpstream) -> N
             f"Cannot write the verified-state file {state_file}: {exc.strerror}. Check that "
             "its directory exists and is writable, or set `state` to another path."
         ) from None
+
+
+def _mode_for(state_file: Path) -> int:
+    """The permission bits of the existing file, else what the umask gives a new file."""
+    try:
+        return state_file.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _read_document(state_file: Path) -> dict[str, Any]:
@@ -122,9 +178,25 @@ def _read_document(state_file: Path) -> dict[str, Any]:
         raise _corrupt(state_file, f"it is not JSON ({exc})") from None
     if not isinstance(document, dict) or not isinstance(document.get("upstreams"), dict):
         raise _corrupt(state_file, "it has no 'upstreams' object")
+    if document.get("schema") == 1:
+        return _from_schema_1(state_file, document["upstreams"])
     if document.get("schema") != STATE_SCHEMA:
-        raise _corrupt(state_file, f"its schema is {document.get('schema')!r}, not 1")
+        raise _corrupt(
+            state_file, f"its schema is {document.get('schema')!r}, not 1 or {STATE_SCHEMA}"
+        )
     return document
+
+
+def _from_schema_1(state_file: Path, upstreams: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 kept one ref per upstream, with ``url`` and ``ref`` beside the commit."""
+    converted: dict[str, Any] = {}
+    for name, entry in upstreams.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("ref", "main"), str):
+            raise _corrupt(state_file, f"the entry of {name!r} is not a schema 1 entry")
+        ref = entry.get("ref") or "main"
+        kept = {key: entry[key] for key in ("commit", "verified_at", "paths") if key in entry}
+        converted[name] = {"url": entry.get("url", ""), "refs": {ref: kept}}
+    return {"schema": STATE_SCHEMA, "upstreams": converted}
 
 
 def _is_oid(value: object) -> bool:
