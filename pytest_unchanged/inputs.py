@@ -59,8 +59,8 @@ class ItemInputs:
     and ``body`` their canonical JSON. ``unkeyable`` is a reason the item must always run (an
     ``always_run`` mark, a declared path that matches nothing, a dirty submodule...), and
     ``missing`` lists declared paths that matched nothing. ``specs`` are the arguments the
-    manifest was expanded from (global inputs, then the declared or default paths and globs):
-    expanding them again finds new matches of a glob without importing the test module.
+    manifest was expanded from (global inputs, then the declared or default paths and globs,
+    then the item-input hook's paths).
     """
 
     manifest: tuple[tuple[str, str, str], ...]
@@ -277,24 +277,10 @@ class Resolver:
             unkeyable = "submodule with uncommitted changes: " + ", ".join(dirty)
         elif problems:
             unkeyable = "; ".join(problems)
-        # The implicit inputs join the specs (the fast path derives inputs with module_inputs).
-        implicit_specs = tuple(self._spec_of(rel) for rel in sorted(implicit_paths))
+        # The fast path derives a module's inputs again with module_inputs, never from specs.
         return ItemInputs(
-            manifest,
-            digest(manifest),
-            body,
-            unkeyable,
-            tuple(missing),
-            (*specs, *implicit_specs),
-            tuple(problems),
+            manifest, digest(manifest), body, unkeyable, tuple(missing), specs, tuple(problems)
         )
-
-    def _spec_of(self, rel: str) -> str:
-        """``rel`` (relative to the top) as a spec: relative to the rootdir, glob-escaped."""
-        if not rel:
-            return "."
-        spec = os.path.relpath(self.worktree.root / rel, self.rootdir)
-        return globmod.escape(Path(spec).as_posix())
 
     def _import_closure(self, start: Iterable[str]) -> list[str]:
         """The repository files the existing files in ``start`` import, transitively.

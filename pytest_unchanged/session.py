@@ -314,8 +314,8 @@ def configuration_facets(config: pytest.Config) -> dict[str, object]:
     ``testpaths``, ``python_files``, ``python_classes``, ``python_functions``,
     ``filterwarnings``, ``unchanged_inputs`` and ``unchanged_default`` all count (not
     :data:`REPORTING_INI`); :data:`COLLECTION_OPTIONS`; and the plugins registered (module
-    names, and the distributions of those loaded from entry points). ``conftest.py`` files
-    are per module: see :meth:`Context.scope`.
+    names; the installed distributions' versions are environment facets). ``conftest.py``
+    files are per module: see :meth:`Context.scope`.
     """
     inipath = config.inipath
     ini: dict[str, str] = {}
@@ -344,9 +344,6 @@ def configuration_facets(config: pytest.Config) -> dict[str, object]:
             name
             for name, plugin in plugins.list_name_plugin()
             if isinstance(plugin, ModuleType) and not _is_conftest(plugin)
-        ),
-        "distributions": sorted(
-            {f"{d.project_name} {d.version}" for _, d in plugins.list_plugin_distinfo()}
         ),
     }
 
