@@ -74,8 +74,7 @@ class UnchangedPlugin:
         self.recorder = Recorder()  # used by the process that writes (not xdist workers)
         # The fast path: modules left unimported, module summaries to store.
         self._context: Context | None = None
-        # Inferred imports are looked up in sys.path as it is now, before any test module was
-        # imported: the same whether a module is keyed at collection or by the fast path.
+        # Inferred imports: sys.path before any test module was imported (fast or slow path).
         self.import_path = list(sys.path)
         self.fast_path = (
             skip
@@ -113,6 +112,8 @@ class UnchangedPlugin:
                 mark_expression=config.getoption("markexpr", None) or None,
                 pytest_config=config,
                 import_path=self.import_path,
+                trusted_sources=setting(config, "unchanged_trusted_sources"),
+                ignore_distributions=config.getini("unchanged_ignore_distributions"),
             )
             self.env_id = self._context.env_id
             self.env_body = self._context.env_body
@@ -395,4 +396,5 @@ class UnchangedPlugin:
 def _skip_reason(record: Record) -> str:
     when = datetime.fromtimestamp(record.passed_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
     commit = record.head[:10] if record.head else "no commit yet"
-    return f"unchanged since it passed at {when} (HEAD {commit})"
+    source = f", from source {record.source}" if record.source else ""
+    return f"unchanged since it passed at {when} (HEAD {commit}{source})"

@@ -20,6 +20,7 @@ from .fastpath import mark_selector, unchanged_module
 from .implicit import ConftestFinder, confcutdir, loaded_conftests
 from .inputs import Resolver
 from .keys import canonical_json, digest
+from .shared import trusted_records
 from .store import CorruptStoreError, Record, Store, StoreError
 from .summaries import StoredModule, UnchangedModule
 from .worktree import Worktree
@@ -92,6 +93,7 @@ class Context:
     mark_expression: str | None = None
     config_id: str = ""
     registered_conftests: Callable[[], Iterable[Path]] = tuple
+    trusted_sources: tuple[str, ...] = ()
     _store: Store | None = None
     _store_failed: bool = False
     _candidates: dict[str, list[StoredModule]] | None = field(default=None, repr=False)
@@ -117,6 +119,8 @@ class Context:
         mark_expression: str | None = None,
         pytest_config: pytest.Config | None = None,
         import_path: Iterable[str] | None = None,
+        trusted_sources: Iterable[str] = (),
+        ignore_distributions: Iterable[str] = (),
     ) -> Context:
         """Read status and ``HEAD`` once, compute the environment facets, and return a context.
 
@@ -127,7 +131,7 @@ class Context:
         Raises :class:`~pytest_unchanged.worktree.NotARepositoryError` outside a worktree.
         """
         worktree = Worktree.discover(rootdir)
-        facets = environment_facets(env_names, salt, extra_facets)
+        facets = environment_facets(env_names, salt, extra_facets, ignore_distributions)
         resolver = Resolver(
             worktree,
             rootdir,
@@ -158,6 +162,7 @@ class Context:
             registered_conftests=(
                 tuple if pytest_config is None else lambda: registered_conftests(pytest_config)
             ),
+            trusted_sources=tuple(trusted_sources),
         )
 
     @property
@@ -186,7 +191,9 @@ class Context:
         """Return the stored records of ``nodeids``; none when the store cannot be read.
 
         Each nodeid is read from the store at most once per session (selection and
-        ``--unchanged-explain`` ask for the same items).
+        ``--unchanged-explain`` ask for the same items). Records fetched from other sources are
+        added under keys with no local record, only from ``trusted_sources`` (see
+        :mod:`pytest_unchanged.shared`).
         """
         wanted = list(dict.fromkeys(nodeids))
         missing = [nodeid for nodeid in wanted if nodeid not in self._records]
@@ -194,9 +201,12 @@ class Context:
         if missing and store is not None:
             try:
                 found = store.records(missing)
+                shared = trusted_records(store, missing, self.trusted_sources)
             except StoreError as error:
                 self.warn(error)
-                found = {}
+                found, shared = {}, {}
+            for nodeid, by_key in shared.items():
+                found[nodeid] = {**by_key, **found.get(nodeid, {})}
             for nodeid in missing:
                 self._records[nodeid] = found.get(nodeid, {})
         return {n: self._records[n] for n in wanted if self._records.get(n)}
