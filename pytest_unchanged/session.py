@@ -219,6 +219,8 @@ class Context:
         Call it when pytest is about to collect ``path``: the conftest files of its directory
         are loaded then, and they are part of its :meth:`scope`.
         """
+        if path in self.explicit:
+            return None  # named on the command line: always collected
         if self._candidates is None:
             self._candidates = {}
             store = self.store
