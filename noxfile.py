@@ -8,6 +8,8 @@ interpreter is an error, not a skipped session.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 from packaging.requirements import Requirement
 
@@ -69,6 +71,36 @@ def bench(session: nox.Session) -> None:
     install_project(session, "test")
     session.install("pytest-testmon")
     session.run("python", "benchmarks/bench_suite.py", *session.posargs)
+
+
+@nox.session(python=PYTHON_VERSIONS[0], default=False)
+def fuzz(session: nox.Session) -> None:
+    """Run the differential test (fast path on vs off) for many steps from a random seed.
+
+    ``nox -s fuzz`` runs 400 steps; ``nox -s fuzz -- STEPS [SEED]`` chooses. The seed is
+    printed first: rerun a failure with the same seed (the suite's own run uses a fixed seed
+    and a bounded number of steps: see tests/test_differential.py).
+    """
+    import random
+
+    install_project(session, "test")
+    steps = session.posargs[0] if session.posargs else "400"
+    seed = session.posargs[1] if len(session.posargs) > 1 else str(random.randrange(2**32))
+    log = Path(session.create_tmp()) / f"fuzz-{seed}.log"
+    log.unlink(missing_ok=True)
+    session.log(f"differential test: seed {seed}, {steps} steps; each step logged to {log}")
+    session.run(
+        "pytest",
+        "-p",
+        "no:randomly",
+        "tests/test_differential.py",
+        env={
+            "UNCHANGED_FUZZ_SEED": seed,
+            "UNCHANGED_FUZZ_STEPS": steps,
+            "UNCHANGED_FUZZ_LOG": str(log),
+        },
+    )
+    session.log(log.read_text().splitlines()[-1])
 
 
 @nox.session(name="upstream-tip", default=False)

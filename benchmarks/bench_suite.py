@@ -164,7 +164,7 @@ def big_repo_setup(path: Path, files: int, rounds: int) -> tuple[float, float]:
             discard_corrupt=True,
         )
         context.resolver.worktree.entry("")
-        _ = context.unchanged_modules
+        context.unchanged_module("test_x.py", path / "test_x.py")  # reads the summaries
         context.close()
         setup_times.append(time.perf_counter() - start)
     return statistics.median(status_times), statistics.median(setup_times)

@@ -1,22 +1,28 @@
 """The fast path: decide that a whole test module is unchanged without importing it.
 
-When a module was last collected, its summary was stored: the nodeids, keys and mark names of
-all its items, the specs (``depends_on`` arguments, defaults, global inputs) and paths their
-inputs came from, and the digest of the union manifest of those inputs. On a later run, the union
-manifest is computed again from the stored specs and paths (globs are expanded again, so a new
-matching file is seen); when its digest is the same, every item's inputs are the same, so every
-item's key is the same. When each of those keys still has a record, or its item would be
-deselected by the current ``-m`` expression anyway, no item of the module would run, and the
+The fast path is a cache of the slow path's decision, never a second rule. When a module was
+last collected, its summary was stored: the nodeids, keys and mark names of all its items, the
+``depends_on`` arguments (or "none: the defaults") their inputs were derived from, and one
+digest over the *scope* (the identity of the configuration: config file path and content, every
+ini value, the options and plugins that decide what is collected, the conftest files loaded for
+the module; see :mod:`pytest_unchanged.session`) and the digest of the inputs derived from each
+of those arguments. On a later run, the resolver that keys collected items derives each
+argument list's inputs again (implicit inputs, ``unchanged_inputs``, ``unchanged_default``,
+globs and inferred imports, in this worktree and configuration); when the digest is the same,
+every item's key is the same. When each of those keys still has a record, or its item would
+be deselected by the current ``-m`` expression anyway, no item of the module would run, and the
 module need not be imported at all.
 
-Anything unknown means "collect": no summary, a different environment or set of plugins, a
-moved input, a missing record, a path named explicitly on the command line.
+Anything unknown means "collect": no summary, another environment or configuration, a moved
+input, a missing record, a path named explicitly on the command line.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .inputs import InputError, Resolver
@@ -30,9 +36,10 @@ if TYPE_CHECKING:
 __all__ = [
     "MarkNames",
     "mark_selector",
+    "mirror_import_path",
     "observed_marks",
     "summarize",
-    "unchanged_modules",
+    "unchanged_module",
 ]
 
 MAX_EXPRESSION_NAMES = 8
@@ -152,47 +159,63 @@ def _select_all(names: frozenset[str], seen: set[str] | None = None) -> bool:
     return True
 
 
-Member = tuple[
-    str, str | None, tuple[str, ...], Iterable[tuple[str, str, str]], frozenset[str] | None
-]
+Signature = tuple[tuple[str, ...] | None, tuple[str, ...], tuple[str, ...]]
+"""What an item's inputs are derived from besides its module (see
+:meth:`pytest_unchanged.inputs.Resolver.module_inputs`): its ``depends_on`` arguments
+(``None``: no mark, the defaults), its ``pytest_unchanged_item_inputs`` paths, and the files
+defining it other than its module (absolute)."""
+
+Member = tuple[str, str | None, Signature, str, frozenset[str] | None]
+"""``(nodeid, key, signature, inputs_id, marks)`` of one collected item (see
+:func:`summarize`)."""
 
 
-def summarize(items: Iterable[Member]) -> dict[str, ModuleSummary]:
+def summarize(
+    items: Iterable[Member],
+    scope: Callable[[str], str],
+    conftests: Sequence[str] = (),
+    describe: Callable[[str], str] = str,
+) -> dict[str, ModuleSummary]:
     """Group items by module and return a summary for each module whose items all have a key.
 
-    ``items`` yields ``(nodeid, key, specs, manifest, marks)`` for every collected item
-    (``key`` is ``None`` for an item that always runs: its module gets no summary; ``marks``
-    is what :func:`observed_marks` returned).
+    ``items`` yields ``(nodeid, key, signature, inputs_id, marks)`` for every collected item:
+    ``key`` is ``None`` for an item that always runs (its module gets no summary),
+    ``signature`` what its inputs were derived from besides its module (:data:`Signature`),
+    ``inputs_id`` the digest of those inputs, ``marks`` what
+    :func:`observed_marks` returned. ``scope(file)`` is the identity of the configuration the
+    module was collected under (see :meth:`pytest_unchanged.session.Context.scope`);
+    ``conftests`` the files of every ``conftest.py`` the session loaded (their hooks may mark
+    any item), ``describe(path)`` the content identity of one (its blob OID).
+
+    The summary's ``inputs_id`` is the digest of the scope, of the loaded conftests' content,
+    and of every distinct signature with the digest of the inputs derived from it;
+    :func:`unchanged_module` derives them again with this run's resolver, so the fast path
+    sees exactly the inputs, and so the keys, that collecting the module would.
     """
+    loaded = [[path, describe(path)] for path in sorted(conftests)]
     grouped: dict[str, list[Member]] = {}
     for item in items:
         grouped.setdefault(module_file(item[0]), []).append(item)
     summaries: dict[str, ModuleSummary] = {}
     for file, members in grouped.items():
-        specs: dict[str, None] = {}
-        union: dict[str, tuple[str, str, str]] = {}
+        groups: dict[Signature, str] = {}
         marksets: dict[frozenset[str], int] = {}
         triples: list[tuple[str, str, int]] = []
-        merged: set[int] = set()
-        for nodeid, key, item_specs, manifest, names in members:
+        for nodeid, key, signature, inputs_id, names in members:
             if key is None:
                 break
-            if id(manifest) not in merged:  # items sharing their inputs share these tuples
-                merged.add(id(manifest))
-                specs.update(dict.fromkeys(item_specs))
-                for entry in manifest:
-                    union[entry[0]] = entry
+            groups[signature] = inputs_id
             index = UNKNOWN_MARKS if names is None else marksets.setdefault(names, len(marksets))
             triples.append((nodeid, key, index))
         else:
-            manifest_list = [union[path] for path in sorted(union, key=_path_order)]
+            signatures = sorted(map(_wire, groups), key=canonical_json)
             summaries[file] = ModuleSummary(
                 file=file,
-                inputs_id=digest(manifest_list),
+                inputs_id=_identity(scope(file), groups, loaded),
                 specs_body=canonical_json(
                     {
-                        "specs": list(specs),
-                        "paths": sorted(union),
+                        "conftests": sorted(conftests),
+                        "signatures": signatures,
                         "items": digest(
                             [[sorted(names) for names in marksets], [list(t) for t in triples]]
                         ),
@@ -204,39 +227,76 @@ def summarize(items: Iterable[Member]) -> dict[str, ModuleSummary]:
     return summaries
 
 
-def _path_order(path: str) -> str:
-    return "" if path == "." else path
+def _wire(signature: Signature) -> list[object]:
+    declared, extra, defining = signature
+    return [None if declared is None else list(declared), list(extra), list(defining)]
 
 
-def unchanged_modules(
+def _from_wire(data: list[object]) -> Signature:
+    declared, extra, defining = data
+    if not (declared is None or isinstance(declared, list)):
+        raise TypeError("declared arguments are a list or null")
+    if not isinstance(extra, list) or not isinstance(defining, list):
+        raise TypeError("a signature holds lists")
+    return (
+        None if declared is None else tuple(map(str, declared)),
+        tuple(map(str, extra)),
+        tuple(map(str, defining)),
+    )
+
+
+def _identity(scope: str, groups: Mapping[Signature, str], conftests: list[list[str]]) -> str:
+    return digest(
+        [
+            scope,
+            conftests,
+            sorted(([_wire(s), i] for s, i in groups.items()), key=canonical_json),
+        ]
+    )
+
+
+def unchanged_module(
     resolver: Resolver,
-    candidates: Mapping[str, Iterable[StoredModule]],
+    path: Path,
+    summaries: Iterable[StoredModule],
+    scope: str,
     selects: Callable[[frozenset[str]], bool] = _select_all,
-) -> dict[str, UnchangedModule]:
-    """Return the modules whose stored summary still matches the worktree.
+    describe: Callable[[str], str] = str,
+) -> UnchangedModule | None:
+    """Return the module at ``path`` as unchanged when one of its stored ``summaries`` (newest
+    first) still stands for it, else ``None`` (collect it).
 
-    ``candidates`` maps a module file to its stored summaries, newest first. A summary can
-    stand for the module when every item the current ``-m`` selects has a record (``selects``
-    comes from :func:`mark_selector`; an item whose marks are not known is selected), and when
-    the manifest rebuilt from its specs and paths has the stored digest. A spec that can no
-    longer be expanded (now outside the repository) makes the module be collected, where the
-    error is reported properly.
+    A summary stands for the module when it was written under the same ``scope`` (the
+    configuration's identity), when every item the current ``-m`` selects has a record
+    (``selects`` comes from :func:`mark_selector`; an item whose marks are not known is
+    selected), and when the inputs ``resolver`` derives from each stored signature
+    (the same derivation collecting the module does: implicit inputs, ``unchanged_inputs``,
+    ``unchanged_default``, globs and inferred imports expanded again in this worktree) have
+    the stored digests, and when no ``conftest.py`` the writer had loaded changed (``describe``
+    gives a file's content identity): then every item's key is the one that has a record. An
+    input that
+    cannot be derived (outside the repository, matching nothing) makes the module collected,
+    where it is reported properly.
     """
-    result: dict[str, UnchangedModule] = {}
-    for file, summaries in candidates.items():
-        for stored in summaries:
-            found = _tally(stored, selects)
-            if found is None:
-                continue
+    for stored in summaries:
+        found = _tally(stored, selects)
+        if found is None:
+            continue
+        groups: dict[Signature, str] = {}
+        try:
             body = json.loads(stored.specs_body)
-            try:
-                manifest = resolver.manifest_of(body["specs"], body["paths"])
-            except InputError:
-                break
-            if digest(manifest) == stored.inputs_id:
-                result[file] = UnchangedModule(file, *found)
-                break
-    return result
+            loaded = [[str(path), describe(str(path))] for path in body["conftests"]]
+            for data in body["signatures"]:
+                signature = _from_wire(data)
+                inputs = resolver.module_inputs(path, *signature)
+                if inputs.unkeyable:
+                    return None
+                groups[signature] = inputs.inputs_id
+        except (InputError, KeyError, TypeError, ValueError):
+            return None
+        if _identity(scope, groups, loaded) == stored.inputs_id:
+            return UnchangedModule(stored.file, *found)
+    return None
 
 
 def _tally(
@@ -255,3 +315,41 @@ def _tally(
         else:
             return None
     return count, saved, deselected
+
+
+def mirror_import_path(config: pytest.Config, path: Path) -> None:
+    """Change ``sys.path`` as importing the test module at ``path`` would have (pytest's
+    ``import_path`` under ``config``'s ``--import-mode``), for a module the fast path leaves
+    unimported.
+
+    Under the ``prepend`` and ``append`` import modes, pytest puts the module's package root
+    (the directory above its top package, or its own directory) on ``sys.path`` for good, and
+    later modules may import through it: a suite whose ``tests/test_x.py`` imports a package at
+    the rootdir only because ``test_top.py`` was collected before it must not break when the
+    fast path leaves ``test_top.py`` out. The package root is found with pytest's own function
+    (``resolve_pkg_root_and_module_name`` from pytest 8.1, with the ini option
+    ``consider_namespace_packages``; ``resolve_package_path`` in 8.0). Nothing is done under
+    ``importlib``.
+    """
+    import_mode = str(config.getoption("importmode", "prepend"))
+    if import_mode not in ("prepend", "append"):
+        return
+    root = path.parent
+    try:
+        from _pytest import pathlib as pytest_pathlib
+
+        resolve = getattr(pytest_pathlib, "resolve_pkg_root_and_module_name", None)
+        if resolve is not None:
+            namespace_packages = bool(config.getini("consider_namespace_packages"))
+            root = resolve(path, consider_namespace_packages=namespace_packages)[0]
+        else:
+            package = pytest_pathlib.resolve_package_path(path)
+            root = path.parent if package is None else package.parent
+    except Exception:
+        root = path.parent  # what pytest falls back to when it cannot resolve the path
+    text = str(root)
+    if import_mode == "append":
+        if text not in sys.path:
+            sys.path.append(text)
+    elif not sys.path or sys.path[0] != text:
+        sys.path.insert(0, text)

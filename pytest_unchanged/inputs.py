@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import glob as globmod
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 import pygit2
 
 from .implicit import ConftestFinder, Memo, defining_files
-from .imports import ImportGraph, search_roots
+from .imports import ImportGraph, ImportRef, search_roots
 from .keys import canonical_json, digest
 from .links import LinkTargets
 from .worktree import ABSENT, Worktree
@@ -58,8 +59,8 @@ class ItemInputs:
     and ``body`` their canonical JSON. ``unkeyable`` is a reason the item must always run (an
     ``always_run`` mark, a declared path that matches nothing, a dirty submodule...), and
     ``missing`` lists declared paths that matched nothing. ``specs`` are the arguments the
-    manifest was expanded from (global inputs, then the declared or default paths and globs):
-    expanding them again finds new matches of a glob without importing the test module.
+    manifest was expanded from (global inputs, then the declared or default paths and globs,
+    then the item-input hook's paths).
     """
 
     manifest: tuple[tuple[str, str, str], ...]
@@ -78,7 +79,8 @@ class Resolver:
 
     ``rootdir`` is pytest's rootdir (mark arguments are relative to it); ``config_file`` the
     pytest configuration file, if any; ``global_inputs`` and ``default`` the ini lists
-    ``unchanged_inputs`` and ``unchanged_default``.
+    ``unchanged_inputs`` and ``unchanged_default``; ``import_path`` the ``sys.path`` the
+    inferred imports are looked up in (taken when the session began; ``None``: the current one).
     """
 
     worktree: Worktree
@@ -93,7 +95,9 @@ class Resolver:
     _defining: Memo = field(default_factory=dict)
     _links: LinkTargets = field(init=False)
     _node_marks: dict[object, tuple[pytest.Mark, ...]] = field(default_factory=dict)
-    _imports: ImportGraph | None = None
+    import_path: Sequence[str] | None = None
+    _graphs: dict[tuple[Path, ...], ImportGraph] = field(default_factory=dict)
+    _parsed: dict[str, tuple[ImportRef, ...]] = field(default_factory=dict)
     _last_marks: tuple[pytest.Item, tuple[pytest.Mark, ...]] | None = None
     _mark_args: dict[int, tuple[pytest.Mark, list[str]]] = field(default_factory=dict)
 
@@ -176,22 +180,45 @@ class Resolver:
         """
         if any(mark.name == ALWAYS_RUN for mark in self.marks(item)):
             return ItemInputs((), "", "", unkeyable="marked always_run")
+        return self.module_inputs(item.path, declared, extra, self.defining(item))
+
+    def defining(self, item: pytest.Item) -> tuple[str, ...]:
+        """Return the files (absolute) defining ``item`` other than its own module: its test
+        function, class and MRO, fixtures (see :func:`.implicit.defining_files`)."""
+        own = str(item.path)
+        # Commonly the test and its fixtures are defined in its module and conftests.
+        return tuple(f for f in defining_files(item, self._defining) if f != own)
+
+    def module_inputs(
+        self,
+        path: Path,
+        declared: Sequence[str] | None,
+        extra: Sequence[str] = (),
+        defining: Sequence[str] = (),
+    ) -> ItemInputs:
+        """Return the inputs of an item of the test module at ``path`` (absolute) whose
+        ``depends_on`` arguments are ``declared`` (``None``: no mark), whose
+        ``pytest_unchanged_item_inputs`` paths are ``extra`` and which is defined in the files
+        ``defining`` besides its module: what :meth:`item_inputs` derives once the item is
+        known. The fast path calls it with what a module summary stored, so it derives every
+        input exactly as collecting the module would.
+
+        Raises :class:`InputError` for a path outside the repository.
+        """
         if self.worktree.hidden_error is not None:
             reason = f"git index flags unreadable ({self.worktree.hidden_error})"
             return ItemInputs((), "", "", unkeyable=reason, warnings=(reason,))
-        path = item.path  # one Path object per module, its hash computed once
-        own = str(path)
-        # Commonly the test and its fixtures are defined in its module and conftests.
-        defining = tuple(f for f in defining_files(item, self._defining) if f != own)
         signature = (
             tuple(declared) if declared is not None else ("\0default",),
             tuple(extra),
-            defining,
+            tuple(defining),
         )
         cached = self._memo.get((path, signature))
         if cached is None:
             try:
-                cached = self._resolve(path, declared, extra, defining)
+                cached = self._resolve(
+                    path, None if declared is None else list(declared), extra, defining
+                )
             except (pygit2.GitError, OSError) as error:
                 # A worktree file pygit2 cannot hash (unreadable, refused by core.safecrlf):
                 # this item runs, everything else proceeds.
@@ -250,31 +277,31 @@ class Resolver:
             unkeyable = "submodule with uncommitted changes: " + ", ".join(dirty)
         elif problems:
             unkeyable = "; ".join(problems)
-        # The implicit inputs join the specs: the fast path re-expands a module's specs.
-        implicit_specs = tuple(self._spec_of(rel) for rel in sorted(implicit_paths))
+        # The fast path derives a module's inputs again with module_inputs, never from specs.
         return ItemInputs(
-            manifest,
-            digest(manifest),
-            body,
-            unkeyable,
-            tuple(missing),
-            (*specs, *implicit_specs),
-            tuple(problems),
+            manifest, digest(manifest), body, unkeyable, tuple(missing), specs, tuple(problems)
         )
 
-    def _spec_of(self, rel: str) -> str:
-        """``rel`` (relative to the top) as a spec: relative to the rootdir, glob-escaped."""
-        if not rel:
-            return "."
-        spec = os.path.relpath(self.worktree.root / rel, self.rootdir)
-        return globmod.escape(Path(spec).as_posix())
-
     def _import_closure(self, start: Iterable[str]) -> list[str]:
-        """The repository files the existing files in ``start`` import, transitively."""
-        if self._imports is None:
-            self._imports = ImportGraph(self.worktree, search_roots(self.worktree, self.rootdir))
+        """The repository files the existing files in ``start`` import, transitively.
+
+        Names are looked up in ``import_path`` (``sys.path`` when the session began), after the
+        directory pytest's import modes insert for each Python file of ``start`` (the first
+        directory above it without an ``__init__.py``): never in the ``sys.path`` of the
+        moment, which holds the directories of whichever modules were imported so far, so the
+        closure of a module is the same whether it is derived at collection or by the fast
+        path before anything was imported.
+        """
         present = [p for p in start if self.worktree.entry(p) is not ABSENT]
-        return self._imports.closure(present)
+        bases = tuple(
+            sorted({_basedir(self.worktree.root / p) for p in present if p.endswith(".py")})
+        )
+        graph = self._graphs.get(bases)
+        if graph is None:
+            path = [*map(str, bases), *(sys.path if self.import_path is None else self.import_path)]
+            roots = search_roots(self.worktree, self.rootdir, path)
+            graph = self._graphs[bases] = ImportGraph(self.worktree, roots, self._parsed)
+        return graph.closure(present)
 
     def _implicit_for(self, path: Path, defining: Sequence[str]) -> tuple[list[str], list[str]]:
         """The implicit inputs of a test in ``path`` defined in ``defining`` (relative to the
@@ -310,24 +337,6 @@ class Resolver:
                     found.append(self.worktree.relpath(filename))
         return found, list(problems)
 
-    def manifest_of(self, specs: Iterable[str], paths: Iterable[str]) -> list[tuple[str, str, str]]:
-        """Return the sorted ``(path, mode, OID)`` triples of ``paths`` plus what ``specs`` match.
-
-        Raises :class:`InputError` for a spec outside the repository.
-        """
-        union = {p if p != "." else "" for p in paths}
-        try:
-            for spec in specs:
-                union.update(self._expand(spec))
-            # describe(): a submodule that became dirty must not match its clean manifest.
-            return [
-                (rel or ".", entry.mode, entry.describe())
-                for rel in sorted(union)
-                for entry in (self.worktree.entry(rel),)
-            ]
-        except (pygit2.GitError, OSError) as error:
-            raise InputError(f"cannot hash an input: {error}") from error
-
     def _expand(self, arg: str) -> list[str]:
         cached = self._paths.get(arg)
         if cached is not None:
@@ -352,6 +361,15 @@ class Resolver:
             matched = [rel] if self.worktree.entry(rel) is not ABSENT else []
         self._paths[arg] = matched
         return matched
+
+
+def _basedir(path: Path) -> Path:
+    """The directory pytest's ``prepend`` and ``append`` import modes put on ``sys.path`` for
+    the module at ``path``: the first directory above it that is not a package."""
+    directory = path.parent
+    while (directory / "__init__.py").is_file() and directory.parent != directory:
+        directory = directory.parent
+    return directory
 
 
 def _call_text(args: Sequence[object], kwargs: Mapping[str, object]) -> str:

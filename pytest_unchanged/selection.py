@@ -7,6 +7,7 @@ in ``item.stash[ITEM_KEY]``. The trust plugins (:mod:`pytest_unchanged.trust`) r
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Generator
 from pathlib import Path
@@ -14,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from .fastpath import MarkNames, observed_marks, summarize
-from .implicit import ConftestFinder, confcutdir, loaded_conftests
+from .fastpath import MarkNames, mirror_import_path, observed_marks, summarize
 from .inputs import InputError, ItemInputs
 from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
@@ -79,6 +79,7 @@ class UnchangedPlugin:
         self.plugin_facets = plugin_facets(config.pluginmanager)
         # The fast path: modules left unimported, module summaries to store.
         self._context: Context | None = None
+        self.import_path = list(sys.path)  # inferred imports: before any test module imported
         self.fast_path = (
             skip
             and bool(config.getini("unchanged_fast_path"))
@@ -119,6 +120,8 @@ class UnchangedPlugin:
                 discard_corrupt=not self.is_worker,
                 explicit=explicit_paths(config.args, config.invocation_params.dir),
                 mark_expression=config.getoption("markexpr", None) or None,
+                pytest_config=config,
+                import_path=self.import_path,
                 trusted_sources=setting(config, "unchanged_trusted_sources"),
                 ignore_distributions=config.getini("unchanged_ignore_distributions"),
             )
@@ -132,18 +135,16 @@ class UnchangedPlugin:
         """The fast path: leave a test module unimported when all its items are unchanged."""
         if not self.fast_path or collection_path.suffix != ".py":
             return None
-        try:
-            file = collection_path.relative_to(config.rootpath).as_posix()
-        except ValueError:
+        if not collection_path.is_relative_to(config.rootpath):
             return None
-        module = self.context.unchanged_modules.get(file)
-        if module is None or collection_path in self.context.explicit:
-            return None
-        if file in self._last_failed_files():
-            return None  # collected, so its unchanged items report (and clear --lf's list)
+        file = collection_path.relative_to(config.rootpath).as_posix()
+        module = self.context.unchanged_module(file, collection_path)
+        if module is None or file in self._last_failed_files():
+            return None  # last failed: collected, so its items report (and clear --lf's list)
         if not collected_whole(config, collection_path, file):
             return None  # pytest decides; counted only when the arguments would collect it
         self.not_collected[file] = module
+        mirror_import_path(config, collection_path)
         return True
 
     def _last_failed_files(self) -> frozenset[str]:
@@ -191,8 +192,6 @@ class UnchangedPlugin:
     ) -> None:
         context = self.context
         resolver = context.resolver
-        if resolver.conftests is None:  # the conftests pytest looks at and loaded
-            resolver.conftests = ConftestFinder(confcutdir(config), loaded_conftests(config))
         hook = config.hook.pytest_unchanged_item_inputs
         errors: dict[str, list[str]] = {}  # one line per bad mark, not per item
         members = []
@@ -208,19 +207,19 @@ class UnchangedPlugin:
                 continue
             key = None if inputs.unkeyable else item_key(nodeid, inputs.inputs_id, self.env_id)
             item.stash[ITEM_KEY] = self.states[nodeid] = ItemState(inputs, key)
-            members.append((nodeid, key, inputs.specs, inputs.manifest, names))
+            arguments = None if declared is None else tuple(declared)
+            signature = (arguments, tuple(extra), resolver.defining(item))
+            members.append((nodeid, key, signature, inputs.inputs_id, names))
         if errors:
             self.usage_error = True
             raise pytest.UsageError(bad_marks_message(errors))
-        # Summaries of every module, wholly deselected ones included: with their marks stored,
-        # a module whose items -m deselects need not be imported to be deselected again. Not of
-        # a module collected in part (a node id on the command line, --lf keeping only failed
-        # items): its summary would leave out items that never ran.
+        # Summaries of every module (wholly deselected ones too: their marks let -m deselect them
+        # unimported), but not of one collected in part (path::name, --lf): it would miss items.
         if config.getoption("lf", False):
             self.summaries = {}
             return
         partial = partial_files(config.args, config.invocation_params.dir, config.rootpath)
-        summaries = summarize(members)
+        summaries = summarize(members, context.scope, context.conftest_files(), context.describe)
         self.summaries = {f: m for f, m in summaries.items() if f not in partial}
 
     @pytest.hookimpl(tryfirst=True)

@@ -6,21 +6,71 @@ during collection is a dictionary lookup plus one small digest.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from .environment import environment_facets
-from .fastpath import mark_selector, unchanged_modules
+from .fastpath import mark_selector, unchanged_module
+from .implicit import ConftestFinder, confcutdir, loaded_conftests
 from .inputs import Resolver
 from .keys import canonical_json, digest
 from .shared import trusted_records
 from .store import CorruptStoreError, Record, Store, StoreError
-from .summaries import UnchangedModule
+from .summaries import StoredModule, UnchangedModule
 from .worktree import Worktree
 
-__all__ = ["Context", "explicit_paths", "partial_files"]
+if TYPE_CHECKING:
+    import pytest
+
+__all__ = [
+    "COLLECTION_OPTIONS",
+    "Context",
+    "configuration_facets",
+    "explicit_paths",
+    "partial_files",
+    "registered_conftests",
+]
+
+COLLECTION_OPTIONS = (
+    "inifilename",
+    "rootdir",
+    "confcutdir",
+    "noconftest",
+    "importmode",
+    "plugins",
+    "pyargs",
+    "ignore",
+    "ignore_glob",
+    "keepduplicates",
+    "collect_in_virtualenv",
+    "doctestmodules",
+    "doctestglob",
+    "pythonwarnings",
+)
+"""pytest's options (``dest`` names) that decide which files are collected, how they are
+imported, which items they hold or how a test ends: part of a module summary's scope even when
+the environment facets leave them out. Options a pytest version lacks are read as ``None``.
+``-o`` overrides are read through the ini values they change."""
+
+REPORTING_INI = frozenset(
+    {
+        "unchanged",
+        "unchanged_explain",
+        "unchanged_fast_path",
+        "unchanged_max_age_days",
+        "unchanged_max_keys",
+        "unchanged_mode",
+    }
+)
+"""This plugin's ini options that only turn skipping on, choose how it is reported or how long
+records are kept: they never change an input, a key or what is collected, so a summary written
+with ``unchanged_fast_path = false`` (or by a run without ``--unchanged``) still counts."""
 
 
 @dataclass
@@ -41,10 +91,14 @@ class Context:
     discard_corrupt: bool
     explicit: frozenset[Path] = frozenset()
     mark_expression: str | None = None
+    config_id: str = ""
+    registered_conftests: Callable[[], Iterable[Path]] = tuple
     trusted_sources: tuple[str, ...] = ()
     _store: Store | None = None
     _store_failed: bool = False
-    _modules: dict[str, UnchangedModule] | None = field(default=None, repr=False)
+    _candidates: dict[str, list[StoredModule]] | None = field(default=None, repr=False)
+    _selects: Callable[[frozenset[str]], bool] | None = field(default=None, repr=False)
+    _scopes: dict[Path, str] = field(default_factory=dict, repr=False)
     _records: dict[str, dict[str, Record]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -63,10 +117,16 @@ class Context:
         discard_corrupt: bool,
         explicit: Iterable[Path] = (),
         mark_expression: str | None = None,
+        pytest_config: pytest.Config | None = None,
+        import_path: Iterable[str] | None = None,
         trusted_sources: Iterable[str] = (),
         ignore_distributions: Iterable[str] = (),
     ) -> Context:
         """Read status and ``HEAD`` once, compute the environment facets, and return a context.
+
+        ``pytest_config`` is the session's configuration: module summaries are valid only under
+        the same one (see :func:`configuration_facets` and :meth:`scope`); ``import_path`` is
+        ``sys.path`` as the session began (see :class:`~pytest_unchanged.inputs.Resolver`).
 
         Raises :class:`~pytest_unchanged.worktree.NotARepositoryError` outside a worktree.
         """
@@ -78,7 +138,14 @@ class Context:
             config_file=config_file,
             global_inputs=tuple(global_inputs),
             default=tuple(default),
+            import_path=None if import_path is None else tuple(import_path),
         )
+        if pytest_config is not None:
+            # The conftests pytest looks at and loaded: the same for the fast path (before a
+            # module is collected) and for keys at collection, both memoised per directory.
+            resolver.conftests = ConftestFinder(
+                confcutdir(pytest_config), loaded_conftests(pytest_config)
+            )
         return cls(
             worktree=worktree,
             resolver=resolver,
@@ -89,6 +156,12 @@ class Context:
             discard_corrupt=discard_corrupt,
             explicit=frozenset(explicit),
             mark_expression=mark_expression,
+            config_id=digest(
+                None if pytest_config is None else configuration_facets(pytest_config)
+            ),
+            registered_conftests=(
+                tuple if pytest_config is None else lambda: registered_conftests(pytest_config)
+            ),
             trusted_sources=tuple(trusted_sources),
         )
 
@@ -138,23 +211,67 @@ class Context:
                 self._records[nodeid] = found.get(nodeid, {})
         return {n: self._records[n] for n in wanted if self._records.get(n)}
 
-    @property
-    def unchanged_modules(self) -> dict[str, UnchangedModule]:
-        """Test modules (file part of their nodeids) that need not be imported at all: each of
-        their items is unchanged or would be deselected by ``mark_expression`` (pytest's ``-m``)."""
-        if self._modules is None:
-            self._modules = {}
+    def unchanged_module(self, file: str, path: Path) -> UnchangedModule | None:
+        """Return the test module ``file`` (the file part of its nodeids; ``path`` is absolute)
+        as unchanged when it need not be imported at all: each of its items is unchanged or
+        would be deselected by ``mark_expression`` (pytest's ``-m``). ``None``: collect it.
+
+        Call it when pytest is about to collect ``path``: the conftest files of its directory
+        are loaded then, and they are part of its :meth:`scope`.
+        """
+        if path in self.explicit:
+            return None  # named on the command line: always collected
+        if self._candidates is None:
+            self._candidates = {}
             store = self.store
             if store is not None:
                 try:
-                    candidates = store.module_candidates(self.env_id)
+                    self._candidates = store.module_candidates(self.env_id)
                 except StoreError as error:
                     self.warn(error)
-                    candidates = {}
-                self._modules = unchanged_modules(
-                    self.resolver, candidates, mark_selector(self.mark_expression)
-                )
-        return self._modules
+            self._selects = mark_selector(self.mark_expression)
+        stored = self._candidates.get(file)
+        if not stored or self._selects is None:
+            return None
+        return unchanged_module(
+            self.resolver, path, stored, self.scope(file), self._selects, self.describe
+        )
+
+    def scope(self, file: str) -> str:
+        """Return the identity of the configuration the test module ``file`` (relative to the
+        rootdir) is collected under: the configuration's (``config_id``) and the ``conftest.py``
+        files pytest loaded for its directory and the directories above (path and blob OID).
+        A module summary stands for the module only under the same scope.
+        """
+        directory = (self.resolver.rootdir / file).parent
+        found = self._scopes.get(directory)
+        if found is None:
+            conftests = [
+                [str(conftest), self.describe(str(conftest))]
+                for conftest in self.registered_conftests()
+                if directory.is_relative_to(conftest.parent)
+            ]
+            found = self._scopes[directory] = digest([self.config_id, sorted(conftests)])
+        return found
+
+    def conftest_files(self) -> list[str]:
+        """Return the absolute paths of every ``conftest.py`` pytest has loaded so far.
+
+        A module summary keeps those its writer had loaded (hooks such as
+        ``pytest_collection_modifyitems`` in any of them may add marks to any item), and
+        stands for the module only while none of them changed (see :meth:`describe`).
+        """
+        return sorted(str(conftest) for conftest in self.registered_conftests())
+
+    def describe(self, path: str) -> str:
+        """Return the content identity of the file at the absolute ``path``: its mode and blob
+        OID in the worktree (``absent`` values when deleted), or the SHA-256 of a file
+        outside the repository."""
+        try:
+            rel = self.worktree.relpath(path)
+        except ValueError:
+            return _file_digest(Path(path))
+        return self.worktree.entry(rel).describe()
 
     def close(self) -> None:
         """Close the store connection, if one was opened."""
@@ -187,3 +304,93 @@ def _named(args: Iterable[str], invocation_dir: Path) -> Iterator[tuple[Path, bo
         part, sep, _ = arg.partition("::")
         if part and not part.startswith("-"):
             yield Path(os.path.abspath(invocation_dir / part)), bool(sep)
+
+
+def _file_digest(path: Path) -> str:
+    """The SHA-256 of the file at ``path``; ``"absent"`` when it cannot be read."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "absent"
+
+
+def configuration_facets(config: pytest.Config) -> dict[str, object]:
+    """Return what identifies the configuration a session collects under, for the fast path:
+    a module summary written under another configuration never stands for a module.
+
+    The rootdir; the paths collected (``config.args``, absolute: they decide which
+    ``conftest.py`` files are loaded); the config file pytest uses this run
+    (``config.inipath``: found, or given with ``-c``) with the SHA-256 of its content; the
+    value of every ini option pytest's parser knows (core, plugins, this plugin's
+    ``unchanged_*``) as ``config.getini`` resolves it this run (``-o`` included), so
+    ``testpaths``, ``python_files``, ``python_classes``, ``python_functions``,
+    ``filterwarnings``, ``unchanged_inputs`` and ``unchanged_default`` all count (not
+    :data:`REPORTING_INI`); :data:`COLLECTION_OPTIONS`; and the plugins registered (module
+    names; the installed distributions' versions are environment facets). ``conftest.py``
+    files are per module: see :meth:`Context.scope`.
+    """
+    inipath = config.inipath
+    ini: dict[str, str] = {}
+    # Parser._inidict holds every registered ini option (pytest 8.0 to 9 at least); should
+    # it go, the unchanged_* options and pytest's collection options are still read.
+    names = getattr(getattr(config, "_parser", None), "_inidict", None) or _KNOWN_INI
+    for name in sorted(set(names) - REPORTING_INI):
+        try:
+            ini[name] = json.dumps(config.getini(name), default=str, sort_keys=True)
+        except Exception as error:  # a plugin's ini option that cannot be read: its error
+            ini[name] = f"error: {error!r}"
+    plugins = config.pluginmanager
+    invocation = config.invocation_params.dir
+    return {
+        "rootdir": str(config.rootpath),
+        # Which conftest.py files a session loads depends on what it collects; their hooks
+        # may mark any item.
+        "args": [os.path.abspath(invocation / arg) for arg in config.args],
+        "inifile": None if inipath is None else [str(inipath), _file_digest(inipath)],
+        "ini": ini,
+        "options": {
+            dest: json.dumps(config.getoption(dest, None), default=str)
+            for dest in COLLECTION_OPTIONS
+        },
+        "plugins": sorted(
+            name
+            for name, plugin in plugins.list_name_plugin()
+            if isinstance(plugin, ModuleType) and not _is_conftest(plugin)
+        ),
+    }
+
+
+_KNOWN_INI = (
+    "unchanged",
+    "unchanged_default",
+    "unchanged_env",
+    "unchanged_explain",
+    "unchanged_fast_path",
+    "unchanged_inputs",
+    "unchanged_max_age_days",
+    "unchanged_max_keys",
+    "unchanged_mode",
+    "unchanged_salt",
+    "testpaths",
+    "python_files",
+    "python_classes",
+    "python_functions",
+    "norecursedirs",
+    "filterwarnings",
+    "pythonpath",
+    "addopts",
+)
+
+
+def registered_conftests(config: pytest.Config) -> list[Path]:
+    """Return the files of the ``conftest.py`` modules pytest has loaded so far."""
+    return [
+        Path(str(plugin.__file__))
+        for plugin in config.pluginmanager.get_plugins()
+        if isinstance(plugin, ModuleType) and _is_conftest(plugin)
+    ]
+
+
+def _is_conftest(module: ModuleType) -> bool:
+    file = getattr(module, "__file__", None)
+    return bool(file) and Path(str(file)).name == "conftest.py"

@@ -262,6 +262,21 @@ def test_items_m_deselects_do_not_keep_their_module_collected(
     assert imported(marked) == []
 
 
+def _matches_mark_arguments() -> bool:
+    """Whether this pytest's ``-m`` takes expressions on mark arguments (pytest 8.3 and later)."""
+    from _pytest.mark.expression import Expression
+
+    try:
+        Expression.compile("slow(reason='x')")
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.skipif(
+    not _matches_mark_arguments(),
+    reason="this pytest's -m rejects expressions on mark arguments (they came in pytest 8.3)",
+)
 def test_an_expression_on_mark_arguments_keeps_the_module_collected(
     marked: Path, pytester: pytest.Pytester
 ) -> None:
@@ -433,3 +448,188 @@ def test_a_crashed_xdist_worker_leaves_no_record(
     monkeypatch.delenv("CRASH")
     result = pytester.runpytest_subprocess("-n", "2", "--unchanged")
     result.assert_outcomes(passed=1, skipped=1)
+
+
+# -- the fast path decides as the slow path: same configuration, inputs derived again ---------
+
+WARNS = """
+import warnings
+import pytest
+
+pytestmark = pytest.mark.depends_on("src/a.py")
+
+def test_warns():
+    warnings.warn(UserWarning("deprecated"))
+"""
+
+
+@pytest.fixture
+def warns(repo: Path, pytester: pytest.Pytester) -> Path:
+    """A test that passes while warnings are only shown, recorded (no config file yet).
+
+    Tests using it are marked ``filterwarnings("default")``: pytester's in-process runs start
+    from this suite's own warning filters, and this suite turns warnings into errors."""
+    (repo / "src").mkdir()
+    (repo / "src" / "a.py").write_text("A = 1\n")
+    pytester.makepyfile(test_warns=WARNS)
+    commit(repo)
+    pytester.runpytest().assert_outcomes(passed=1, warnings=1)
+    assert_unchanged(pytester.runpytest("--unchanged"), 1)
+    return repo
+
+
+@pytest.mark.filterwarnings("default")
+@pytest.mark.parametrize("fast_path", ["true", "false"])
+def test_a_new_config_file_makes_the_module_collected(
+    warns: Path, pytester: pytest.Pytester, fast_path: str
+) -> None:
+    (warns / "pytest.ini").write_text("[pytest]\nfilterwarnings =\n    error\n")
+    result = pytester.runpytest("--unchanged", "-o", f"unchanged_fast_path={fast_path}")
+    result.assert_outcomes(failed=1)
+
+
+@pytest.mark.filterwarnings("default")
+def test_a_config_file_named_with_c_makes_the_module_collected(
+    warns: Path, pytester: pytest.Pytester
+) -> None:
+    (warns / "strict.ini").write_text("[pytest]\nfilterwarnings =\n    error\n")
+    pytester.runpytest("--unchanged", "-c", "strict.ini").assert_outcomes(failed=1)
+    # The config file is part of the summary's identity: its own summary, then unchanged.
+    (warns / "strict.ini").write_text("[pytest]\n")
+    pytester.runpytest("--unchanged", "-c", "strict.ini").assert_outcomes(passed=1, warnings=1)
+    assert_unchanged(pytester.runpytest("--unchanged", "-c", "strict.ini"), 1)
+    assert_unchanged(pytester.runpytest("--unchanged"), 1)
+
+
+def test_global_inputs_given_with_o_make_the_module_collected(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    (repo / "data.txt").write_text("good\n")
+    pytester.makepyfile(
+        test_data="""
+        import pathlib
+        import pytest
+
+        @pytest.mark.depends_on("test_data.py")
+        def test_reads():
+            assert pathlib.Path("data.txt").read_text() == "good\\n"
+        """
+    )
+    commit(repo)
+    pytester.runpytest().assert_outcomes(passed=1)
+    (repo / "data.txt").write_text("bad\n")
+    for fast_path in ("true", "false"):  # the fast path first: from the store as it was
+        result = pytester.runpytest(
+            "--unchanged",
+            "-o",
+            "unchanged_inputs=data.txt",
+            "-o",
+            f"unchanged_fast_path={fast_path}",
+        )
+        result.assert_outcomes(failed=1)
+
+
+def test_a_default_given_with_o_makes_the_module_collected(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(test_plain="def test_it(): pass\n")
+    commit(repo)
+    pytester.runpytest().assert_outcomes(passed=1)
+    assert_unchanged(pytester.runpytest("--unchanged"), 1)
+    # Under the imports default the test has other inputs, so another key, never recorded.
+    result = pytester.runpytest("--unchanged", "-o", "unchanged_default=imports")
+    result.assert_outcomes(passed=1)
+    assert_unchanged(pytester.runpytest("--unchanged", "-o", "unchanged_default=imports"), 1)
+
+
+SHADOWED = """
+try:
+    import local_settings
+except ImportError:
+    local_settings = None
+
+def test_default_settings():
+    assert getattr(local_settings, "DEBUG", False) is False
+"""
+
+
+@pytest.mark.parametrize("where", [".", "tests"])
+def test_a_new_module_an_import_now_finds_makes_the_module_collected(
+    repo: Path, pytester: pytest.Pytester, where: str
+) -> None:
+    pytester.makeini("[pytest]\nunchanged_default = imports\n")
+    (repo / where).mkdir(exist_ok=True)
+    (repo / where / "test_settings.py").write_text(SHADOWED)
+    commit(repo)
+    pytester.runpytest().assert_outcomes(passed=1)
+    assert_unchanged(pytester.runpytest("--unchanged"), 1)
+    # Next to the test module: the directory pytest puts on sys.path for it.
+    (repo / where / "local_settings.py").write_text("DEBUG = True\n")
+    pytester.runpytest("--unchanged").assert_outcomes(failed=1)
+    pytester.runpytest("--unchanged", "-o", "unchanged_fast_path=false").assert_outcomes(failed=1)
+
+
+def test_a_module_left_out_still_puts_its_directory_on_sys_path(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    # tests/test_b.py imports pkg from the rootdir only because pytest put the rootdir on
+    # sys.path when it imported test_a.py (prepend import mode): leaving test_a.py unimported
+    # must not break that. (In-process: the rootdir is not the current directory of a
+    # `python -m pytest` here.)
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "__init__.py").write_text("VALUE = 1\n")
+    pytester.makepyfile(
+        test_a="""
+        import pytest
+        pytestmark = pytest.mark.depends_on("test_a.py")
+        def test_a(): pass
+        """
+    )
+    (repo / "tests").mkdir()
+    (repo / "tests" / "test_b.py").write_text(
+        "import pytest\nfrom pkg import VALUE\n\n"
+        'pytestmark = pytest.mark.depends_on("data.txt")\n\n'
+        "def test_b():\n    assert VALUE == 1\n"
+    )
+    (repo / "data.txt").write_text("1\n")
+    commit(repo)
+    pytester.runpytest().assert_outcomes(passed=2)
+    (repo / "data.txt").write_text("2\n")
+    result = pytester.runpytest("--unchanged")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["unchanged: 1 unchanged (1 not collected, 0 skipped), 1 to run"])
+
+
+def test_a_conftest_elsewhere_that_marks_the_module_keeps_it_collected_when_it_changes(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    # A conftest's pytest_collection_modifyitems sees every item, not only those below it:
+    # tests/z/conftest.py (loaded after tests/a/ was collected) declares test_x's input.
+    hook = """
+import pytest
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.name == "test_x":
+            item.add_marker(pytest.mark.depends_on({path!r}))
+"""
+    for name in ("a", "z"):
+        (repo / "tests" / name).mkdir(parents=True)
+    (repo / "tests" / "a" / "test_x.py").write_text(
+        "import pathlib\nimport pytest\n\n@pytest.mark.depends_on('tests/a/')\ndef test_x():\n"
+        "    assert pathlib.Path('data2.txt').read_text() == 'good'\n"
+    )
+    (repo / "tests" / "z" / "conftest.py").write_text(hook.format(path="data1.txt"))
+    (repo / "tests" / "z" / "test_z.py").write_text(
+        "import pytest\n\n@pytest.mark.depends_on('data1.txt')\ndef test_z(): pass\n"
+    )
+    (repo / "data1.txt").write_text("good")
+    (repo / "data2.txt").write_text("good")
+    commit(repo)
+    pytester.runpytest().assert_outcomes(passed=2)
+    # Collecting tests/a alone loads no tests/z/conftest.py: its summary is another one.
+    pytester.runpytest("tests/a").assert_outcomes(passed=1)
+    (repo / "data2.txt").write_text("bad")
+    assert_unchanged(pytester.runpytest("--unchanged"), 2)  # as declared: unchanged
+    (repo / "tests" / "z" / "conftest.py").write_text(hook.format(path="data2.txt"))
+    pytester.runpytest("--unchanged").assert_outcomes(failed=1, passed=1)  # test_z: conftest
