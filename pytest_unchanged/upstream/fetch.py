@@ -17,7 +17,7 @@ from typing import Literal
 
 import pygit2
 
-from .cache import cache_lock, open_cache, remove_cache
+from .cache import cache_lock, check_cache_location, open_cache, remove_cache
 from .config import UpstreamConfig, UpstreamError, cache_path
 from .progress import FetchProgress
 from .state import CommitPaths, RefState, utc_now
@@ -120,6 +120,7 @@ def fetch_refs(
     """
     path = cache_path(config, cache_dir)
     callbacks = progress or FetchProgress(config.name)
+    check_cache_location(path)  # Before the lock file is made beside it.
     with cache_lock(path):
         repo, created = open_cache(config, path)
         try:
