@@ -105,6 +105,9 @@ def open_cache(config: UpstreamConfig, path: Path) -> tuple[pygit2.Repository, b
         repo.remotes.create("origin", config.url)
     elif repo.remotes["origin"].url != config.url:
         repo.remotes.set_url("origin", config.url)
+    tagopt = "remote.origin.tagopt"
+    if tagopt not in repo.config or repo.config[tagopt] != "--no-tags":
+        repo.config[tagopt] = "--no-tags"  # Tags follow the upstream's (fetch.py).
     return repo, created
 
 

@@ -147,17 +147,21 @@ def _fetch(
     """Fetch the refs; return (configured ref, full ref name) pairs."""
     remote = repo.remotes["origin"]
     try:
-        heads = {head.name for head in remote.list_heads(callbacks=callbacks) if head.name}
+        advertised = {h.name: str(h.oid) for h in remote.list_heads(callbacks=callbacks) if h.name}
     except pygit2.GitError as exc:
         raise UpstreamError(
             f"Cannot reach the upstream {config.name!r} at {config.url}: {exc}. Check the `url` "
             f"of {config.table} in {config.pyproject} and your network."
         ) from None
+    heads = set(advertised)
     names = [(ref, _full_name(config, ref, heads)) for ref in config.refs]
     if cold:
         callbacks.start_cold(config.url, ", ".join(config.refs))
     try:
         remote.fetch([f"+{name}:{name}" for _, name in names], callbacks=callbacks)
+        tags = _moved_tags(repo, advertised)
+        if tags:
+            remote.fetch([f"+{name}:{name}" for name in tags], callbacks=callbacks)
     except pygit2.GitError as exc:
         raise UpstreamError(
             f"Fetching {', '.join(config.refs)} of the upstream {config.name!r} from "
@@ -167,6 +171,32 @@ def _fetch(
     finally:
         callbacks.finish()
     return names
+
+
+def _moved_tags(repo: pygit2.Repository, advertised: dict[str, str]) -> list[str]:
+    """Make the cache's tags follow the upstream's; return the tags still to fetch.
+
+    The cache keeps exactly the upstream tags whose commit is in the fetched history (what a
+    clone of the followed refs has): a tag deleted upstream, or moved to a commit outside that
+    history, is deleted here; a tag new or moved (``git tag -f``) to a fetched commit is
+    returned, to be fetched with a forced refspec (``remote.origin.tagopt`` is ``--no-tags``,
+    so explicit refspecs update tags and libgit2 adds none of its own).
+    """
+    wanted: list[str] = []
+    for name in list(repo.references):
+        if name.startswith("refs/tags/") and name not in advertised:
+            repo.references.delete(name)  # Deleted upstream.
+    for name, oid in advertised.items():
+        if not name.startswith("refs/tags/") or name.endswith("^{}"):
+            continue
+        peeled = advertised.get(name + "^{}", oid)
+        local = repo.references.get(name)
+        if repo.get(peeled) is None:
+            if local is not None:
+                repo.references.delete(name)  # Moved out of the fetched history.
+        elif local is None or str(local.target) != oid:
+            wanted.append(name)
+    return wanted
 
 
 def _full_name(config: UpstreamConfig, ref: str, heads: set[str]) -> str:

@@ -1,0 +1,93 @@
+"""Regressions from the adversarial review of the upstream watcher (issue 14): refs and tags."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from pytest_unchanged.__main__ import main
+from pytest_unchanged.upstream.build import scm_version
+from pytest_unchanged.upstream.config import CACHE_DIR_ENV, cache_path, load_upstream_config
+
+from .upstream_helpers import Upstream, git, write_project
+
+NAME = "upstreampkg"
+PATHS = ["upstreampkg/core.py", "upstreampkg/storage/"]
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep every fetch cache in the test's own directory."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv(CACHE_DIR_ENV, str(path))
+    return path
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Upstream:
+    return Upstream(tmp_path / "upstream")
+
+
+@pytest.fixture
+def project(tmp_path: Path, upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project watching two paths of ``upstream``; the current directory."""
+    directory = tmp_path / "project"
+    write_project(directory, url=upstream.url, paths=PATHS)
+    monkeypatch.chdir(directory)
+    return directory
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the command line in-process; return its exit status, stdout and stderr."""
+    status = main(list(args))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def state(project: Path) -> dict[str, object]:
+    document: dict[str, object] = json.loads(
+        (project / ".pytest-unchanged-upstream.json").read_text()
+    )
+    return document
+
+
+def cache_repo(project: Path, cache_dir: Path) -> pygit2.Repository:
+    config = load_upstream_config(project / "pyproject.toml", NAME)
+    return pygit2.Repository(str(cache_path(config, cache_dir)))
+
+
+def test_moved_tags_are_followed(
+    capsys: pytest.CaptureFixture[str], upstream: Upstream, project: Path
+) -> None:
+    """A followed tag force-moved upstream (annotated or lightweight) is a move."""
+    git(upstream.path, "tag", "-a", "-m", "One", "rel")
+    git(upstream.path, "tag", "lw")
+    write_project(project, url=upstream.url, paths=PATHS, refs=["rel", "lw"])
+    assert run(capsys, "upstream", "record", NAME)[0] == 0
+    moved = upstream.commit({"upstreampkg/core.py": "A = 1\n"}, "Move")
+    git(upstream.path, "tag", "-f", "-a", "-m", "Two", "rel")
+    git(upstream.path, "tag", "-f", "lw")
+    status, out, _ = run(capsys, "upstream", "check", NAME)
+    assert status == 1
+    assert out.count(f"at {moved[:7]}): 1 of 2 watched paths moved") == 2
+    assert run(capsys, "upstream", "record", NAME, "--ref", "rel", "--commit", "rel")[0] == 0
+
+
+def test_deleted_and_moved_tags_leave_the_cache(
+    capsys: pytest.CaptureFixture[str], upstream: Upstream, project: Path, cache_dir: Path
+) -> None:
+    """The cache's tags are the upstream's: scm_version never reads a deleted or stale tag."""
+    git(upstream.path, "tag", "9.0")
+    git(upstream.path, "tag", "-a", "-m", "Old", "2.0")
+    assert run(capsys, "upstream", "check", NAME)[0] == 1
+    git(upstream.path, "tag", "-d", "9.0")
+    tip = upstream.commit({"upstreampkg/other.py": "B = 2\n"}, "Second")
+    git(upstream.path, "tag", "-f", "-a", "-m", "New", "2.0")
+    assert run(capsys, "upstream", "check", NAME)[0] == 1
+    repo = cache_repo(project, cache_dir)
+    assert sorted(n for n in repo.references if n.startswith("refs/tags/")) == ["refs/tags/2.0"]
+    assert str(repo.references["refs/tags/2.0"].peel(pygit2.Commit).id) == tip
+    assert scm_version(repo, repo.revparse_single(tip).peel(pygit2.Commit)) == "2.0"
