@@ -51,6 +51,10 @@ def _main(document: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+def deep_state(upstream: Upstream, project: Path) -> None:
+    (project / ".pytest-unchanged-upstream.json").write_text("[" * 100_000 + "]" * 100_000)
+
+
 def broken_toml(upstream: Upstream, project: Path) -> None:
     (project / "pyproject.toml").write_text("[tool.pytest-unchanged.upstream.upstreampkg\n")
 
@@ -105,6 +109,17 @@ ERRORS: dict[str, tuple[Breaker, str]] = {
         "ref 'main', is not an object",
     ),
     "state: unknown schema": (edit_state(lambda d: d.update(schema=3)), "its schema is 3"),
+    "state: schema true": (edit_state(lambda d: d.update(schema=True)), "its schema is True"),
+    "state: schema 2.0": (edit_state(lambda d: d.update(schema=2.0)), "its schema is 2.0"),
+    "state: nested too deeply": (deep_state, "it is not JSON (nested too deeply)"),
+    "state: entry without commit": (
+        edit_state(lambda d: _main(d).pop("commit")),
+        "ref 'main', has no 'commit'",
+    ),
+    "state: url not a string": (
+        edit_state(lambda d: d["upstreams"]["upstreampkg"].update(url=["x"])),
+        "has a 'url' that is not a string",
+    ),
 }
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import stat
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pygit2
@@ -11,6 +17,7 @@ import pytest
 from pytest_unchanged.__main__ import main
 from pytest_unchanged.upstream.build import scm_version
 from pytest_unchanged.upstream.config import CACHE_DIR_ENV, cache_path, load_upstream_config
+from pytest_unchanged.upstream.state import CommitPaths, RefState, write_state
 
 from .upstream_helpers import Upstream, git, write_project
 
@@ -91,3 +98,80 @@ def test_deleted_and_moved_tags_leave_the_cache(
     assert sorted(n for n in repo.references if n.startswith("refs/tags/")) == ["refs/tags/2.0"]
     assert str(repo.references["refs/tags/2.0"].peel(pygit2.Commit).id) == tip
     assert scm_version(repo, repo.revparse_single(tip).peel(pygit2.Commit)) == "2.0"
+
+
+def test_record_of_several_refs_writes_all_or_nothing(
+    capsys: pytest.CaptureFixture[str], upstream: Upstream, project: Path
+) -> None:
+    git(upstream.path, "checkout", "-q", "-b", "dev")
+    upstream.commit({"upstreampkg/core.py": None}, "dev drops core.py")
+    git(upstream.path, "checkout", "-q", "main")
+    write_project(project, url=upstream.url, paths=PATHS, refs=["main", "dev"])
+    status, out, err = run(capsys, "upstream", "record", NAME)
+    assert status == 2
+    assert "'upstreampkg/core.py' does not exist at commit" in err
+    assert out == ""
+    assert not (project / ".pytest-unchanged-upstream.json").exists()
+    write_project(project, url=upstream.url, paths=["upstreampkg/storage/"], refs=["main", "dev"])
+    assert run(capsys, "upstream", "record", NAME)[0] == 0
+    assert sorted(state(project)["upstreams"][NAME]["refs"]) == ["dev", "main"]  # type: ignore[index]
+
+
+def test_concurrent_writes_of_other_refs_lose_nothing(
+    capsys: pytest.CaptureFixture[str], upstream: Upstream, project: Path
+) -> None:
+    """A write waits for the lock of another run's read-modify-write, then keeps its entry."""
+    state_file = project / ".pytest-unchanged-upstream.json"
+    dev = RefState(url=upstream.url, ref="dev", verified=CommitPaths(upstream.initial, {}, "T"))
+    main_entry = {"commit": upstream.initial, "verified_at": "T", "paths": {}}
+    descriptor = os.open(project, os.O_RDONLY)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)  # Another run, in its read-modify-write.
+    writer = threading.Thread(target=write_state, args=(state_file, NAME, upstream.url, dev))
+    writer.start()
+    writer.join(0.5)
+    try:
+        assert writer.is_alive()  # Waiting for the other run.
+        document = {"schema": 2, "upstreams": {NAME: {"url": upstream.url, "refs": {}}}}
+        document["upstreams"][NAME]["refs"]["main"] = main_entry  # type: ignore[index]
+        state_file.write_text(json.dumps(document))
+    finally:
+        os.close(descriptor)
+        writer.join()
+    assert sorted(state(project)["upstreams"][NAME]["refs"]) == ["dev", "main"]  # type: ignore[index]
+
+
+def test_state_file_link_is_written_through_and_keeps_its_mode(
+    capsys: pytest.CaptureFixture[str], upstream: Upstream, project: Path
+) -> None:
+    shared = project.parent / "shared"
+    shared.mkdir()
+    target = shared / "state.json"
+    target.write_text('{"schema": 2, "upstreams": {}}\n')
+    target.chmod(0o640)
+    link = project / ".pytest-unchanged-upstream.json"
+    link.symlink_to(target)
+    assert run(capsys, "upstream", "record", NAME)[0] == 0
+    assert link.is_symlink()
+    assert json.loads(target.read_text())["upstreams"][NAME]["refs"]["main"]["commit"] == (
+        upstream.initial
+    )
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert sorted(p.name for p in shared.iterdir()) == ["state.json"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_state_path_that_is_not_a_regular_file_is_refused(
+    upstream: Upstream, project: Path, kind: str
+) -> None:
+    state_file = project / ".pytest-unchanged-upstream.json"
+    if kind == "fifo":
+        os.mkfifo(state_file)
+    else:
+        state_file.mkdir()
+    for action in ("check", "record"):
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest_unchanged", "upstream", action, NAME],
+            cwd=project, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert "cannot be used: it is not a regular file" in result.stderr

@@ -133,14 +133,16 @@ def record_command(args: argparse.Namespace) -> int:
             "--commit belongs to with --ref."
         )
     states = {ref: read_state(config.state_file, config.name, ref) for ref in config.refs}
-    for upstream in fetch_refs(config, args.cache_dir):
+    recorded, lines = [], []
+    for upstream in fetch_refs(config, args.cache_dir):  # Every ref checked before any write.
         commit = upstream.tip if args.commit is None else resolve_commit(upstream, args.commit)
         comparison = compare(upstream, states[upstream.ref], commit)
-        state = comparison.as_failing() if args.failing else comparison.as_verified()
-        write_state(config.state_file, config.name, config.url, state)
-        what = "as failing" if args.failing else ""
-        print(
+        recorded.append(comparison.as_failing() if args.failing else comparison.as_verified())
+        what = "as failing " if args.failing else ""
+        lines.append(
             f"upstream {config.name} {upstream.ref}: recorded {describe_commit(commit)} "
-            f"{what + ' ' if what else ''}in {config.state_file}"
+            f"{what}in {config.state_file}"
         )
+    write_state(config.state_file, config.name, config.url, *recorded)
+    print("\n".join(lines))
     return EXIT_UNCHANGED
