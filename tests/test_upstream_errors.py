@@ -55,6 +55,11 @@ def deep_state(upstream: Upstream, project: Path) -> None:
     (project / ".pytest-unchanged-upstream.json").write_text("[" * 100_000 + "]" * 100_000)
 
 
+def latin_1_pyproject(upstream: Upstream, project: Path) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_bytes(pyproject.read_bytes() + b"# Ren\xe9\n")
+
+
 def broken_toml(upstream: Upstream, project: Path) -> None:
     (project / "pyproject.toml").write_text("[tool.pytest-unchanged.upstream.upstreampkg\n")
 
@@ -116,6 +121,17 @@ ERRORS: dict[str, tuple[Breaker, str]] = {
         edit_state(lambda d: _main(d).pop("commit")),
         "ref 'main', has no 'commit'",
     ),
+    "state: commit is a tree": (
+        lambda up, project: edit_state(
+            lambda d: _main(d).update(commit=up.rev_parse("main^{tree}"))
+        )(up, project),
+        "is a tree, not a commit of",
+    ),
+    "state: commit of another hash length": (
+        edit_state(lambda d: _main(d).update(commit="a" * 64)),
+        "is an OID of another hash length, not a commit",
+    ),
+    "pyproject not UTF-8": (latin_1_pyproject, "is not valid TOML: it is not UTF-8"),
     "state: url not a string": (
         edit_state(lambda d: d["upstreams"]["upstreampkg"].update(url=["x"])),
         "has a 'url' that is not a string",

@@ -175,3 +175,15 @@ def test_state_path_that_is_not_a_regular_file_is_refused(
         )  # fmt: skip
         assert result.returncode == 2, result.stderr
         assert "cannot be used: it is not a regular file" in result.stderr
+
+
+def test_cache_that_lost_its_objects_is_fetched_anew(
+    capsys: pytest.CaptureFixture[str], upstream: Upstream, project: Path, cache_dir: Path
+) -> None:
+    assert run(capsys, "upstream", "record", NAME)[0] == 0
+    objects = Path(cache_repo(project, cache_dir).path) / "objects"
+    for lost in [*objects.glob("pack/*"), *objects.glob("??/*")]:
+        lost.unlink()
+    status, out, err = run(capsys, "upstream", "check", NAME)
+    assert (status, err.count("Traceback")) == (0, 0), err
+    assert "no watched path moved" in out

@@ -14,8 +14,16 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from .config import UpstreamConfig, UpstreamError, find_pyproject, load_upstream_config
-from .fetch import Comparison, compare, fetch_refs, resolve_commit
+import pygit2
+
+from .config import (
+    UpstreamConfig,
+    UpstreamError,
+    cache_path,
+    find_pyproject,
+    load_upstream_config,
+)
+from .fetch import Comparison, compare, damaged_cache, fetch_refs, resolve_commit
 from .formats import format_json, format_markdown
 from .report import build_report, describe_commit, format_text
 from .state import read_state, write_state
@@ -108,8 +116,18 @@ def exit_status(comparisons: list[Comparison]) -> int:
 
 
 def check_command(args: argparse.Namespace) -> int:
-    """``upstream check NAME``: print the report of each ref; return :func:`exit_status`."""
+    """``upstream check NAME``: print the report of each ref; return :func:`exit_status`.
+
+    Raises :class:`UpstreamError`, also when the fetch cache cannot be read (damaged).
+    """
     config = _load(args)
+    try:
+        return _check(args, config)
+    except pygit2.GitError as exc:
+        raise damaged_cache(cache_path(config, args.cache_dir), exc) from None
+
+
+def _check(args: argparse.Namespace, config: UpstreamConfig) -> int:
     states = {ref: read_state(config.state_file, config.name, ref) for ref in config.refs}
     upstreams = fetch_refs(config, args.cache_dir)
     comparisons = [compare(upstream, states[upstream.ref]) for upstream in upstreams]
@@ -125,8 +143,18 @@ def check_command(args: argparse.Namespace) -> int:
 
 
 def record_command(args: argparse.Namespace) -> int:
-    """``upstream record NAME [--ref REF] [--commit SHA] [--failing]``: write the state."""
+    """``upstream record NAME [--ref REF] [--commit SHA] [--failing]``: write the state.
+
+    Raises :class:`UpstreamError`, also when the fetch cache cannot be read (damaged).
+    """
     config = _load(args)
+    try:
+        return _record(args, config)
+    except pygit2.GitError as exc:
+        raise damaged_cache(cache_path(config, args.cache_dir), exc) from None
+
+
+def _record(args: argparse.Namespace, config: UpstreamConfig) -> int:
     if args.commit is not None and len(config.refs) > 1:
         raise UpstreamError(
             f"{config.table} follows several refs ({', '.join(config.refs)}): say which one "

@@ -105,8 +105,9 @@ def load_upstream_config(pyproject: Path, name: str) -> UpstreamConfig:
             document = tomllib.load(stream)
     except OSError as exc:
         raise UpstreamError(f"Cannot read {pyproject}: {exc.strerror}.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UpstreamError(f"{pyproject} is not valid TOML: {exc}. Fix the file.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        why = f"it is not UTF-8 ({exc.reason})" if isinstance(exc, UnicodeDecodeError) else exc
+        raise UpstreamError(f"{pyproject} is not valid TOML: {why}. Fix the file.") from None
     tool = document.get("tool", {}).get("pytest-unchanged", {})
     upstreams = tool.get("upstream", {}) if isinstance(tool, dict) else {}
     if not isinstance(upstreams, dict) or not isinstance(upstreams.get(name), dict):

@@ -28,6 +28,7 @@ __all__ = [
     "Status",
     "Upstream",
     "compare",
+    "damaged_cache",
     "fetch_refs",
     "fetch_upstream",
     "path_oids",
@@ -122,14 +123,29 @@ def fetch_refs(
     callbacks = progress or FetchProgress(config.name)
     check_cache_location(path)  # Before the lock file is made beside it.
     with cache_lock(path):
-        repo, created = open_cache(config, path)
-        try:
-            names = _fetch(config, repo, created, callbacks)
-        except UpstreamError:
-            if created:
-                remove_cache(path)  # A bad URL or ref leaves no empty cache behind.
-            raise
-    return [Upstream(config, repo, ref, _tip(config, repo, ref, name)) for ref, name in names]
+        for _ in range(2):
+            repo, created = open_cache(config, path)
+            try:
+                names = _fetch(config, repo, created, callbacks)
+            except UpstreamError:
+                if created:
+                    remove_cache(path)  # A bad URL or ref leaves no empty cache behind.
+                raise
+            try:
+                return [Upstream(config, repo, r, _tip(config, repo, r, n)) for r, n in names]
+            except pygit2.GitError as exc:
+                if created:
+                    raise damaged_cache(path, exc) from None
+                remove_cache(path)  # Objects lost (a pack deleted or cut short): fetch anew.
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def damaged_cache(path: os.PathLike[str] | str, exc: Exception) -> UpstreamError:
+    """The error for a fetch cache whose objects cannot be read (lost, cut short)."""
+    return UpstreamError(
+        f"The fetch cache {path} is damaged: {exc}. Delete the cache directory {path} and "
+        "run again (the next run fetches the upstream anew)."
+    )
 
 
 def fetch_upstream(
@@ -287,6 +303,25 @@ def path_oids(
     return oids
 
 
+def _check_recorded_commit(upstream: Upstream, oid: str) -> None:
+    """Raise :class:`UpstreamError` when the state's ``oid`` cannot name a commit of the cache:
+    an OID of another hash length, or the OID of a tree, blob or tag (a hand-edited state).
+    A commit missing from the cache is fine (a rewritten history: the report says so)."""
+    config, repo = upstream.config, upstream.repo
+    kind: str | None
+    try:
+        found = repo.get(oid)
+        kind = None if found is None else f"a {found.type_str}"
+    except (ValueError, pygit2.GitError):
+        kind = "an OID of another hash length"
+    if kind is not None and kind != "a commit":
+        raise UpstreamError(
+            f"The verified-state file {config.state_file} cannot be used: the commit {oid[:12]} "
+            f"recorded for {upstream.ref} of {config.name!r} is {kind}, not a commit of "
+            f"{config.url}. Restore the file from version control, or delete its entry."
+        )
+
+
 def compare(upstream: Upstream, state: RefState, commit: pygit2.Commit | None = None) -> Comparison:
     """Compare the watched paths at ``commit`` (default: the fetched tip) with ``state``.
 
@@ -294,6 +329,9 @@ def compare(upstream: Upstream, state: RefState, commit: pygit2.Commit | None = 
     verified or failing commit of ``state`` recorded it.
     """
     commit = commit or upstream.tip
+    for record in (state.verified, state.failing):
+        if record is not None:
+            _check_recorded_commit(upstream, record.commit)
     known = {p for record in (state.verified, state.failing) if record for p in record.paths}
     current = path_oids(upstream, commit, frozenset(known))
     verified = state.verified

@@ -27,10 +27,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pygit2
+
 from .build import install_environment, scm_version, write_build_tree
 from .cli import only_ref
-from .config import UpstreamError, load_upstream_config
-from .fetch import Comparison, compare, fetch_refs
+from .config import UpstreamError, cache_path, load_upstream_config
+from .fetch import Comparison, compare, damaged_cache, fetch_refs
 from .report import describe_commit, format_report, summary_line
 from .state import read_state, write_state
 
@@ -86,7 +88,10 @@ def upstream_tip(
     try:
         config = only_ref(load_upstream_config(Path(pyproject), name), ref)
         states = {r: read_state(config.state_file, config.name, r) for r in config.refs}
-        comparisons = [compare(up, states[up.ref]) for up in fetch_refs(config, cache_dir)]
+        try:
+            comparisons = [compare(up, states[up.ref]) for up in fetch_refs(config, cache_dir)]
+        except pygit2.GitError as exc:
+            raise damaged_cache(cache_path(config, cache_dir), exc) from None
     except UpstreamError as exc:
         session.error(str(exc))
     moved = [comparison for comparison in comparisons if comparison.changed]

@@ -59,10 +59,11 @@ def touching_commits(
     of guessing.
     """
     history = History(touched={path: [] for path in paths})
-    if repo.get(since) is None:
+    if lookup_commit(repo, since) is None:
         history.note = (
-            f"the verified commit {since[:10]} is not in the fetched history (a shallow fetch, "
-            "or a history rewritten upstream), so the commits in between cannot be listed"
+            f"the verified commit {since[:10]} is not a commit of the fetched history (a shallow "
+            "fetch, a history rewritten upstream, or a hand-edited state), so the commits in "
+            "between cannot be listed"
         )
         return history
     if not repo.descendant_of(tip.id, since) and str(tip.id) != since:
@@ -92,6 +93,16 @@ def touching_commits(
             if new != old:
                 history.touched[path].append(commit)
     return history
+
+
+def lookup_commit(repo: pygit2.Repository, oid: str) -> pygit2.Commit | None:
+    """Return the commit ``oid`` (full hex) of ``repo``; None when it holds no such commit (a
+    tree or blob OID, an OID of another hash length, a missing object)."""
+    try:
+        found = repo.get(oid)
+    except (ValueError, pygit2.GitError):
+        return None
+    return found if isinstance(found, pygit2.Commit) else None
 
 
 def _oids_at(commit: pygit2.Commit, paths: tuple[str, ...]) -> tuple[str | None, ...]:
@@ -170,7 +181,7 @@ def build_report(comparison: Comparison, with_diff: bool = False) -> Report:
     commit, verified, moved = comparison.commit, comparison.verified, comparison.moved
     config, repo = comparison.upstream.config, comparison.upstream.repo
     notes = [comparison.url_note] if comparison.url_note else []
-    old_commit = repo.get(verified.commit) if verified else None
+    old_commit = lookup_commit(repo, verified.commit) if verified else None
     changes, context, diff = [], {}, None
     history = History(touched={})
     if verified is not None and moved:
