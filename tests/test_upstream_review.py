@@ -15,7 +15,7 @@ import pygit2
 import pytest
 
 from pytest_unchanged.__main__ import main
-from pytest_unchanged.upstream.build import scm_version
+from pytest_unchanged.upstream.build import install_environment, scm_version, write_build_tree
 from pytest_unchanged.upstream.config import CACHE_DIR_ENV, cache_path, load_upstream_config
 from pytest_unchanged.upstream.state import CommitPaths, RefState, write_state
 
@@ -187,3 +187,30 @@ def test_cache_that_lost_its_objects_is_fetched_anew(
     status, out, err = run(capsys, "upstream", "check", NAME)
     assert (status, err.count("Traceback")) == (0, 0), err
     assert "no watched path moved" in out
+
+
+def test_build_tree_has_the_tags_and_ignores_the_users_git_variables(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """`git describe --tags` and `git log` in the build tree see the upstream commit and its
+    tags, even with GIT_DIR and friends pointing at the user's repository."""
+    git(upstream.path, "tag", "-a", "-m", "Release", "1.0")
+    tip = upstream.commit({"docs/index.txt": "2\n"}, "After the release")
+    cache = tmp_path / "cache.git"
+    git(tmp_path, "clone", "-q", "--bare", upstream.url, str(cache))
+    repo = pygit2.Repository(str(cache))
+    commit = repo.revparse_single(tip).peel(pygit2.Commit)
+    tree = write_build_tree(repo, commit, "upstreampkg", tmp_path / "out")
+    user = tmp_path / "user"
+    git(tmp_path, "init", "-q", str(user))
+    outer = {
+        "GIT_DIR": str(user / ".git"), "GIT_WORK_TREE": str(user),
+        "GIT_INDEX_FILE": str(user / ".git" / "index"),
+        "GIT_OBJECT_DIRECTORY": str(user / ".git" / "objects"),
+        "GIT_COMMON_DIR": str(user / ".git"),
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(user / ".git" / "objects"),
+    }  # fmt: skip
+    env = {**outer, **install_environment("upstreampkg", "1.1", tmp_path / "out", tree)}
+    assert git(tree, "describe", "--tags", env=env) == f"1.0-1-g{tip[:7]}"
+    assert git(tree, "log", "-1", "--format=%H", env=env) == tip
+    assert git(tree, "status", "--porcelain", env=env) == ""

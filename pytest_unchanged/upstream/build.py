@@ -32,7 +32,8 @@ def write_build_tree(
     """Check out ``commit`` of the cache ``repo`` as ``DIRECTORY/PACKAGE-OID``; return its path.
 
     The folder is a git repository of its own whose HEAD is ``commit`` (detached) and whose
-    index and worktree match that commit's tree exactly; its objects are read from ``repo``.
+    index and worktree match that commit's tree exactly; its objects are read from ``repo``,
+    and it has ``repo``'s tags (for builds that run ``git describe --tags``).
     The full commit OID in the folder name lets the installed distribution's
     ``direct_url.json`` say which commit it was built from. A folder left there by an earlier
     run is replaced. Raises :class:`pygit2.GitError` or :class:`OSError` when it cannot be
@@ -48,6 +49,9 @@ def write_build_tree(
     build = pygit2.Repository(str(target), RepositoryOpenFlag.NO_SEARCH)
     build.set_head(commit.id)
     build.checkout_head(strategy=CheckoutStrategy.FORCE | CheckoutStrategy.RECREATE_MISSING)  # type: ignore[no-untyped-call]
+    for name in repo.references:  # `git describe --tags` in the build tree sees the tags.
+        if name.startswith("refs/tags/"):
+            build.references.create(name, repo.references[name].target, force=True)
     return target
 
 
@@ -88,17 +92,34 @@ def scm_version(repo: pygit2.Repository, commit: pygit2.Commit) -> str:
     return f"{following}.dev{distance}+g{short}"
 
 
-def install_environment(package: str, version: str, build_dir: Path) -> dict[str, str]:
+def install_environment(
+    package: str, version: str, build_dir: Path, tree: Path | None = None
+) -> dict[str, str]:
     """Return the environment variables for building and installing ``package``.
 
     ``SETUPTOOLS_SCM_PRETEND_VERSION_FOR_<NAME>`` makes setuptools-scm and hatch-vcs use
     ``version`` (harmless for other build backends); ``TMPDIR`` puts pip's own temporary
     folders in ``build_dir`` (nox points it into the project's ``.nox``, inside the user's
-    worktree), and ``GIT_CEILING_DIRECTORIES`` stops git from looking above it.
+    worktree), and ``GIT_CEILING_DIRECTORIES`` stops git from looking above it. With the
+    build ``tree`` (:func:`write_build_tree`), the git variables that would send git to
+    another repository (``GIT_DIR``, ``GIT_WORK_TREE``, ``GIT_INDEX_FILE``,
+    ``GIT_OBJECT_DIRECTORY``, ``GIT_COMMON_DIR``, ``GIT_ALTERNATE_OBJECT_DIRECTORIES``, set
+    by a git hook or exported by the user) are set to the build tree's own.
     """
     suffix = re.sub(r"[-_.]+", "_", package).upper()
-    return {
+    environment = {
         f"SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{suffix}": version,
         "TMPDIR": str(build_dir),
         "GIT_CEILING_DIRECTORIES": os.fspath(build_dir.parent),
     }
+    if tree is not None:
+        git_dir = tree / ".git"
+        environment |= {
+            "GIT_DIR": str(git_dir),
+            "GIT_WORK_TREE": str(tree),
+            "GIT_INDEX_FILE": str(git_dir / "index"),
+            "GIT_OBJECT_DIRECTORY": str(git_dir / "objects"),
+            "GIT_COMMON_DIR": str(git_dir),
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES": "",
+        }
+    return environment

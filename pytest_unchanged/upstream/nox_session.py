@@ -246,7 +246,7 @@ def _install(session: nox.Session, comparison: Comparison, first: bool) -> bool:
     try:
         tree = write_build_tree(upstream.repo, commit, config.package, directory)
         version = scm_version(upstream.repo, commit)
-        environment = install_environment(config.package, version, directory)
+        environment = install_environment(config.package, version, directory, tree)
         session.install("--force-reinstall", "--no-deps", str(tree), env=environment)
         installed = session.run(
             "python", "-c", _DIRECT_URL, config.package, silent=True, log=False

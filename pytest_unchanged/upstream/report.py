@@ -61,9 +61,8 @@ def touching_commits(
     history = History(touched={path: [] for path in paths})
     if lookup_commit(repo, since) is None:
         history.note = (
-            f"the verified commit {since[:10]} is not a commit of the fetched history (a shallow "
-            "fetch, a history rewritten upstream, or a hand-edited state), so the commits in "
-            "between cannot be listed"
+            f"the verified commit {since[:10]} is not in the fetched history (a shallow fetch, "
+            "or a history rewritten upstream), so the commits in between cannot be listed"
         )
         return history
     if not repo.descendant_of(tip.id, since) and str(tip.id) != since:
