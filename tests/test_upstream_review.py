@@ -214,3 +214,19 @@ def test_build_tree_has_the_tags_and_ignores_the_users_git_variables(
     assert git(tree, "describe", "--tags", env=env) == f"1.0-1-g{tip[:7]}"
     assert git(tree, "log", "-1", "--format=%H", env=env) == tip
     assert git(tree, "status", "--porcelain", env=env) == ""
+
+
+@pytest.mark.parametrize("target", ["storage", "core.py"])
+def test_watched_symbolic_link_is_refused(
+    capsys: pytest.CaptureFixture[str], upstream: Upstream, project: Path, target: str
+) -> None:
+    """A watched link's OID would not move with its target: an error naming it, not a watch."""
+    (upstream.path / "upstreampkg" / "alias").symlink_to(target)
+    upstream.commit({}, "Add a link")
+    write_project(project, url=upstream.url, paths=["upstreampkg/alias"])
+    for action in ("check", "record"):
+        status, out, err = run(capsys, "upstream", action, NAME)
+        assert (status, out) == (2, "")
+        assert "'upstreampkg/alias' is a symbolic link at commit" in err
+        assert f"to '{target}'" in err
+    assert not (project / ".pytest-unchanged-upstream.json").exists()

@@ -284,13 +284,23 @@ def path_oids(
 
     A path missing at ``commit`` gives None when it is in ``known`` (it was recorded before:
     removed or renamed upstream, a move); otherwise :class:`UpstreamError` is raised naming
-    it (a misspelt path).
+    it (a misspelt path). A path that is a symbolic link raises :class:`UpstreamError` too:
+    its blob is the link's text, which does not change with what it points to.
     """
     config, tree = upstream.config, commit.tree
     oids: dict[str, str | None] = {}
     for path in config.paths:
         try:
-            oids[path] = str(tree[path].id)
+            entry = tree[path]
+            if isinstance(entry, pygit2.Blob) and entry.filemode == pygit2.enums.FileMode.LINK:
+                raise UpstreamError(
+                    f"The watched path {path!r} is a symbolic link at commit {commit.short_id} "
+                    f"({upstream.ref} of the upstream {config.name!r}) to "
+                    f"{entry.data.decode(errors='replace')!r}: its OID changes only when the "
+                    f"link does, not what it points to. Watch the target instead in `paths` of "
+                    f"{config.table}."
+                )
+            oids[path] = str(entry.id)
         except KeyError:
             if path not in known:
                 raise UpstreamError(
