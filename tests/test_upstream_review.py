@@ -230,3 +230,20 @@ def test_watched_symbolic_link_is_refused(
         assert "'upstreampkg/alias' is a symbolic link at commit" in err
         assert f"to '{target}'" in err
     assert not (project / ".pytest-unchanged-upstream.json").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the cache another owner")
+def test_cache_of_another_owner_is_kept(
+    capsys: pytest.CaptureFixture[str], upstream: Upstream, project: Path, cache_dir: Path
+) -> None:
+    """A valid cache restored by another uid is used, not thrown away and fetched anew."""
+    assert run(capsys, "upstream", "check", NAME)[0] == 1
+    cache = Path(cache_repo(project, cache_dir).path)
+    (cache / "MARKER").write_text("kept\n")
+    for folder, _, files in os.walk(cache):
+        for name in [folder, *(os.path.join(folder, f) for f in files)]:
+            os.chown(name, 12345, 12345)
+    status, _, err = run(capsys, "upstream", "check", NAME)
+    assert status == 1
+    assert "first fetch" not in err
+    assert (cache / "MARKER").read_text() == "kept\n"

@@ -122,7 +122,10 @@ def _open_exactly(path: Path) -> pygit2.Repository | None:
     if not path.is_dir() or not _made_here(path):
         return None
     try:
-        repo = pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH | RepositoryOpenFlag.BARE)
+        with _owner_validation_off():  # Checked above: a folder this tool could have made.
+            repo = pygit2.Repository(
+                str(path), RepositoryOpenFlag.NO_SEARCH | RepositoryOpenFlag.BARE
+            )
     except pygit2.GitError:
         return None
     real = Path(os.path.realpath(path))
@@ -137,6 +140,18 @@ def _open_exactly(path: Path) -> pygit2.Repository | None:
     except (KeyError, ValueError, pygit2.GitError):
         return None
     return repo
+
+
+@contextlib.contextmanager
+def _owner_validation_off() -> Iterator[None]:
+    """Open without libgit2's ownership check (a cache restored or shared by another uid is
+    still ours to use: :func:`_made_here` vouched for it); restore the setting afterwards."""
+    before = pygit2.option(pygit2.enums.Option.GET_OWNER_VALIDATION)
+    pygit2.option(pygit2.enums.Option.SET_OWNER_VALIDATION, 0)
+    try:
+        yield
+    finally:
+        pygit2.option(pygit2.enums.Option.SET_OWNER_VALIDATION, 1 if before else 0)
 
 
 def _made_here(path: Path) -> bool:
