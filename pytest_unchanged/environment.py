@@ -30,7 +30,10 @@ __all__ = [
 
 
 def environment_facets(
-    env_names: Iterable[str], salt: str, extra: Iterable[Mapping[str, str | None]] = ()
+    env_names: Iterable[str],
+    salt: str,
+    extra: Iterable[Mapping[str, str | None]] = (),
+    ignore_distributions: Iterable[str] = (),
 ) -> dict[str, str | None]:
     """Return the environment facets that go into every key.
 
@@ -38,7 +41,9 @@ def environment_facets(
     installed distribution (``dist:<canonical name>`` → version, read with
     :mod:`importlib.metadata`), each environment variable named in ``env_names``
     (``env:<NAME>`` → value, ``None`` when unset), the ``salt``, and the ``extra`` mappings
-    (from the ``pytest_unchanged_environment`` hook), later ones winning.
+    (from the ``pytest_unchanged_environment`` hook), later ones winning. Distributions named in
+    ``ignore_distributions`` (ini ``unchanged_ignore_distributions``; names compared canonicalized,
+    PEP 503) are left out, so a developer's venv with extra tools can share records with CI.
     """
     facets: dict[str, str | None] = {
         "schema": str(SCHEMA_VERSION),
@@ -46,7 +51,10 @@ def environment_facets(
         "platform": f"{sys.platform} {platform.machine()}",
         "salt": salt,
     }
+    ignored = {canonicalize_name(name) for name in ignore_distributions}
     for name, version in installed_distributions():
+        if name in ignored:
+            continue
         facets.setdefault(f"dist:{name}", version)  # the first on sys.path is the one imported
     for name in env_names:
         facets[f"env:{name}"] = os.environ.get(name)

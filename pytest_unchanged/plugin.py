@@ -83,6 +83,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Watch the files each test opens and imports, and report the repository files its "
         "inputs do not cover, with the depends_on(...) line that would",
     )
+    group.addoption(
+        "--unchanged-trust",
+        action="append",
+        dest="unchanged_trusted_sources",
+        metavar="SOURCE",
+        default=None,
+        help="Also skip tests on records fetched from SOURCE (repeatable; replaces the ini "
+        "option unchanged_trusted_sources)",
+    )
     parser.addini(
         "unchanged", "Skip unchanged tests as if --unchanged were given", type="bool", default=False
     )
@@ -120,6 +129,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "Leave test modules whose items are all unchanged unimported (default: true)",
         type="bool",
         default=True,
+    )
+    parser.addini(
+        "unchanged_trusted_sources",
+        "Sources (records pytest-unchanged records fetch --from) whose records may skip a test",
+        type="args",
+        default=[],
+    )
+    parser.addini(
+        "unchanged_ignore_distributions",
+        "Installed distributions left out of every key (installers and tools such as pip uv)",
+        type="args",
+        default=[],
     )
     parser.addini("unchanged_max_keys", "Records kept per test (default: 8)", default="8")
     parser.addini(

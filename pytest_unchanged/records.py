@@ -46,6 +46,8 @@ class Record:
 
     ``duration`` is in seconds (setup + call + teardown), ``passed_at`` in Unix seconds (UTC),
     ``head`` the hex ``HEAD`` commit of the run (``None`` before the first commit).
+    ``source`` is ``""`` for a pass recorded on this machine, else the name of the source it
+    was fetched or imported from (see :mod:`pytest_unchanged.shared`).
     """
 
     nodeid: str
@@ -55,3 +57,4 @@ class Record:
     duration: float
     passed_at: float
     head: str | None
+    source: str = ""

@@ -108,6 +108,8 @@ class UnchangedPlugin:
                 discard_corrupt=not self.is_worker,
                 explicit=explicit_paths(config.args, config.invocation_params.dir),
                 mark_expression=config.getoption("markexpr", None) or None,
+                trusted_sources=setting(config, "unchanged_trusted_sources"),
+                ignore_distributions=config.getini("unchanged_ignore_distributions"),
             )
             self.env_id = self._context.env_id
             self.env_body = self._context.env_body
@@ -387,4 +389,5 @@ class UnchangedPlugin:
 def _skip_reason(record: Record) -> str:
     when = datetime.fromtimestamp(record.passed_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
     commit = record.head[:10] if record.head else "no commit yet"
-    return f"unchanged since it passed at {when} (HEAD {commit})"
+    source = f", from source {record.source}" if record.source else ""
+    return f"unchanged since it passed at {when} (HEAD {commit}{source})"

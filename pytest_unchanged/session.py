@@ -15,6 +15,7 @@ from .environment import environment_facets
 from .fastpath import mark_selector, unchanged_modules
 from .inputs import Resolver
 from .keys import canonical_json, digest
+from .shared import trusted_records
 from .store import CorruptStoreError, Record, Store, StoreError
 from .summaries import UnchangedModule
 from .worktree import Worktree
@@ -40,6 +41,7 @@ class Context:
     discard_corrupt: bool
     explicit: frozenset[Path] = frozenset()
     mark_expression: str | None = None
+    trusted_sources: tuple[str, ...] = ()
     _store: Store | None = None
     _store_failed: bool = False
     _modules: dict[str, UnchangedModule] | None = field(default=None, repr=False)
@@ -61,13 +63,15 @@ class Context:
         discard_corrupt: bool,
         explicit: Iterable[Path] = (),
         mark_expression: str | None = None,
+        trusted_sources: Iterable[str] = (),
+        ignore_distributions: Iterable[str] = (),
     ) -> Context:
         """Read status and ``HEAD`` once, compute the environment facets, and return a context.
 
         Raises :class:`~pytest_unchanged.worktree.NotARepositoryError` outside a worktree.
         """
         worktree = Worktree.discover(rootdir)
-        facets = environment_facets(env_names, salt, extra_facets)
+        facets = environment_facets(env_names, salt, extra_facets, ignore_distributions)
         resolver = Resolver(
             worktree,
             rootdir,
@@ -85,6 +89,7 @@ class Context:
             discard_corrupt=discard_corrupt,
             explicit=frozenset(explicit),
             mark_expression=mark_expression,
+            trusted_sources=tuple(trusted_sources),
         )
 
     @property
@@ -113,7 +118,9 @@ class Context:
         """Return the stored records of ``nodeids``; none when the store cannot be read.
 
         Each nodeid is read from the store at most once per session (selection and
-        ``--unchanged-explain`` ask for the same items).
+        ``--unchanged-explain`` ask for the same items). Records fetched from other sources are
+        added under keys with no local record, only from ``trusted_sources`` (see
+        :mod:`pytest_unchanged.shared`).
         """
         wanted = list(dict.fromkeys(nodeids))
         missing = [nodeid for nodeid in wanted if nodeid not in self._records]
@@ -121,9 +128,12 @@ class Context:
         if missing and store is not None:
             try:
                 found = store.records(missing)
+                shared = trusted_records(store, missing, self.trusted_sources)
             except StoreError as error:
                 self.warn(error)
-                found = {}
+                found, shared = {}, {}
+            for nodeid, by_key in shared.items():
+                found[nodeid] = {**by_key, **found.get(nodeid, {})}
             for nodeid in missing:
                 self._records[nodeid] = found.get(nodeid, {})
         return {n: self._records[n] for n in wanted if self._records.get(n)}

@@ -1,14 +1,12 @@
 """The pass store: records of passes, in one SQLite file written in transactions.
 
 A record says that test item ``nodeid`` passed under ``key``; it keeps the digests of the input
-manifest and the environment (their JSON bodies are stored once each, however many records share
-them), the duration in seconds, the UTC time as Unix seconds, and the ``HEAD`` commit of the run.
-Several keys per nodeid are kept, so switching branches back and forth still finds a record;
-old ones are pruned by age and by count.
+manifest and the environment (each JSON body stored once), the duration in seconds, the UTC time
+as Unix seconds, and the ``HEAD`` commit of the run. Several keys per nodeid are kept, so
+switching branches back and forth still finds a record; old ones are pruned by age and count.
 
 Every write is one SQLite transaction (``BEGIN IMMEDIATE``), so two pytest processes can share a
-store and a crash leaves the previous state readable. The standard library's :mod:`sqlite3` is
-the only dependency; nothing is pickled.
+store and a crash leaves the previous state readable. Only :mod:`sqlite3`; nothing is pickled.
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ from pathlib import Path
 
 from .records import CorruptStoreError, Record, StoreBusyError, StoreError, classify_error
 from .summaries import (
+    SHARED_SCHEMA,
     ModuleSummary,
     StoredModule,
     chunks,
@@ -34,7 +33,7 @@ from .summaries import (
 
 __all__ = ["CorruptStoreError", "Record", "Store", "StoreBusyError", "StoreError", "StoredModule"]
 
-STORE_FORMAT = "3"
+STORE_FORMAT = "4"  # 4: the shared_records table (SHARED_SCHEMA)
 _SUMMARY_TABLES = ("modules", "module_items")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -80,8 +79,9 @@ CREATE TABLE IF NOT EXISTS module_items (
 # (index -1: marks not known). Every transaction that adds or removes records recomputes it for
 # the modules concerned, so a reader never joins module_items with records. NULL: not known.
 
-_ORPHAN_BODIES = """DELETE FROM bodies WHERE id NOT IN (SELECT inputs_id FROM records)
-                    AND id NOT IN (SELECT env_id FROM records)"""
+_ORPHAN_BODIES = """DELETE FROM bodies WHERE id NOT IN (SELECT inputs_id FROM records UNION
+    SELECT env_id FROM records UNION SELECT inputs_id FROM shared_records UNION
+    SELECT env_id FROM shared_records)"""
 
 
 class Store:
@@ -121,12 +121,12 @@ class Store:
                 # cache of the records, so they are dropped and the records kept.
                 for table in _SUMMARY_TABLES:
                     db.execute(f"DROP TABLE IF EXISTS {table}")
-            elif found not in (None, STORE_FORMAT):
+            elif found not in (None, "3", STORE_FORMAT):
                 raise CorruptStoreError(
                     f"{self.path} is a pass store of format {found!r}, not {STORE_FORMAT} "
                     "(written by a newer pytest-unchanged?)"
                 )
-            for statement in filter(str.strip, _SCHEMA.split(";")):
+            for statement in filter(str.strip, (_SCHEMA + SHARED_SCHEMA).split(";")):
                 db.execute(statement)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (STORE_FORMAT,))
 

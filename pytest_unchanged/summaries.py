@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "SHARED_SCHEMA",
     "UNKNOWN_MARKS",
     "ModuleSummary",
     "StoredModule",
@@ -31,6 +32,21 @@ UNKNOWN_MARKS = -1
 """The markset index of an item whose marks are not known (see :func:`observed_marks`)."""
 
 CHUNK = 500  # SQL parameters per IN (...) list, below SQLite's limit
+
+# The table of records fetched or imported from other sources (see pytest_unchanged.shared).
+SHARED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS shared_records (
+    source TEXT NOT NULL,
+    nodeid TEXT NOT NULL,
+    key TEXT NOT NULL,
+    inputs_id TEXT NOT NULL,
+    env_id TEXT NOT NULL,
+    duration REAL NOT NULL,
+    passed_at REAL NOT NULL,
+    head TEXT,
+    PRIMARY KEY (nodeid, key, source)
+) WITHOUT ROWID;
+"""
 
 
 def chunks(values: Sequence[str]) -> Iterator[tuple[list[str], str]]:

@@ -1,0 +1,106 @@
+"""Sharing records: export, import, push and fetch of a large store through a local bare remote.
+
+Usage: ``python benchmarks/bench_sharing.py [--tests 62000] [--keys 8]``
+
+A store of ``--tests`` nodeids with ``--keys`` records each is written through the store API
+(synthetic manifests of one input each, one environment) in a temporary directory. The script
+then times, each in a fresh process (``python -m pytest_unchanged records ...``): ``export``,
+``import`` into an empty store, a first ``push`` to a bare repository, a second ``push`` with
+nothing new, and ``fetch`` (fetch + validate + merge) into an empty store; and prints the size
+of the ref's blob and of the bare repository on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pytest_unchanged.keys import canonical_json, digest, item_key
+from pytest_unchanged.store import Record, Store
+
+
+def fill(path: Path, tests: int, keys: int) -> int:
+    """Write ``tests`` x ``keys`` local records into a new store at ``path``."""
+    env = {"python": "bench", "platform": "bench"}
+    env_id = digest(env)
+    bodies = {env_id: canonical_json(env)}
+    passes = []
+    now = time.time()
+    for n in range(tests):
+        nodeid = f"tests/test_mod{n // 100}.py::test_{n}[param-{n % 7}]"
+        for k in range(keys):
+            manifest = [[f"src/pkg/mod{n // 100}.py", "100644", f"{n * keys + k:040x}"]]
+            inputs_id = digest(manifest)
+            bodies[inputs_id] = canonical_json(manifest)
+            key = item_key(nodeid, inputs_id, env_id)
+            passes.append(Record(nodeid, key, inputs_id, env_id, 0.01, now - k * 3600, "ab" * 20))
+    store = Store(path)
+    try:
+        store.update(passes, [], bodies, max_keys=keys, max_age=86400 * 60)
+    finally:
+        store.close()
+    return len(passes)
+
+
+def timed(cwd: Path, *args: str) -> float:
+    """Run ``pytest-unchanged records ARGS`` in ``cwd``; print its wall and CPU (user + system)
+    times, and return the CPU time in seconds (on a busy machine the wall time says little)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest_unchanged", "records", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    if result.returncode:
+        raise SystemExit(f"records {' '.join(args)} failed:\n{result.stderr}")
+    what = " ".join(a for a in args[:2] if not a.startswith("/"))
+    print(f"  {what:<14} wall {elapsed:7.2f} s  cpu {cpu:6.2f} s  {result.stdout.strip()[:70]}")
+    return cpu
+
+
+def main() -> None:
+    """Build the store, run the commands, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tests", type=int, default=62000)
+    parser.add_argument("--keys", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1"}
+        subprocess.run(["git", "init", "-q", "--bare", str(root / "origin.git")], check=True)
+        subprocess.run(["git", "init", "-q", str(root / "work")], check=True, env=env)
+        work, origin = root / "work", str(root / "origin.git")
+        store = root / "store.sqlite3"
+        start = time.perf_counter()
+        count = fill(store, args.tests, args.keys)
+        size = store.stat().st_size
+        print(f"store: {count:,} records ({args.tests:,} tests x {args.keys} keys), {size:,} bytes")
+        print(f"  (written through the store API in {time.perf_counter() - start:.1f} s)")
+        exported = root / "records.jsonl"
+        timed(work, "export", str(exported), "--store", str(store))
+        print(f"  export file: {exported.stat().st_size:,} bytes")
+        timed(work, "import", str(exported), "--store", str(root / "imported.sqlite3"))
+        timed(work, "push", origin, "--as", "bench", "--store", str(store))
+        timed(work, "push", origin, "--as", "bench", "--store", str(store))
+        timed(work, "fetch", origin, "--from", "bench", "--store", str(root / "fetched.sqlite3"))
+        blob = subprocess.run(
+            ["git", "cat-file", "-s", "refs/pytest-unchanged/records/bench:records.jsonl"],
+            cwd=origin, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        on_disk = sum(p.stat().st_size for p in Path(origin).rglob("*") if p.is_file())
+        print(f"ref: blob {int(blob):,} bytes; bare repository on disk {on_disk:,} bytes")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""The ``records`` command group: show, stats, forget, export, import, push, fetch.
+
+Every command opens the store of the project (``--store``, default
+``.pytest_cache/d/unchanged/store.sqlite3`` under the nearest directory holding a pytest
+configuration file, else the git worktree's root) and works while a pytest process writes it:
+each write is one SQLite transaction. Errors are raised as
+:class:`~pytest_unchanged.exchange.SharingError` or
+:class:`~pytest_unchanged.records.StoreError` and turned into exit status 2 by
+:func:`pytest_unchanged.__main__.main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pygit2
+
+from . import shared
+from .exchange import RecordSet, SharingError, check_source, dump_lines, parse_lines
+from .sharing import Transport, fetch_records, push_records
+from .store import Store
+
+__all__ = ["add_records_commands"]
+
+CONFIG_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+RECORDS_HELP = """\
+Inspect and share the records of passes (see "Sharing records" in the README).
+
+  show [PATTERN]            a line per record (--json: a JSON list)
+  stats                     counts per source and environment, store size, oldest and newest
+  forget PATTERN...         drop the records of matching nodeids (exact or fnmatch glob)
+  export FILE / import FILE JSON lines; import validates everything first, then one transaction
+  push [REMOTE] --as SOURCE push this machine's own records to refs/pytest-unchanged/records/SOURCE
+  fetch [REMOTE] --from SOURCE...
+                            fetch those sources' records; pytest uses them only for the sources
+                            named in unchanged_trusted_sources or --unchanged-trust
+
+Any error exits with status 2 and a one-paragraph message; the store is then untouched.
+"""
+
+
+def add_records_commands(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``records`` subcommands to the command groups ``groups``."""
+    records = groups.add_parser(
+        "records", help="Inspect and share the records of passes", description=RECORDS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    actions = records.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = actions.add_parser("show", help="A line per record")
+    show.add_argument("patterns", nargs="*", metavar="PATTERN", help="Nodeids or globs")
+    show.add_argument("--json", action="store_true", help="Print a JSON list")
+    show.set_defaults(handler=show_command)
+    stats = actions.add_parser("stats", help="Counts per source and environment")
+    stats.set_defaults(handler=stats_command)
+    forget = actions.add_parser("forget", help="Drop the records of matching nodeids")
+    forget.add_argument("patterns", nargs="+", metavar="PATTERN", help="Nodeids or globs")
+    forget.set_defaults(handler=forget_command)
+    export = actions.add_parser("export", help="Write every record to FILE (JSON lines)")
+    export.add_argument("file", type=Path, metavar="FILE")
+    export.set_defaults(handler=export_command)
+    load = actions.add_parser("import", help="Add the records of FILE (all or nothing)")
+    load.add_argument("file", type=Path, metavar="FILE")
+    load.add_argument(
+        "--source", default="import",
+        help="Source given to the file's local records (default: import)",
+    )  # fmt: skip
+    load.set_defaults(handler=import_command)
+    push = actions.add_parser("push", help="Push this machine's records as SOURCE")
+    push.add_argument("--as", dest="source", required=True, metavar="SOURCE")
+    push.set_defaults(handler=push_command)
+    fetch = actions.add_parser("fetch", help="Fetch the records of SOURCE...")
+    fetch.add_argument("--from", dest="sources", nargs="+", required=True, metavar="SOURCE")
+    fetch.set_defaults(handler=fetch_command)
+    for action in (push, fetch):
+        action.add_argument("remote", nargs="?", default="origin", metavar="REMOTE",
+                            help="A remote's name, URL or path (default: origin)")  # fmt: skip
+        action.add_argument("--token-env", metavar="NAME",
+                            help="Environment variable holding an https token")  # fmt: skip
+        action.add_argument("--username", default="x-access-token",
+                            help="User name sent with the token")  # fmt: skip
+        action.add_argument("--repository", type=Path, default=Path("."), metavar="DIR",
+                            help="The git repository (default: here)")  # fmt: skip
+    for action in (load, push, fetch):
+        action.add_argument("--max-keys", type=int, default=8, metavar="N",
+                            help="Records kept per test and source (default: 8)")  # fmt: skip
+        action.add_argument("--max-age-days", type=float, default=60, metavar="DAYS",
+                            help="Records older than this are pruned (default: 60)")  # fmt: skip
+    for action in (show, stats, forget, export, load, push, fetch):
+        action.add_argument("--store", type=Path, metavar="PATH",
+                            help="The store (default: .pytest_cache/d/unchanged/store.sqlite3 "
+                            "of the project)")  # fmt: skip
+
+
+def find_store(start: Path) -> Path:
+    """Return the store path of the project containing ``start``: the nearest directory with a
+    pytest configuration file (pytest's rootdir in the common case), else the worktree root."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if any((directory / name).is_file() for name in CONFIG_FILES):
+            return directory / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
+    found = pygit2.discover_repository(str(start))
+    root = Path(pygit2.Repository(found).workdir) if found else start
+    return root / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
+
+
+@contextlib.contextmanager
+def _store(args: argparse.Namespace) -> Iterator[Store]:
+    store = Store(args.store or find_store(Path.cwd()))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _when(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def show_command(args: argparse.Namespace) -> int:
+    """``records show [PATTERN...] [--json]``: a line per record; 0."""
+    with _store(args) as store:
+        found = shared.all_records(store, args.patterns)
+    if args.json:
+        rows = [
+            {"nodeid": r.nodeid, "key": r.key, "passed_at": r.passed_at, "head": r.head,
+             "duration": r.duration, "source": r.source or "local", "env_id": r.env_id,
+             "inputs_id": r.inputs_id}
+            for r in found
+        ]  # fmt: skip
+        print(json.dumps(rows, indent=1))
+        return 0
+    for r in found:
+        head = r.head[:10] if r.head else "-"
+        print(
+            f"{r.nodeid}  {_when(r.passed_at)}  HEAD {head}  {r.duration:.2f}s  "
+            f"{r.source or 'local'}  env {r.env_id[:8]}"
+        )
+    return 0
+
+
+def stats_command(args: argparse.Namespace) -> int:
+    """``records stats``: counts per source and environment, size, oldest and newest; 0."""
+    with _store(args) as store:
+        found = shared.source_stats(store)
+        environments = shared.count_environments(store)
+        path = store.path
+    size = sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    print(f"store: {path} ({size:,} bytes), {environments} environment(s)")
+    for s in found:
+        print(
+            f"{s.source or 'local'}: {s.records:,} records of {s.nodeids:,} tests in "
+            f"{s.environments} environment(s), oldest {_when(s.oldest)}, newest {_when(s.newest)}"
+        )
+    if not found:
+        print("no records")
+    return 0
+
+
+def forget_command(args: argparse.Namespace) -> int:
+    """``records forget PATTERN...``: drop matching records; 0."""
+    with _store(args) as store:
+        count = shared.forget_matching(store, args.patterns)
+    print(f"forgot {count} record(s)")
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """``records export FILE``: write every record (written atomically); 0."""
+    with _store(args) as store:
+        found = shared.all_records(store)
+        records = RecordSet()
+        records.add(found, shared.bodies_of(store, found))
+    partial = args.file.with_name(args.file.name + ".partial")
+    with open(partial, "w", encoding="utf-8") as file:
+        file.writelines(dump_lines(records))
+    os.replace(partial, args.file)
+    print(f"exported {len(records.records)} record(s) to {args.file}")
+    return 0
+
+
+def import_command(args: argparse.Namespace) -> int:
+    """``records import FILE [--source NAME]``: validate every line, then add in one
+    transaction; 0. A bad file raises an error naming the line and changes nothing."""
+    source = check_source(args.source)
+    try:
+        with open(args.file, encoding="utf-8") as file:
+            records = parse_lines(file, name=str(args.file))
+    except (OSError, UnicodeDecodeError) as error:
+        raise SharingError(f"cannot read {args.file} ({error})") from None
+    labelled = [replace(r, source=r.source or source) for r in records.records.values()]
+    max_keys, max_age = _limits(args)
+    with _store(args) as store:
+        added = shared.add_shared(
+            store, labelled, records.bodies, max_keys=max_keys, max_age=max_age, now=time.time()
+        )
+    print(f"imported {len(labelled)} record(s) from {args.file}, {added} new")
+    return 0
+
+
+def push_command(args: argparse.Namespace) -> int:
+    """``records push [REMOTE] --as SOURCE``: push this machine's records; 0."""
+    source = check_source(args.source)
+    max_keys, max_age = _limits(args)
+    transport = _transport(args)
+    mark = f"pushed {source} {transport.open().url}"
+    with _store(args) as store:
+        fingerprint = f"{shared.local_fingerprint(store)} {max_keys} {max_age}"
+        last = shared.get_mark(store, mark)
+        if last is not None:
+            tip = transport.tips([source]).get(source)
+            if last == f"{tip} {fingerprint}":
+                # The ref is the commit this store pushed (or found up to date) last time, and
+                # no local record changed since: nothing to read, merge or push.
+                print(f"up to date, nothing pushed: no new record since {str(tip)[:10]}")
+                return 0
+        local = [r for r in shared.all_records(store) if not r.source]
+        bodies = shared.bodies_of(store, local)
+    result = push_records(transport, source, local, bodies, max_keys=max_keys, max_age=max_age)
+    with _store(args) as store:
+        shared.set_mark(store, mark, f"{result.commit} {fingerprint}")
+    verb = "pushed" if result.pushed else "up to date, nothing pushed:"
+    print(
+        f"{verb} {result.records} record(s) in {result.size:,} bytes to {args.remote} "
+        f"(refs/pytest-unchanged/records/{source} at {result.commit[:10]}, "
+        f"attempt {result.attempts})"
+    )
+    return 0
+
+
+def fetch_command(args: argparse.Namespace) -> int:
+    """``records fetch [REMOTE] --from SOURCE...``: fetch and merge into the store; 0.
+
+    A source whose ref is still the commit this store merged last is not read again (the
+    marks are dropped by ``forget``)."""
+    transport = _transport(args)
+    url = transport.open().url
+    with _store(args) as store:
+        known = {s: shared.get_mark(store, f"fetched {s} {url}") or "" for s in args.sources}
+    found = fetch_records(transport, args.sources, known)
+    merged = RecordSet()
+    for _, records in found.values():
+        if records is not None:
+            merged.add(records.records.values(), records.bodies)
+    max_keys, max_age = _limits(args)
+    with _store(args) as store:
+        added = shared.add_shared(
+            store, merged.records.values(), merged.bodies,
+            max_keys=max_keys, max_age=max_age, now=time.time(),
+        )  # fmt: skip
+        for source, (tip, records) in found.items():
+            if records is not None:
+                shared.set_mark(store, f"fetched {source} {url}", tip)
+    for source, (tip, records) in found.items():
+        if tip is None:
+            count = "no such ref"
+        elif records is None:
+            count = f"unchanged since the last fetch ({tip[:10]})"
+        else:
+            count = f"{len(records.records)} record(s)"
+        print(f"{source}: {count}")
+    print(f"fetched from {args.remote}: {added} new record(s)")
+    return 0
+
+
+def _limits(args: argparse.Namespace) -> tuple[int, float]:
+    """``(max_keys, max_age in seconds)`` from the command line."""
+    if args.max_keys < 1 or args.max_age_days <= 0:
+        raise SharingError("--max-keys must be at least 1 and --max-age-days above 0")
+    return int(args.max_keys), float(args.max_age_days) * 86400
+
+
+def _transport(args: argparse.Namespace) -> Transport:
+    found = pygit2.discover_repository(str(args.repository))
+    if found is None:
+        raise SharingError(f"{args.repository.resolve()} is not inside a git repository")
+    return Transport(pygit2.Repository(found), args.remote, args.token_env, args.username)

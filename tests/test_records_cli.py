@@ -1,0 +1,210 @@
+"""The ``records`` command line: show, stats, forget, export, import; the store shared with a
+running pytest; ``unchanged_ignore_distributions``."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_unchanged.store import Store
+
+from .conftest import TESTS, commit
+from .sharing_helpers import fill_store, records_cli
+
+STORE = Path(".pytest_cache", "d", "unchanged", "store.sqlite3")
+
+
+@pytest.fixture
+def project(repo: Path, pytester: pytest.Pytester) -> Path:
+    """The conftest's three tests, passed once (three local records)."""
+    pytester.makepyfile(test_project=TESTS)
+    (repo / "src").mkdir()
+    (repo / "src" / "a.py").write_text("A = 1\n")
+    (repo / "src" / "b.py").write_text("B = 1\n")
+    pytester.makeini("[pytest]\n")
+    commit(repo)
+    pytester.runpytest_subprocess("--unchanged").assert_outcomes(passed=3)
+    return repo
+
+
+def test_show_lists_records_with_their_source(project: Path) -> None:
+    shown = records_cli(project, "show")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert len(lines) == 3
+    assert all(" local  env " in line and " HEAD " in line for line in lines)
+    assert lines[0].startswith("test_project.py::test_a  ")
+    one = records_cli(project, "show", "*test_b", "--json")
+    rows = json.loads(one.stdout)
+    assert [(r["nodeid"], r["source"]) for r in rows] == [("test_project.py::test_b", "local")]
+    assert len(rows[0]["key"]) == 64
+
+
+def test_stats_counts_sources_and_environments(project: Path, tmp_path: Path) -> None:
+    exported = tmp_path / "records.jsonl"
+    assert records_cli(project, "export", str(exported)).returncode == 0
+    assert records_cli(project, "import", str(exported), "--source", "laptop").returncode == 0
+    stats = records_cli(project, "stats")
+    assert stats.returncode == 0, stats.stderr
+    assert "1 environment(s)" in stats.stdout.splitlines()[0]
+    assert "\nlaptop: 3 records of 3 tests in 1 environment(s)" in stats.stdout
+    assert "\nlocal: 3 records of 3 tests in 1 environment(s)" in stats.stdout
+
+
+def test_forget_drops_records_and_the_fast_path_sees_it(
+    project: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.runpytest_subprocess("--unchanged").assert_outcomes()  # fast path: none collected
+    forgot = records_cli(project, "forget", "test_project.py::test_a")
+    assert forgot.returncode == 0, forgot.stderr
+    assert forgot.stdout.strip() == "forgot 1 record(s)"
+    # The module summary counted test_a: it must not leave the module unimported now.
+    pytester.runpytest_subprocess("--unchanged").assert_outcomes(passed=1, skipped=2)
+
+
+def test_export_is_deterministic_and_imports_elsewhere(
+    project: Path, tmp_path: Path, pytester: pytest.Pytester
+) -> None:
+    first, second = tmp_path / "1.jsonl", tmp_path / "2.jsonl"
+    assert records_cli(project, "export", str(first)).returncode == 0
+    assert records_cli(project, "export", str(second)).returncode == 0
+    assert first.read_bytes() == second.read_bytes()
+    lines = first.read_text().splitlines()
+    assert json.loads(lines[0]) == {"format": "pytest-unchanged-records", "version": 1}
+    other = tmp_path / "other.sqlite3"
+    loaded = records_cli(project, "import", str(first), "--store", str(other))
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == f"imported 3 record(s) from {first}, 3 new"
+    shown = records_cli(project, "show", "--store", str(other)).stdout
+    assert shown.count("  import  env ") == 3
+    again = records_cli(project, "import", str(first), "--store", str(other))
+    assert again.stdout.strip().endswith(", 0 new")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("not json", "line 3: Expecting value"),
+        ('["r", "x"]', "line 3: a record line is"),
+        (None, "line 3: the key of test_project.py::test_a is not the key of its inputs"),
+    ],
+)
+def test_a_bad_import_changes_nothing_and_names_the_line(
+    project: Path, tmp_path: Path, line: str | None, message: str
+) -> None:
+    exported = tmp_path / "records.jsonl"
+    assert records_cli(project, "export", str(exported)).returncode == 0
+    lines = exported.read_text().splitlines()
+    records = [n for n, text in enumerate(lines) if text.startswith('["r"')]
+    # The third line is bad; the good records before and after it are not imported either.
+    bad = json.loads(lines[records[0]])
+    bad[3] = "0" * 64
+    lines.insert(2, line if line is not None else json.dumps(bad))
+    exported.write_text("\n".join(lines) + "\n")
+    before = records_cli(project, "show").stdout
+    loaded = records_cli(project, "import", str(exported))
+    assert loaded.returncode == 2
+    assert message in loaded.stderr, loaded.stderr
+    assert loaded.stderr.startswith("pytest-unchanged: error: ")
+    assert "Traceback" not in loaded.stderr
+    assert records_cli(project, "show").stdout == before
+
+
+def test_a_file_from_a_newer_version_is_refused(project: Path, tmp_path: Path) -> None:
+    newer = tmp_path / "records.jsonl"
+    newer.write_text('{"format": "pytest-unchanged-records", "version": 2}\n')
+    loaded = records_cli(project, "import", str(newer))
+    assert loaded.returncode == 2
+    assert "line 1: format version 2" in loaded.stderr
+
+
+SLOW = """
+import time
+
+def test_slow():
+    time.sleep(3)
+"""
+
+
+def test_commands_work_while_pytest_writes_the_store(
+    project: Path, pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    pytester.makepyfile(test_slow=SLOW)
+    commit(project)
+    running = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "--unchanged", "test_slow.py"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    store = Store(project / STORE)
+    holder = threading.Thread(target=_hold_write_lock, args=(project / STORE, 1.0))
+    try:
+        holder.start()
+        time.sleep(0.2)
+        exported = tmp_path / "records.jsonl"
+        assert records_cli(project, "export", str(exported)).returncode == 0
+        forgot = records_cli(project, "forget", "*test_b")
+        assert forgot.returncode == 0, forgot.stderr
+        assert records_cli(project, "import", str(exported)).returncode == 0
+        holder.join()
+        _, err = running.communicate(timeout=120)
+        assert running.returncode == 0, err
+    finally:
+        store.close()
+    shown = records_cli(project, "show").stdout
+    assert "test_slow.py::test_slow " in shown
+    assert shown.count("test_project.py::test_b ") == 1  # the imported copy
+    assert "test_project.py::test_a  " in shown
+
+
+def _hold_write_lock(path: Path, seconds: float) -> None:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    time.sleep(seconds)
+    db.execute("COMMIT")
+    db.close()
+
+
+def test_ignored_distributions_leave_the_environment_facet(
+    project: Path, pytester: pytest.Pytester
+) -> None:
+    def env_body() -> dict[str, str]:
+        rows = json.loads(records_cli(project, "show", "*test_a", "--json").stdout)
+        db = sqlite3.connect(project / STORE)
+        try:
+            (body,) = db.execute(
+                "SELECT body FROM bodies WHERE id = ?", (rows[-1]["env_id"],)
+            ).fetchone()
+        finally:
+            db.close()
+        return dict(json.loads(body))
+
+    assert "dist:pytest-xdist" in env_body()
+    pytester.makeini("[pytest]\nunchanged_ignore_distributions = Pytest_XDist pip\n")
+    commit(project)
+    assert records_cli(project, "forget", "*").returncode == 0
+    pytester.runpytest_subprocess("--unchanged").assert_outcomes(passed=3)
+    facets = env_body()
+    assert "dist:pytest-xdist" not in facets and "dist:pip" not in facets
+    assert "dist:pytest" in facets
+
+
+def test_a_store_of_format_3_keeps_its_records(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    fill_store(path, ["t.py::test_old"])
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("DROP TABLE shared_records")
+    db.execute("UPDATE meta SET value = '3' WHERE name = 'format'")
+    db.close()
+    shown = records_cli(tmp_path, "show", "--store", str(path))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("t.py::test_old  ")
