@@ -132,6 +132,10 @@ ERRORS: dict[str, tuple[Breaker, str]] = {
         "is an OID of another hash length, not a commit",
     ),
     "pyproject not UTF-8": (latin_1_pyproject, "is not valid TOML: it is not UTF-8"),
+    "package not a distribution name": (
+        table(package="/tmp/evil"),
+        "'package' '/tmp/evil' is not a distribution name",
+    ),
     "state: url not a string": (
         edit_state(lambda d: d["upstreams"]["upstreampkg"].update(url=["x"])),
         "has a 'url' that is not a string",

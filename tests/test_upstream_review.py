@@ -247,3 +247,18 @@ def test_cache_of_another_owner_is_kept(
     assert status == 1
     assert "first fetch" not in err
     assert (cache / "MARKER").read_text() == "kept\n"
+
+
+def test_subjects_cannot_drive_the_terminal_or_mention_anyone(
+    capsys: pytest.CaptureFixture[str], upstream: Upstream, project: Path
+) -> None:
+    assert run(capsys, "upstream", "record", NAME)[0] == 0
+    upstream.commit(
+        {"upstreampkg/core.py": "A = 1\n"}, "Fix \x1b[31mred\x07 \u202e for @alice #12 &#64;bob"
+    )
+    status, out, _ = run(capsys, "upstream", "check", NAME)
+    assert status == 1
+    assert "Fix \\x1b[31mred\\x07 \\u202e for @alice #12 &#64;bob" in out
+    status, out, _ = run(capsys, "upstream", "check", NAME, "--format", "markdown")
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "for \\@alice \\#12 \\&\\#64;bob" in out

@@ -35,6 +35,9 @@ _STRING_KEYS = ("url", "ref", "package", "state")
 _LIST_KEYS = ("paths", "install", "pytest_args", "refs", "context")
 _REQUIRED_KEYS = ("url", "paths")
 
+#: A distribution name as PEP 508 defines it (compared case-insensitively).
+_DISTRIBUTION_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+
 
 class UpstreamError(Exception):
     """A watched upstream cannot be checked, recorded or tested.
@@ -156,6 +159,14 @@ def _parse_table(name: str, table: dict[str, Any], pyproject: Path) -> UpstreamC
             f"{where}: 'refs' must list distinct, non-empty branch or tag names, not {refs!r}. "
             "Fix the value."
         )
+    package = table.get("package", name)
+    if not _DISTRIBUTION_NAME.fullmatch(package):
+        raise UpstreamError(
+            f"{where}: 'package' {package!r} is not a distribution name (letters, digits, and "
+            "'.', '-', '_' inside, as PEP 508 says)"
+            + ("" if "package" in table else "; the table name is used when it is not set")
+            + ". Set `package` to the name pip installs the upstream as."
+        )
     project_root = pyproject.parent
     state = Path(table.get("state", DEFAULT_STATE_FILE))
     return UpstreamConfig(
@@ -165,7 +176,7 @@ def _parse_table(name: str, table: dict[str, Any], pyproject: Path) -> UpstreamC
         paths=tuple(_normalize_path(path, where, "paths") for path in table["paths"]),
         context=tuple(_normalize_path(path, where, "context") for path in table.get("context", [])),
         install=tuple(table.get("install", ["."])),
-        package=canonicalize_name(table.get("package", name)),
+        package=canonicalize_name(package),
         pytest_args=tuple(table.get("pytest_args", [])),
         state_file=state if state.is_absolute() else project_root / state,
         pyproject=pyproject,

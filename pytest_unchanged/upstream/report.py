@@ -13,6 +13,7 @@ terminal, and :mod:`.formats` as markdown or JSON.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -135,9 +136,21 @@ def commit_date(commit: pygit2.Commit) -> str:
 
 
 def commit_subject(commit: pygit2.Commit) -> str:
-    """Return the subject of ``commit``: its first paragraph on one line, like git's ``%s``."""
+    """Return the subject of ``commit``: its first paragraph on one line, like git's ``%s``.
+
+    Control and format characters (ESC, BEL, bidi overrides: Unicode categories ``Cc``,
+    ``Cf``) are shown as ``\\xNN``/``\\uNNNN`` escapes, so an upstream message cannot drive
+    the terminal or hide text in the report.
+    """
     paragraph = commit.message.strip().split("\n\n", 1)[0]
-    return " ".join(line.strip() for line in paragraph.splitlines())
+    return visible(" ".join(line.strip() for line in paragraph.splitlines()))
+
+
+def visible(text: str) -> str:
+    """Return ``text`` with its control and format characters escaped like ``repr`` does."""
+    return "".join(
+        ascii(char)[1:-1] if unicodedata.category(char) in ("Cc", "Cf") else char for char in text
+    )
 
 
 @dataclass
