@@ -262,3 +262,18 @@ def test_subjects_cannot_drive_the_terminal_or_mention_anyone(
     status, out, _ = run(capsys, "upstream", "check", NAME, "--format", "markdown")
     assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
     assert "for \\@alice \\#12 \\&\\#64;bob" in out
+
+
+def test_branch_and_tag_of_one_name_is_an_error_not_a_silent_switch(
+    capsys: pytest.CaptureFixture[str], upstream: Upstream, project: Path
+) -> None:
+    git(upstream.path, "tag", "2.0")
+    write_project(project, url=upstream.url, paths=PATHS, ref="2.0")
+    assert run(capsys, "upstream", "record", NAME)[0] == 0
+    git(upstream.path, "branch", "2.0")
+    upstream.commit({"upstreampkg/core.py": "A = 1\n"}, "On main")
+    status, out, err = run(capsys, "upstream", "check", NAME)
+    assert (status, out) == (2, "")
+    assert "has both a branch and a tag named '2.0'" in err
+    write_project(project, url=upstream.url, paths=PATHS, ref="refs/tags/2.0")
+    assert run(capsys, "upstream", "check", NAME)[0] == 1  # Another ref name: not verified.

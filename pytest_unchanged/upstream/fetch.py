@@ -217,6 +217,12 @@ def _moved_tags(repo: pygit2.Repository, advertised: dict[str, str]) -> list[str
 
 def _full_name(config: UpstreamConfig, ref: str, heads: set[str]) -> str:
     candidates = [ref] if ref.startswith("refs/") else [f"refs/heads/{ref}", f"refs/tags/{ref}"]
+    if all(name in heads for name in candidates) and len(candidates) == 2:
+        raise UpstreamError(
+            f"The upstream {config.name!r} at {config.url} has both a branch and a tag named "
+            f"{ref!r}, so which one is followed could change without a word. Write "
+            f"'refs/heads/{ref}' or 'refs/tags/{ref}' in the `ref` or `refs` of {config.table}."
+        )
     name = next((name for name in candidates if name in heads), None)
     if name is not None:
         return name
