@@ -277,3 +277,25 @@ def test_branch_and_tag_of_one_name_is_an_error_not_a_silent_switch(
     assert "has both a branch and a tag named '2.0'" in err
     write_project(project, url=upstream.url, paths=PATHS, ref="refs/tags/2.0")
     assert run(capsys, "upstream", "check", NAME)[0] == 1  # Another ref name: not verified.
+
+
+def test_scm_version_edge_cases_follow_setuptools_scm(upstream: Upstream) -> None:
+    """Each expected value is what setuptools-scm prints for the same history."""
+    repo = pygit2.Repository(str(upstream.path))
+
+    def version_of(revision: str) -> str | None:
+        return scm_version(repo, repo.revparse_single(revision).peel(pygit2.Commit))
+
+    upstream.commit({"docs/index.txt": "1\n"}, "One")
+    head = upstream.commit({"docs/index.txt": "2\n"}, "Two")
+    assert version_of("main") == f"0.1.dev3+g{head[:9]}"  # No tag: N = commits.
+    git(upstream.path, "tag", "release-2024")
+    assert version_of("main") == "2024"  # setuptools-scm's tag regex drops the prefix.
+    head = upstream.commit({"docs/index.txt": "3\n"}, "Three")
+    assert version_of("main") == f"2025.dev1+g{head[:9]}"
+    git(upstream.path, "tag", "2.0.dev3")
+    assert version_of("main") == "2.0.dev3"
+    upstream.commit({"docs/index.txt": "4\n"}, "Four")
+    assert version_of("main") is None  # setuptools-scm refuses to bump a .dev3 tag.
+    environment = install_environment("upstreampkg", None, Path("/tmp/build"))
+    assert not any(name.startswith("SETUPTOOLS_SCM") for name in environment)

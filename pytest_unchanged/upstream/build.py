@@ -22,6 +22,8 @@ from pygit2.enums import CheckoutStrategy, DescribeStrategy, RepositoryOpenFlag
 
 __all__ = ["install_environment", "scm_version", "write_build_tree"]
 
+# setuptools-scm's default tag_regex: an optional `prefix-`, then the version.
+_TAG_REGEX = re.compile(r"^(?:[\w-]+-)?(?P<version>[vV]?\d+(?:\.\d+){0,2}[^\+]*)(?:\+.*)?$")
 # `git describe --tags --long` output: TAG-DISTANCE-gOID.
 _DESCRIBED = re.compile(r"^(?P<tag>.+)-(?P<distance>\d+)-g(?P<oid>[0-9a-f]+)$")
 
@@ -55,14 +57,17 @@ def write_build_tree(
     return target
 
 
-def scm_version(repo: pygit2.Repository, commit: pygit2.Commit) -> str:
+def scm_version(repo: pygit2.Repository, commit: pygit2.Commit) -> str | None:
     """Return the version setuptools-scm's default scheme (guess-next-dev) would give ``commit``.
 
     On a tag ``X.Y.Z``: ``X.Y.Z``. Past it by N commits, the tag's last number is bumped and
     ``.devN+gOID`` added: ``X.Y.(Z+1).devN+gOID``, after ``2.0rc1`` ``2.0rc2.devN+gOID``, after
-    ``1.0.post1`` ``1.0.post2.devN+gOID``; after a ``.devM`` tag, its release with
-    ``.devN+gOID``. Without a version tag: ``0.1.dev0+gOID``. Only tags in the fetched
-    history count (``v1.2`` reads as ``1.2``).
+    ``1.0.post1`` ``1.0.post2.devN+gOID``; after a ``.dev0`` tag, its release with
+    ``.devN+gOID``. Without a version tag: ``0.1.devN+gOID``, N the number of commits in the
+    history of ``commit``. Tag names are read with setuptools-scm's default tag regex
+    (``v1.2`` reads as ``1.2``, ``release-2024`` as ``2024``). Only tags in the fetched
+    history count. Returns None where setuptools-scm itself refuses (past a ``.devN`` tag with
+    N > 0): the build then computes (or refuses) the version itself from the build tree's tags.
     """
     short = str(commit.id)[:9]
     try:
@@ -71,19 +76,19 @@ def scm_version(repo: pygit2.Repository, commit: pygit2.Commit) -> str:
             always_use_long_format=True,
         )  # fmt: skip
     except (KeyError, pygit2.GitError):
-        return f"0.1.dev0+g{short}"
+        described = ""
     match = _DESCRIBED.match(described)
-    try:
-        version = Version(match["tag"]) if match else None
-    except InvalidVersion:
-        version = None
+    version = _tag_version(match["tag"]) if match else None
     if match is None or version is None:
-        return f"0.1.dev0+g{short}"
+        count = sum(1 for _ in repo.walk(commit.id))
+        return f"0.1.dev{count}+g{short}"
     distance = int(match["distance"])
     if distance == 0:
         return str(version)
     text = str(version).split("+", 1)[0]
     if version.is_devrelease:
+        if version.dev != 0:
+            return None  # setuptools-scm: "can't be bumped", drop the tag or end it in .dev0.
         following = text.rsplit(".dev", 1)[0]
     else:
         last = re.fullmatch(r"(.*?)(\d+)", text)
@@ -92,8 +97,17 @@ def scm_version(repo: pygit2.Repository, commit: pygit2.Commit) -> str:
     return f"{following}.dev{distance}+g{short}"
 
 
+def _tag_version(tag: str) -> Version | None:
+    """The version in ``tag`` as setuptools-scm's default ``tag_regex`` reads it, or None."""
+    match = _TAG_REGEX.match(tag)
+    try:
+        return Version(match["version"]) if match else None
+    except InvalidVersion:
+        return None
+
+
 def install_environment(
-    package: str, version: str, build_dir: Path, tree: Path | None = None
+    package: str, version: str | None, build_dir: Path, tree: Path | None = None
 ) -> dict[str, str]:
     """Return the environment variables for building and installing ``package``.
 
@@ -108,10 +122,11 @@ def install_environment(
     """
     suffix = re.sub(r"[-_.]+", "_", package).upper()
     environment = {
-        f"SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{suffix}": version,
         "TMPDIR": str(build_dir),
         "GIT_CEILING_DIRECTORIES": os.fspath(build_dir.parent),
     }
+    if version is not None:  # None: no pretending, the build reads the build tree's tags.
+        environment[f"SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{suffix}"] = version
     if tree is not None:
         git_dir = tree / ".git"
         environment |= {
