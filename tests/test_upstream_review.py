@@ -299,3 +299,32 @@ def test_scm_version_edge_cases_follow_setuptools_scm(upstream: Upstream) -> Non
     assert version_of("main") is None  # setuptools-scm refuses to bump a .dev3 tag.
     environment = install_environment("upstreampkg", None, Path("/tmp/build"))
     assert not any(name.startswith("SETUPTOOLS_SCM") for name in environment)
+
+
+def test_messages_of_odd_record_values(
+    capsys: pytest.CaptureFixture[str], upstream: Upstream, project: Path, cache_dir: Path
+) -> None:
+    second = upstream.commit({"docs/index.txt": "2\n"}, "Second")
+    git(upstream.path, "tag", "treetag", "main^{tree}")
+    assert run(capsys, "upstream", "record", NAME, "--commit", "HEAD~1")[0] == 0
+    assert state(project)["upstreams"][NAME]["refs"]["main"]["commit"] == upstream.initial  # type: ignore[index]
+    tree = upstream.rev_parse("main^{tree}")
+    status, _, err = run(capsys, "upstream", "record", NAME, "--commit", tree)
+    assert status == 2
+    assert "names a tree of the upstream 'upstreampkg', not a commit" in err
+    assert run(capsys, "upstream", "record", NAME, "--commit", "HEAD")[0] == 0
+    assert state(project)["upstreams"][NAME]["refs"]["main"]["commit"] == second  # type: ignore[index]
+    other_cache = cache_dir.parent / "other-cache"
+    write_project(project, url=upstream.url, paths=PATHS, ref="treetag")
+    status, _, err = run(capsys, "upstream", "check", NAME, "--cache-dir", str(other_cache))
+    assert status == 2
+    assert "points to a tree, not a commit" in err
+    assert [p.name for p in other_cache.iterdir() if not p.name.endswith(".lock")] == []
+    write_project(project, url=str(project.parent / "nowhere.git"), paths=PATHS)
+    status, _, err = run(capsys, "upstream", "check", NAME)
+    assert "nowhere.git: no such directory." in err
+    pyproject = write_project(project, url=upstream.url, paths=["upstreampkg@NUL@x"])
+    pyproject.write_text(pyproject.read_text().replace("@NUL@", "\\u0000"))  # TOML escape
+    status, _, err = run(capsys, "upstream", "check", NAME)
+    assert status == 2
+    assert "is not a path inside the upstream repository" in err

@@ -186,7 +186,8 @@ def _parse_table(name: str, table: dict[str, Any], pyproject: Path) -> UpstreamC
 def _normalize_path(path: str, where: str, key: str) -> str:
     """Return ``path`` as a relative POSIX path without a trailing slash."""
     pure = PurePosixPath(path.strip())
-    if pure.is_absolute() or ".." in pure.parts or str(pure) in ("", "."):
+    control = any(ord(char) < 32 or ord(char) == 127 for char in path)
+    if control or pure.is_absolute() or ".." in pure.parts or str(pure) in ("", "."):
         raise UpstreamError(
             f"{where}: {key!r} entry {path!r} is not a path inside the upstream repository. "
             "Write it relative to the repository root, like 'src/package/module.py' or "

@@ -133,6 +133,10 @@ def fetch_refs(
                 raise
             try:
                 return [Upstream(config, repo, r, _tip(config, repo, r, n)) for r, n in names]
+            except UpstreamError:
+                if created:
+                    remove_cache(path)  # A ref of a tree or blob leaves no cache behind either.
+                raise
             except pygit2.GitError as exc:
                 if created:
                     raise damaged_cache(path, exc) from None
@@ -164,7 +168,10 @@ def _fetch(
     remote = repo.remotes["origin"]
     try:
         advertised = {h.name: str(h.oid) for h in remote.list_heads(callbacks=callbacks) if h.name}
-    except pygit2.GitError as exc:
+    except pygit2.GitError:
+        local = "://" not in config.url and ":" not in config.url.split("/", 1)[0]
+        if local and not os.path.isdir(config.url):
+            exc = pygit2.GitError("no such directory")  # libgit2: "unsupported URL protocol".
         raise UpstreamError(
             f"Cannot reach the upstream {config.name!r} at {config.url}: {exc}. Check the `url` "
             f"of {config.table} in {config.pyproject} and your network."
@@ -262,11 +269,21 @@ def resolve_commit(upstream: Upstream, revision: str) -> pygit2.Commit:
     """
     config, repo = upstream.config, upstream.repo
     commit: object = None
-    if revision.strip() and not revision.startswith("-"):
+    spec = revision
+    if spec == "HEAD" or spec.startswith(("HEAD~", "HEAD^")):
+        spec = str(upstream.tip.id) + spec[4:]  # HEAD: the ref's tip, not the cache's HEAD.
+    found: pygit2.Object | None = None
+    if spec.strip() and not spec.startswith("-"):
         try:
-            commit = repo.revparse_single(revision).peel(pygit2.Commit)
+            found = repo.revparse_single(spec)
+            commit = found.peel(pygit2.Commit)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
             commit = None
+    if found is not None and not isinstance(commit, pygit2.Commit):
+        raise UpstreamError(
+            f"{revision!r} names a {found.type_str} of the upstream {config.name!r}, not a "
+            "commit. Give a commit OID, a tag of a commit, or a revision like main~3."
+        )
     if not isinstance(commit, pygit2.Commit):
         raise UpstreamError(
             f"The commit {revision!r} is not in the fetched history of {upstream.ref} of the "
