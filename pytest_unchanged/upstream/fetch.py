@@ -168,12 +168,12 @@ def _fetch(
     remote = repo.remotes["origin"]
     try:
         advertised = {h.name: str(h.oid) for h in remote.list_heads(callbacks=callbacks) if h.name}
-    except pygit2.GitError:
+    except pygit2.GitError as exc:
         local = "://" not in config.url and ":" not in config.url.split("/", 1)[0]
-        if local and not os.path.isdir(config.url):
-            exc = pygit2.GitError("no such directory")  # libgit2: "unsupported URL protocol".
+        # libgit2 says "unsupported URL protocol" for a local path that does not exist.
+        why = "no such directory" if local and not os.path.isdir(config.url) else str(exc)
         raise UpstreamError(
-            f"Cannot reach the upstream {config.name!r} at {config.url}: {exc}. Check the `url` "
+            f"Cannot reach the upstream {config.name!r} at {config.url}: {why}. Check the `url` "
             f"of {config.table} in {config.pyproject} and your network."
         ) from None
     heads = set(advertised)
