@@ -6,6 +6,7 @@ They are registered in ``pytest_addhooks`` (see pytest's "Declaring new hooks" d
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,7 +14,18 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["pytest_unchanged_environment", "pytest_unchanged_item_inputs"]
+__all__ = ["pytest_unchanged_environment", "pytest_unchanged_item_inputs", "register"]
+
+
+def register(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Add these hookspecs to ``pluginmanager`` unless they are there already.
+
+    Both entry points (``unchanged`` and ``unchanged_hookspecs``) call it; pluggy raises
+    :class:`ValueError` when one spec is added twice.
+    """
+    caller = getattr(pluginmanager.hook, "pytest_unchanged_item_inputs", None)
+    if caller is None or not caller.has_spec():
+        pluginmanager.add_hookspecs(sys.modules[__name__])
 
 
 @pytest.hookspec

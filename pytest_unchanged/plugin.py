@@ -24,7 +24,7 @@ CONFLICTING_DISTRIBUTION = "pytest-depends-on"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    pluginmanager.add_hookspecs(hookspecs)
+    hookspecs.register(pluginmanager)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

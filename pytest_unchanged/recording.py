@@ -60,6 +60,8 @@ class Recorder:
                 # this way): no record of this nodeid, under any key, may survive it.
                 self.forget.add(nodeid)
             return
+        if payload["key"] is None:
+            return  # an item with no key (see UnchangedPlugin): nothing to record or forget
         if "saved" in payload:
             self.skipped_unchanged += 1
             self.saved_seconds += float(payload["saved"])

@@ -8,8 +8,8 @@ the name ``unchanged-session`` and kept in ``config.stash[PLUGIN_KEY]``; the sta
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Generator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +21,19 @@ from .implicit import ConftestFinder, confcutdir, loaded_conftests
 from .inputs import InputError, ItemInputs
 from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
-from .session import Context, explicit_paths, partial_files
-from .store import CorruptStoreError, Record
-from .summaries import ModuleSummary, UnchangedModule, module_file
-from .warning_types import (
-    CorruptStoreWarning,
-    StoreUnavailableWarning,
-    UnkeyableInputWarning,
-    UnknownPathWarning,
+from .reporting import (
+    bad_marks_message,
+    collected_whole,
+    collection_line,
+    issue_warning,
+    plural,
+    skip_reason,
+    store_path,
+    store_warning,
 )
+from .session import Context, explicit_paths, partial_files
+from .summaries import ModuleSummary, UnchangedModule, module_file
+from .warning_types import UnkeyableInputWarning, UnknownPathWarning
 
 __all__ = ["ITEM_KEY", "MODES", "PLUGIN_KEY", "ItemState", "UnchangedPlugin", "setting"]
 
@@ -64,7 +68,7 @@ class UnchangedPlugin:
         self.skip = skip
         self.mode = mode
         self.is_worker = hasattr(config, "workerinput")
-        self.store_path = Path(config.cache.mkdir("unchanged")) / "store.sqlite3"
+        self.store_path = store_path(config)
         self.env_id = ""
         self.env_body = ""
         self.head: str | None = None
@@ -78,12 +82,17 @@ class UnchangedPlugin:
             skip
             and bool(config.getini("unchanged_fast_path"))
             and not bool(config.getoption("unchanged_verify", False))
+            and not config.getoption("keyword", "")  # -k matches what only an import shows
         )
+        self.preview = bool(config.getoption("collectonly", False))
         self.not_collected: dict[str, UnchangedModule] = {}
         self.remote_not_collected: tuple[int, float, int] = (0, 0.0, 0)
+        self.remote_deselected: tuple[int, float] = (0, 0.0)  # xdist workers, deselect mode
         self.summaries: dict[str, ModuleSummary] = {}
         self.states: dict[str, ItemState] = {}  # by nodeid, for the reports
         self._failed_files: frozenset[str] | None = None
+        self._store_warnings: set[str] = set()
+        self.usage_error = False  # a bad mark: no status lines for a run that never ran
 
     # -- collection ------------------------------------------------------------------------
 
@@ -130,6 +139,8 @@ class UnchangedPlugin:
             return None
         if file in self._last_failed_files():
             return None  # collected, so its unchanged items report (and clear --lf's list)
+        if not collected_whole(config, collection_path, file):
+            return None  # pytest decides; counted only when the arguments would collect it
         self.not_collected[file] = module
         return True
 
@@ -155,16 +166,19 @@ class UnchangedPlugin:
         before = MarkNames()
         marks = [before.of(item) for item in collected]
         result = yield
-        if collected:
+        # Items sharing a nodeid (--keep-duplicates): no key, they always run, no module summary.
+        counts = Counter(item.nodeid for item in collected)
+        twice = {nodeid for nodeid, count in counts.items() if count > 1}
+        unique = [(i, m) for i, m in zip(collected, marks, strict=True) if i.nodeid not in twice]
+        if unique:
             after = MarkNames()
             self._compute_keys(
                 config,
-                collected,
-                [
-                    observed_marks(names, after.of(item))
-                    for item, names in zip(collected, marks, strict=True)
-                ],
+                [item for item, _ in unique],
+                [observed_marks(names, after.of(item)) for item, names in unique],
             )
+        for nodeid in twice:
+            self.summaries.pop(module_file(nodeid), None)
         return result
 
     def _compute_keys(
@@ -178,7 +192,7 @@ class UnchangedPlugin:
         if resolver.conftests is None:  # the conftests pytest looks at and loaded
             resolver.conftests = ConftestFinder(confcutdir(config), loaded_conftests(config))
         hook = config.hook.pytest_unchanged_item_inputs
-        errors: list[str] = []
+        errors: dict[str, list[str]] = {}  # one line per bad mark, not per item
         members = []
         extend = bool(hook.get_hookimpls())
         for item, names in zip(items, marks, strict=True):
@@ -188,13 +202,14 @@ class UnchangedPlugin:
                 declared = resolver.declared(item)
                 inputs = resolver.item_inputs(item, declared, extra)
             except InputError as error:
-                errors.append(f"{nodeid}: {error}")
+                errors.setdefault(str(error), []).append(nodeid)
                 continue
             key = None if inputs.unkeyable else item_key(nodeid, inputs.inputs_id, self.env_id)
             item.stash[ITEM_KEY] = self.states[nodeid] = ItemState(inputs, key)
             members.append((nodeid, key, inputs.specs, inputs.manifest, names))
         if errors:
-            raise pytest.UsageError("bad depends_on mark(s):\n  " + "\n  ".join(errors))
+            self.usage_error = True
+            raise pytest.UsageError(bad_marks_message(errors))
         # Summaries of every module, wholly deselected ones included: with their marks stored,
         # a module whose items -m deselects need not be imported to be deselected again. Not of
         # a module collected in part (a node id on the command line, --lf keeping only failed
@@ -209,7 +224,7 @@ class UnchangedPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Skip or deselect unchanged items, once every other plugin has selected its items."""
-        if self.skip and session.items:
+        if self.skip and session.items and not self.usage_error:
             self._select(session.config, session.items)
 
     def _select(self, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -223,43 +238,32 @@ class UnchangedPlugin:
                 continue
             self.unchanged.append(item)
             state.saved = record.duration
-            if self.mode == "skip":
+            if self.mode == "skip" and not self.preview:
                 keep.append(item)
-                item.add_marker(pytest.mark.skip(reason=_skip_reason(record)))
+                item.add_marker(pytest.mark.skip(reason=skip_reason(record)))
         self.to_run = len(items) - len(self.unchanged)
-        if self.mode == "deselect" and self.unchanged:
+        # Under --collect-only the listing is a preview of what would run.
+        if (self.mode == "deselect" or self.preview) and self.unchanged:
             config.hook.pytest_deselected(items=self.unchanged)
             items[:] = keep
 
     def _warn_store(self, error: Exception) -> None:
-        warning: Warning
-        if isinstance(error, CorruptStoreError):
-            warning = CorruptStoreWarning(
-                f"{error}; running every test and starting a new store (the old file is kept "
-                "beside it as *.corrupt)"
-            )
-        else:
-            warning = StoreUnavailableWarning(
-                f"{error}; running every test, and this session's results may not be recorded"
-            )
-        self.config.issue_config_time_warning(warning, stacklevel=2)
+        if str(error) not in self._store_warnings:  # trouble at collection and at the end: once
+            self._store_warnings.add(str(error))
+            issue_warning(self.config, store_warning(error))
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> str | None:
-        if not self.skip:
+        if not self.skip or self.usage_error:
             return None
         verb = "deselected" if self.mode == "deselect" else "skipped"
-        count = len(self.unchanged)
         uncollected, _, deselected = self._not_collected()
-        if not uncollected:
-            line = f"unchanged: {count:,} unchanged ({verb}), {self.to_run:,} to run"
-        else:
-            line = (
-                f"unchanged: {count + uncollected:,} unchanged ({uncollected:,} not collected, "
-                f"{count:,} {verb}), {self.to_run:,} to run"
-            )
-        if deselected:
-            line += f", {deselected:,} deselected by -m (not collected)"
-        return line
+        return collection_line(
+            len(self.unchanged),
+            f"would be {verb}" if self.preview else verb,
+            uncollected,
+            deselected,
+            self.to_run,
+        )
 
     # -- running ---------------------------------------------------------------------------
 
@@ -292,6 +296,10 @@ class UnchangedPlugin:
                 or (report.skipped and state.saved is not None)
             ):
                 self._attach(report, state)
+        elif state is not None and report.failed:
+            # A known keyless item (a mistyped path): its failure forgets none of its records.
+            payload = getattr(report, REPORT_ATTR, None) or {}
+            setattr(report, REPORT_ATTR, {**payload, "key": None})
         if not self.is_worker:
             self.recorder.observe(report)
 
@@ -326,6 +334,8 @@ class UnchangedPlugin:
         self.remote_not_collected = max(
             self.remote_not_collected, (int(count), float(saved), int(deselected))
         )
+        count, saved = output.get("unchanged_deselected", (0, 0.0))
+        self.remote_deselected = max(self.remote_deselected, (int(count), float(saved)))
         for data in output.get("unchanged_summaries", ()):
             summary = ModuleSummary.from_wire(data)
             self.recorder.summaries[summary.file] = summary
@@ -345,12 +355,14 @@ class UnchangedPlugin:
         if self.is_worker:
             workeroutput = getattr(self.config, "workeroutput", {})
             workeroutput["unchanged_not_collected"] = self._not_collected()
+            if self.mode == "deselect":  # skipped items report themselves; deselected do not
+                workeroutput["unchanged_deselected"] = (len(self.unchanged), self._saved())
             # Every worker collected the same items (pytest-xdist checks it): one sends them.
             if self.config.workerinput.get("workerid") == "gw0":  # type: ignore[attr-defined]
                 workeroutput["unchanged_summaries"] = [s.to_wire() for s in self.summaries.values()]
         if (
             self.skip
-            and (self.unchanged or uncollected)
+            and (self.unchanged or uncollected or self.remote_deselected[0])
             and not self.to_run
             and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED
         ):
@@ -370,24 +382,18 @@ class UnchangedPlugin:
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.skip or self.is_worker:
-            return
+        if not self.skip or self.is_worker or self.preview or self.usage_error:
+            return  # under --collect-only the collection line said it all
         uncollected, uncollected_saved, _ = self._not_collected()
         recorder = self.recorder
-        count = (recorder.skipped_unchanged or len(self.unchanged)) + uncollected
-        saved = uncollected_saved + (
-            recorder.saved_seconds or sum(i.stash[ITEM_KEY].saved or 0.0 for i in self.unchanged)
-        )
-        if not count:
-            return
-        terminalreporter.write_line(
-            f"unchanged: {count:,} unchanged tests not run, {saved:.2f}s saved "
-            "(their recorded durations)"
-        )
+        remote, remote_saved = self.remote_deselected
+        count = (recorder.skipped_unchanged or len(self.unchanged) or remote) + uncollected
+        saved = uncollected_saved + (recorder.saved_seconds or self._saved() or remote_saved)
+        if count:
+            terminalreporter.write_line(
+                f"unchanged: {count:,} unchanged {plural(count, 'test')} not run, "
+                f"{saved:.2f}s saved (their recorded durations)"
+            )
 
-
-def _skip_reason(record: Record) -> str:
-    when = datetime.fromtimestamp(record.passed_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    commit = record.head[:10] if record.head else "no commit yet"
-    source = f", from source {record.source}" if record.source else ""
-    return f"unchanged since it passed at {when} (HEAD {commit}{source})"
+    def _saved(self) -> float:  # the recorded seconds of the unchanged items collected here
+        return sum(item.stash[ITEM_KEY].saved or 0.0 for item in self.unchanged)

@@ -162,12 +162,12 @@ def add_shared(
         db.execute("DELETE FROM shared_records WHERE passed_at < ?", (now - max_age,))
         for source in sources:
             db.execute(
-                """DELETE FROM shared_records WHERE source = ?1 AND nodeid IN (
-                       SELECT nodeid FROM shared_records WHERE source = ?1
-                       GROUP BY nodeid HAVING count(*) > ?2)
-                   AND key NOT IN (SELECT key FROM shared_records s WHERE s.source = ?1
-                       AND s.nodeid = shared_records.nodeid ORDER BY passed_at DESC LIMIT ?2)""",
-                (source, max_keys),
+                """DELETE FROM shared_records WHERE source = :source AND nodeid IN (
+                       SELECT nodeid FROM shared_records WHERE source = :source
+                       GROUP BY nodeid HAVING count(*) > :keep)
+                   AND key NOT IN (SELECT key FROM shared_records s WHERE s.source = :source
+                       AND s.nodeid = shared_records.nodeid ORDER BY passed_at DESC LIMIT :keep)""",
+                {"source": source, "keep": max_keys},
             )
     return added
 

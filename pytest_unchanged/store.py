@@ -19,7 +19,14 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from .records import CorruptStoreError, Record, StoreBusyError, StoreError, classify_error
+from .records import (
+    CorruptStoreError,
+    Record,
+    StoreBusyError,
+    StoreError,
+    classify_error,
+    prune_by_count,
+)
 from .summaries import (
     SHARED_SCHEMA,
     ModuleSummary,
@@ -90,13 +97,19 @@ class Store:
     Raises :class:`CorruptStoreError` when ``path`` holds something that is not a store of this
     format (the caller may then :meth:`discard` it and open a new one), :class:`StoreBusyError`
     when another process holds it locked for longer than ``timeout`` seconds, and
-    :class:`StoreError` when SQLite cannot open it for another reason (permissions, say).
+    :class:`StoreError` when its directory cannot be made or SQLite cannot open it for another
+    reason (permissions, or a directory in its place).
     """
 
     def __init__(self, path: Path, *, timeout: float = 60.0) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+        except OSError as error:  # a read-only checkout: the cache directory cannot be made
+            raise StoreError(f"{path} cannot be created ({error})") from error
+        except sqlite3.Error as error:  # not a file SQLite can open (a directory, no access)
+            raise classify_error(path, error, "opened") from error
         try:
             self._prepare()
         except CorruptStoreError:
@@ -363,7 +376,7 @@ class Store:
             "INSERT OR IGNORE INTO bodies VALUES (?, ?)",
             [(i, bodies[i]) for i in used if i in bodies],
         )
-        pruned = self._prune_by_count(db, max_keys) if passes else set()
+        pruned = prune_by_count(db, max_keys) if passes else set()
         expired = [
             nodeid
             for (nodeid,) in db.execute(
@@ -377,22 +390,6 @@ class Store:
         if pruned or failures:
             db.execute(_ORPHAN_BODIES)
         refresh_tallies(db, touched | incomplete_files(db, added - touched))
-
-    @staticmethod
-    def _prune_by_count(db: sqlite3.Connection, max_keys: int) -> set[str]:
-        """Keep the newest ``max_keys`` records of every nodeid; return the nodeids pruned."""
-        # One scan of the primary key finds the few nodeids over the limit; only those are pruned.
-        crowded = db.execute(
-            "SELECT nodeid FROM records GROUP BY nodeid HAVING count(*) > ?", (max_keys,)
-        ).fetchall()
-        for (nodeid,) in crowded:
-            db.execute(
-                """DELETE FROM records WHERE nodeid = ?1 AND key NOT IN (
-                       SELECT key FROM records WHERE nodeid = ?1
-                       ORDER BY passed_at DESC LIMIT ?2)""",
-                (nodeid, max_keys),
-            )
-        return {nodeid for (nodeid,) in crowded}
 
     def vacuum_bodies(self) -> int:
         """Delete bodies no record refers to; return how many were deleted."""

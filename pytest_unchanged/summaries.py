@@ -208,9 +208,9 @@ def write_summary(
         [(*ident, nodeid, key, markset) for nodeid, key, markset in module.items],
     )
     pruned = db.execute(
-        """DELETE FROM modules WHERE file = ?1 AND env_id = ?2 AND inputs_id NOT IN (
-           SELECT inputs_id FROM modules WHERE file = ?1 AND env_id = ?2
-           ORDER BY recorded_at DESC LIMIT ?3)""",
-        (module.file, env_id, max_keys),
+        """DELETE FROM modules WHERE file = :file AND env_id = :env AND inputs_id NOT IN (
+           SELECT inputs_id FROM modules WHERE file = :file AND env_id = :env
+           ORDER BY recorded_at DESC LIMIT :keep)""",
+        {"file": module.file, "env": env_id, "keep": max_keys},
     ).rowcount
     return True, replaced + pruned

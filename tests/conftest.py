@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pygit2
@@ -97,7 +98,7 @@ def records(path: Path) -> list[tuple[str, str]]:
     store = path / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
     if not store.exists():
         return []
-    with sqlite3.connect(store) as db:
+    with closing(sqlite3.connect(store)) as db, db:
         return sorted(db.execute("SELECT nodeid, key FROM records").fetchall())
 
 
@@ -109,4 +110,5 @@ def assert_unchanged(result: pytest.RunResult, count: int) -> None:
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     outcomes = result.parseoutcomes()
     assert not {"passed", "failed", "errors", "error", "xfailed", "xpassed"} & set(outcomes)
-    result.stdout.fnmatch_lines([f"unchanged: {count:,} unchanged tests not run, *s saved*"])
+    tests = "test" if count == 1 else "tests"
+    result.stdout.fnmatch_lines([f"unchanged: {count:,} unchanged {tests} not run, *s saved*"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_unchanged.trust.audit import covered, depends_on_line
+from pytest_unchanged.trust.audit import covered, covering, depends_on_line
 
 from .conftest import commit, git
 
@@ -47,7 +47,8 @@ def test_audit_finds_the_undeclared_data_file(repo: Path, pytester: pytest.Pytes
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
-            "*- unchanged-audit: 1 of 3 audited tests read files their inputs do not cover -*",
+            "*- unchanged-audit -*",
+            "1 of 3 audited tests read files their inputs do not cover",
             "test_calc.py::test_reads_undeclared_data:",
             "    data.json (read)",
             '    cover with: @pytest.mark.depends_on("data.json")',
@@ -99,13 +100,13 @@ def test_audit_sees_imports_at_collection_and_at_run_time(
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
-            "*- unchanged-audit: 2 of 2 audited tests read files their inputs do not cover -*",
+            "*- unchanged-audit -*",
+            "2 of 2 audited tests read files their inputs do not cover",
             "test_one.py::test_one:",
             "    pkg/__init__.py (imported at collection)",
             "    pkg/helpers.py (imported at collection)",
             "    pkg/late.py (imported)",
-            '    cover with: @pytest.mark.depends_on("pkg/__init__.py", "pkg/helpers.py", '
-            '"pkg/late.py")',
+            '    cover with: @pytest.mark.depends_on("pkg/")',
             "test_two.py::test_two:",
             "    pkg/__init__.py (imported)",
             "    pkg/helpers.py (imported)",
@@ -136,7 +137,8 @@ def test_audit_under_xdist(repo: Path, pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
-            "*- unchanged-audit: 1 of 2 audited tests read files their inputs do not cover -*",
+            "*- unchanged-audit -*",
+            "1 of 2 audited tests read files their inputs do not cover",
             "test_audit_under_xdist.py::test_reads:",
             "    data.txt (read)",
         ]
@@ -149,3 +151,18 @@ def test_covered_and_depends_on_line() -> None:
     assert covered("src/a.py", ["src/a.py"])
     assert not covered("src/ab.py", ["src/a"])
     assert depends_on_line(["a.txt", "b/c.py"]) == '@pytest.mark.depends_on("a.txt", "b/c.py")'
+
+
+def test_cover_with_names_directories_instead_of_many_files() -> None:
+    read = [f"src/click/{name}.py" for name in "abcdefghijklmno"] + ["src/click/sub/x.py"]
+    assert covering([*read, "setup.cfg", "tests/data/one.json"]) == [
+        "setup.cfg",
+        "src/click/",
+        "tests/data/one.json",
+    ]
+    assert covering(["lib/x/1.py", "lib/x/2.py", "lib/x/3.py", "lib/y/1.py", "a.py", "b.py"]) == [
+        "a.py",
+        "b.py",
+        "lib/",
+    ]
+    assert covering(["a.py", "b.py", "c.py"]) == ["a.py", "b.py", "c.py"]  # never "." itself

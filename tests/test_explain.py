@@ -68,9 +68,53 @@ def test_input_appeared_and_disappeared(repo: Path, pytester: pytest.Pytester) -
     (repo / "data" / "three.txt").write_text("3")
     explain(pytester).stdout.fnmatch_lines(["input data/three.txt appeared: 1 test"])
     (repo / "data" / "one.txt").unlink()
-    explain(pytester).stdout.fnmatch_lines(["input data/one.txt disappeared: 1 test"])
+    explain(pytester).stdout.fnmatch_lines(["input data/one.txt deleted: 1 test"])
     (repo / "conftest.py").write_text("")
     explain(pytester).stdout.fnmatch_lines(["input conftest.py appeared: 1 test"])
+
+
+def test_input_no_longer_an_input_after_a_configuration_change(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    (repo / "setup.cfg").write_text("[x]\n")
+    pytester.makeini("[pytest]\nunchanged_inputs = setup.cfg\n")
+    pytester.makepyfile("import pytest\n\n@pytest.mark.depends_on('tox.ini')\ndef test_1(): pass\n")
+    commit(repo)
+    pytester.runpytest().assert_outcomes(passed=1)
+    pytester.makeini("[pytest]\n")
+    explain(pytester).stdout.fnmatch_lines(
+        ["inputs changed: setup.cfg no longer an input, tox.ini changed (*): 1 test"]
+    )
+
+
+def test_skipped_and_xfailed_tests_have_their_own_reason(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.skipif(True, reason="not here")
+        def test_skipif(): pass
+
+        @pytest.mark.xfail(reason="known")
+        def test_xfail(): assert False
+
+        def test_new(): pass
+        """
+    )
+    commit(repo)
+    pytester.runpytest().assert_outcomes(passed=1, skipped=1, xfailed=1)
+    (repo / "new.txt").write_text("")  # every test depends on the whole worktree
+    result = explain(pytester)
+    result.stdout.fnmatch_lines(
+        [
+            "skipped/xfailed last time: 2 tests",
+            "    *::test_skipif",
+            "    *::test_xfail",
+            "input . (the whole worktree) changed (*): 1 test",
+        ]
+    )
 
 
 def test_many_changed_inputs_are_named_up_to_a_limit(repo: Path, pytester: pytest.Pytester) -> None:
@@ -142,8 +186,12 @@ def test_input_changes_of_manifests() -> None:
     assert input_changes(old, new) == [
         ("a.py", "changed (aaaaaaa → bbbbbbb)"),
         ("b.py", "mode changed (100644 → 100755)"),
-        ("gone.py", "disappeared"),
+        ("gone.py", "deleted"),
     ]
+    assert input_changes(old, new, exists=lambda path: path == "gone.py")[2] == (
+        "gone.py",
+        "no longer an input",
+    )
 
 
 def test_always_run_marker_and_failed_last_time(repo: Path, pytester: pytest.Pytester) -> None:
@@ -183,7 +231,7 @@ def test_always_run_marker_and_failed_last_time(repo: Path, pytester: pytest.Pyt
         ]
     )
     # It passed again: the failure is forgotten and the record is back.
-    explain(pytester).stdout.fnmatch_lines(["*- unchanged: why 1 tests ran -*"])
+    explain(pytester).stdout.fnmatch_lines(["*- unchanged: why 1 test ran -*"])
 
 
 def test_unchanged_tests_that_run_because_skipping_is_off(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -207,7 +208,7 @@ def test_a_summary_with_other_items_replaces_the_stored_one(
     for count in (2, 3):
         monkeypatch.setenv("N", str(count))
         pytester.runpytest().assert_outcomes(passed=count)
-        with sqlite3.connect(store) as db:
+        with closing(sqlite3.connect(store)) as db, db:
             rows = db.execute("SELECT nodeid FROM module_items ORDER BY nodeid").fetchall()
         assert [r[0] for r in rows] == [f"test_param.py::test_it[{n}]" for n in range(count)]
     assert_unchanged(pytester.runpytest("--unchanged"), 3)

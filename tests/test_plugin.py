@@ -198,7 +198,7 @@ def test_bad_marks_fail_the_run_naming_test_and_argument(
     result = pytester.runpytest("--unchanged")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["ERROR: bad depends_on mark(s):", "  test_bad.py::test_it: " + message.lstrip("*")]
+        ["ERROR: bad depends_on mark:", "  test_bad.py::test_it: " + message.lstrip("*")]
     )
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 

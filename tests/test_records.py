@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -101,7 +102,7 @@ def test_collect_only_records_nothing(repo: Path, pytester: pytest.Pytester) -> 
     pytester.runpytest("--collect-only").assert_outcomes()
     assert records(repo) == []
     result = pytester.runpytest("--unchanged", "--collect-only")
-    result.stdout.fnmatch_lines(["unchanged: 0 unchanged (skipped), 1 to run"])
+    result.stdout.fnmatch_lines(["unchanged: 0 unchanged (would be skipped), 1 to run"])
 
 
 def test_corrupt_store_warns_runs_everything_and_is_rebuilt(
@@ -124,7 +125,7 @@ def test_store_from_a_newer_format_is_replaced_not_misread(
     pytester.makepyfile("def test_1(): pass\n")
     commit(repo)
     pytester.runpytest().assert_outcomes(passed=1)
-    with sqlite3.connect(repo / STORE) as db:
+    with closing(sqlite3.connect(repo / STORE)) as db, db:
         db.execute("UPDATE meta SET value = '99' WHERE name = 'format'")
     result = pytester.runpytest("--unchanged", "-W", "always::pytest.PytestWarning")
     result.assert_outcomes(passed=1, warnings=1)
@@ -138,7 +139,7 @@ def test_records_are_pruned_by_count(repo: Path, pytester: pytest.Pytester) -> N
         (repo / "data.txt").write_text(f"{version}\n")
         pytester.runpytest().assert_outcomes(passed=1)
     assert len(records(repo)) == 2
-    with sqlite3.connect(repo / STORE) as db:
+    with closing(sqlite3.connect(repo / STORE)) as db, db:
         (bodies,) = db.execute("SELECT count(*) FROM bodies").fetchone()
     assert bodies == 3  # the manifests of the two kept records and the one environment
 
@@ -231,10 +232,10 @@ def test_a_record_keeps_the_seconds_of_setup_call_and_teardown(
     )
     commit(repo)
     pytester.runpytest_subprocess(*workers).assert_outcomes(passed=1)
-    with sqlite3.connect(repo / STORE) as db:
+    with closing(sqlite3.connect(repo / STORE)) as db, db:
         ((duration,),) = db.execute("SELECT duration FROM records").fetchall()
     assert 0.6 <= duration < 5
     result = pytester.runpytest_subprocess("--unchanged", *workers)
     result.stdout.re_match_lines(
-        [r"unchanged: 1 unchanged tests not run, (0\.[6-9]|[1-4]\.)\d*s saved"]
+        [r"unchanged: 1 unchanged test not run, (0\.[6-9]|[1-4]\.)\d*s saved"]
     )

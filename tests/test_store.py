@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +38,22 @@ SUMMARY = ModuleSummary(
 
 def record(nodeid: str, key: str, passed_at: float, duration: float = 1.5) -> Record:
     return Record(nodeid, key, "inputs", "env", duration, passed_at, None)
+
+
+@pytest.fixture(autouse=True)
+def close_stores(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every store a test opens (Python 3.13 warns about an unclosed connection)."""
+    opened: list[Store] = []
+    original = Store.__init__
+
+    def init(self: Store, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(Store, "__init__", init)
+    yield
+    for store in opened:
+        store.close()
 
 
 def write(
@@ -104,7 +122,7 @@ def test_a_rewritten_summary_starts_from_the_records(tmp_path: Path) -> None:
 
 def test_a_format_1_store_keeps_its_records(tmp_path: Path) -> None:
     path = tmp_path / "store.sqlite3"
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         db.executescript(
             """
             CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

@@ -48,7 +48,7 @@ def test_verify_catches_a_planted_false_skip(planted: Path, pytester: pytest.Pyt
     result.stdout.fnmatch_lines(
         [
             "unchanged-verify: 2 of 2 tests would be skipped as unchanged; running them all",
-            "*= unchanged-verify: 1 false skips =*",
+            "*= unchanged-verify: 1 false skip =*",
             "test_calc.py::test_reads_undeclared_data: --unchanged would have skipped it "
             "(passed at * UTC, HEAD *), but it failed now (call)",
             "    its inputs: src/calc.py, test_calc.py",
@@ -90,7 +90,7 @@ def test_verify_under_xdist_with_explain(planted: Path, pytester: pytest.Pyteste
     result.stdout.fnmatch_lines(
         [
             "unchanged, run by --unchanged-verify: 2 tests",
-            "*= unchanged-verify: 1 false skips =*",
+            "*= unchanged-verify: 1 false skip =*",
             "test_calc.py::test_reads_undeclared_data: --unchanged would have skipped it *",
         ]
     )

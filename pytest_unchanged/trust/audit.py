@@ -23,13 +23,14 @@ import os
 import sys
 from collections import defaultdict
 from collections.abc import Collection, Generator, Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 
 from .. import recording, selection
 from ..imports import ImportGraph, load_parsed, save_parsed, search_roots
+from ..reporting import plural
 from ..worktree import Worktree
 from .explain import inactive_message, payload
 
@@ -325,11 +326,12 @@ class AuditPlugin:
         if self.core.is_worker:
             return
         write = terminalreporter.write_line
-        title = (
-            f"unchanged-audit: {len(self.findings)} of {self.audited} audited tests read "
-            "files their inputs do not cover"
+        # A short section title: the counts go on their own line, so nothing is clipped.
+        terminalreporter.section("unchanged-audit", sep="-")
+        write(
+            f"{len(self.findings)} of {self.audited} audited {plural(self.audited, 'test')} "
+            "read files their inputs do not cover"
         )
-        terminalreporter.section(title, sep="-")
         groups: dict[tuple[tuple[str, str], ...], list[str]] = defaultdict(list)
         for nodeid, files in self.findings.items():
             groups[tuple(files)].append(nodeid)
@@ -340,9 +342,33 @@ class AuditPlugin:
             write(", ".join(shown) + (f" and {more} more" if more else "") + ":")
             for path, how in group:
                 write(f"    {path} ({how})")
-            write(f"    cover with: {depends_on_line(p for p, _ in group)}")
+            write(f"    cover with: {depends_on_line(covering(p for p, _ in group))}")
         if self.audited and not self.findings:
             write("every file the tests read or imported is covered by their inputs")
+
+
+def covering(paths: Iterable[str], *, per_directory: int = 3) -> list[str]:
+    """Return a short list of ``depends_on`` arguments that covers every path in ``paths``.
+
+    A directory (not the rootdir itself) holding ``per_directory`` or more of the paths, directly
+    or below, is named instead of them (``src/click/``: a directory input is its whole subtree,
+    so it covers more than was read, which can only make a test run more often); the deepest
+    such directory is named, and what lies inside another named one is left out. Other paths
+    are named one by one. The result is sorted.
+    """
+    files = sorted(set(paths))
+    counts: dict[str, int] = defaultdict(int)
+    for path in files:
+        for parent in PurePosixPath(path).parents:
+            if parent.parts and ".." not in parent.parts:
+                counts[parent.as_posix()] += 1
+    chosen: set[str] = set()
+    for path in files:
+        parents = [p.as_posix() for p in PurePosixPath(path).parents if p.as_posix() in counts]
+        wide = [p for p in parents if counts[p] >= per_directory]  # deepest first
+        chosen.add(wide[0] + "/" if wide else path)
+    directories = [c for c in chosen if c.endswith("/")]
+    return sorted(c for c in chosen if not any(c != d and c.startswith(d) for d in directories))
 
 
 def depends_on_line(paths: Iterable[str]) -> str:

@@ -6,10 +6,13 @@ report), and grouped and counted there in ``pytest_terminal_summary``. Reasons, 
 
 * ``always-run marker``, or another reason the item cannot have a key;
 * ``failed last time``: the last run with exactly these inputs and environment failed;
+* ``skipped/xfailed last time``: no record, and a skip, skipif or xfail mark (such outcomes
+  are never recorded);
 * ``no record yet``: it never passed (or its records were pruned);
 * ``environment changed: django 5.1.4 → 5.2``: facets that differ from those of its newest pass;
-* ``input src/a.py changed (1a2b3c4 → 5d6e7f8)``, ``appeared``, ``disappeared``: the inputs that
-  differ from the manifest of its newest pass, every one named up to :data:`NAMED`;
+* ``input src/a.py changed (1a2b3c4 → 5d6e7f8)``, ``appeared``, ``deleted``, ``no longer an
+  input`` (still in the worktree, no longer declared): the inputs that differ from the manifest
+  of its newest pass, every one named up to :data:`NAMED`;
 * ``unchanged``: it has a record, and runs because skipping is off.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections import defaultdict
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any
@@ -26,6 +30,7 @@ import pytest
 from .. import recording, selection
 from ..inputs import ItemInputs
 from ..keys import Facets
+from ..reporting import plural
 from ..store import Record, StoreError
 from ..worktree import ABSENT
 
@@ -35,6 +40,8 @@ PAYLOAD_KEY = "explain"
 NAMED = 5
 """How many changed inputs or facets a reason names before it says "and N more"."""
 NO_RECORD = "no record yet"
+SKIPPED_LAST_TIME = "skipped/xfailed last time"
+SKIP_MARKS = ("skip", "skipif", "xfail")
 FAILED_LAST_TIME = "failed last time"
 ALWAYS_RUN = "always-run marker"
 SHORT = 7
@@ -74,13 +81,16 @@ def _named(changes: Sequence[str]) -> str:
 
 
 def input_changes(
-    old: Iterable[Sequence[str]], new: Iterable[Sequence[str]]
+    old: Iterable[Sequence[str]],
+    new: Iterable[Sequence[str]],
+    exists: Callable[[str], bool] = lambda path: False,
 ) -> list[tuple[str, str]]:
     """Return ``(path, what happened)`` for each input that differs between two manifests.
 
     ``old`` and ``new`` hold ``(path, mode, OID)`` triples; what happened is ``"appeared"``,
-    ``"disappeared"``, ``"changed (1a2b3c4 → 5d6e7f8)"`` or a mode change. An input recorded as
-    absent counts as not there. The result is sorted by path.
+    ``"deleted"``, ``"no longer an input"`` (gone from ``new`` though ``exists(path)`` says it
+    is still in the worktree: the configuration changed), ``"changed (1a2b3c4 → 5d6e7f8)"`` or
+    a mode change. An input recorded as absent counts as not there. Sorted by path.
     """
     before = {p: (m, o) for p, m, o in old if o != ABSENT.oid}
     after = {p: (m, o) for p, m, o in new if o != ABSENT.oid}
@@ -92,7 +102,7 @@ def input_changes(
         if was is None:
             changes.append((path, "appeared"))
         elif now is None:
-            changes.append((path, "disappeared"))
+            changes.append((path, "no longer an input" if exists(path) else "deleted"))
         elif was[1] != now[1]:
             changes.append((path, f"changed ({short(was[1])} → {short(now[1])})"))
         else:
@@ -142,12 +152,15 @@ def reason_for(
     body: Callable[[str], str | None],
     *,
     runs_anyway: str,
+    skip_marked: bool = False,
+    exists: Callable[[str], bool] = lambda path: False,
 ) -> str:
     """Return why an item with these ``inputs`` and ``key`` runs.
 
     ``records`` and ``failed`` are its stored passes and failures by key, ``environment`` the
     facets of this session, ``body`` looks up a stored manifest or facets JSON by digest, and
-    ``runs_anyway`` says why an item with a record under ``key`` still runs.
+    ``runs_anyway`` says why an item with a record under ``key`` still runs. ``skip_marked``:
+    the item has a skip, skipif or xfail mark; ``exists`` says whether a worktree path exists.
     """
     if inputs.unkeyable is not None or key is None:
         if inputs.unkeyable == "marked always_run":
@@ -158,7 +171,7 @@ def reason_for(
     if key in failed:
         return FAILED_LAST_TIME
     if not records:
-        return NO_RECORD
+        return SKIPPED_LAST_TIME if skip_marked else NO_RECORD
     newest = max(records.values(), key=lambda r: r.passed_at)
     old_env = body(newest.env_id)
     if old_env is not None:
@@ -168,7 +181,7 @@ def reason_for(
     old_manifest = body(newest.inputs_id)
     if old_manifest is None:
         return "inputs changed since it last passed (that manifest is no longer stored)"
-    changes = input_changes(json.loads(old_manifest), inputs.manifest)
+    changes = input_changes(json.loads(old_manifest), inputs.manifest, exists)
     if len(changes) == 1:
         return f"input {changes[0][0]} {changes[0][1]}"
     if changes:
@@ -211,6 +224,7 @@ class ExplainPlugin:
         runs_anyway = "runs because --unchanged is off"
         if self.core.config.getoption("unchanged_verify"):
             runs_anyway = "run by --unchanged-verify"
+        root = context.worktree.root
         reasons = {}
         for item in items:
             state = item.stash.get(selection.ITEM_KEY, None)
@@ -227,6 +241,8 @@ class ExplainPlugin:
                 environment,
                 body,
                 runs_anyway=runs_anyway,
+                skip_marked=any(any(item.iter_markers(name)) for name in SKIP_MARKS),
+                exists=lambda path: os.path.lexists(root / path),
             )
         return reasons
 
@@ -251,12 +267,12 @@ class ExplainPlugin:
         if self.core.is_worker:
             return
         total = sum(len(nodeids) for nodeids in self.groups.values())
-        terminalreporter.section(f"unchanged: why {total} tests ran", sep="-")
+        terminalreporter.section(f"unchanged: why {total} {plural(total, 'test')} ran", sep="-")
         if not total:
-            terminalreporter.write_line("no test ran")
+            terminalreporter.write_line("no tests ran")
         verbose = terminalreporter.config.getoption("verbose") >= 0
         for reason, nodeids in sorted(self.groups.items(), key=lambda g: (-len(g[1]), g[0])):
-            count = f"{len(nodeids)} test" + ("s" if len(nodeids) != 1 else "")
+            count = f"{len(nodeids)} {plural(len(nodeids), 'test')}"
             terminalreporter.write_line(f"{reason}: {count}")
             for nodeid in nodeids if verbose else ():
                 terminalreporter.write_line(f"    {nodeid}")

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from .. import recording, selection
+from ..reporting import plural
 from ..store import Record
 from ..worktree import ABSENT
 from .explain import NAMED, inactive_message, payload
@@ -77,8 +78,8 @@ class VerifyPlugin:
         if not self.collected:
             return "unchanged-verify: running every test, including those --unchanged would skip"
         return (
-            f"unchanged-verify: {len(self.would_skip)} of {self.collected} tests would be "
-            "skipped as unchanged; running them all"
+            f"unchanged-verify: {len(self.would_skip)} of {self.collected} "
+            f"{plural(self.collected, 'test')} would be skipped as unchanged; running them all"
         )
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -119,7 +120,8 @@ class VerifyPlugin:
             terminalreporter.section("unchanged-verify: no false skips", sep="-")
             write("every test that --unchanged would have skipped passed")
             return
-        terminalreporter.section(f"unchanged-verify: {count} false skips", sep="=", red=True)
+        title = f"unchanged-verify: {count} false {plural(count, 'skip')}"
+        terminalreporter.section(title, sep="=", red=True)
         for nodeid, found in self.false_skips.items():
             head = str(found.get("head") or "no commit")[:10]
             phases = ", ".join(self.failed_phases[nodeid])
