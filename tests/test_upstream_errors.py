@@ -51,6 +51,15 @@ def _main(document: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+def deep_state(upstream: Upstream, project: Path) -> None:
+    (project / ".pytest-unchanged-upstream.json").write_text("[" * 100_000 + "]" * 100_000)
+
+
+def latin_1_pyproject(upstream: Upstream, project: Path) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_bytes(pyproject.read_bytes() + b"# Ren\xe9\n")
+
+
 def broken_toml(upstream: Upstream, project: Path) -> None:
     (project / "pyproject.toml").write_text("[tool.pytest-unchanged.upstream.upstreampkg\n")
 
@@ -105,6 +114,32 @@ ERRORS: dict[str, tuple[Breaker, str]] = {
         "ref 'main', is not an object",
     ),
     "state: unknown schema": (edit_state(lambda d: d.update(schema=3)), "its schema is 3"),
+    "state: schema true": (edit_state(lambda d: d.update(schema=True)), "its schema is True"),
+    "state: schema 2.0": (edit_state(lambda d: d.update(schema=2.0)), "its schema is 2.0"),
+    "state: nested too deeply": (deep_state, "it is not JSON (nested too deeply)"),
+    "state: entry without commit": (
+        edit_state(lambda d: _main(d).pop("commit")),
+        "ref 'main', has no 'commit'",
+    ),
+    "state: commit is a tree": (
+        lambda up, project: edit_state(
+            lambda d: _main(d).update(commit=up.rev_parse("main^{tree}"))
+        )(up, project),
+        "is a tree, not a commit of",
+    ),
+    "state: commit of another hash length": (
+        edit_state(lambda d: _main(d).update(commit="a" * 64)),
+        "is an OID of another hash length, not a commit",
+    ),
+    "pyproject not UTF-8": (latin_1_pyproject, "is not valid TOML: it is not UTF-8"),
+    "package not a distribution name": (
+        table(package="/tmp/evil"),
+        "'package' '/tmp/evil' is not a distribution name",
+    ),
+    "state: url not a string": (
+        edit_state(lambda d: d["upstreams"]["upstreampkg"].update(url=["x"])),
+        "has a 'url' that is not a string",
+    ),
 }
 
 

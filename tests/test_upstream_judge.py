@@ -310,8 +310,8 @@ def test_state_file_keeps_its_mode(
     [
         ("", "is not in the fetched history"),
         ("-x", "is not in the fetched history"),
-        ("main:upstreampkg/core.py", "is not in the fetched history"),  # A blob.
-        ("main^{tree}", "is not in the fetched history"),
+        ("main:upstreampkg/core.py", "names a blob of the upstream"),  # A blob.
+        ("main^{tree}", "names a tree of the upstream"),
         ("0000000", "is not in the fetched history"),
         ("SIDE", "is not in the history of main"),  # Another branch's commit, by OID.
     ],

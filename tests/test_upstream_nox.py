@@ -317,3 +317,35 @@ def test_parametrized_session_tests_each_moved_ref(tmp_path: Path) -> None:
     state = json.loads((project / ".pytest-unchanged-upstream.json").read_text())
     refs = state["upstreams"]["upstreampkg"]["refs"]
     assert (refs["main"]["commit"], refs["stable/1.x"]["commit"]) == (upstream.initial, backport)
+
+
+def test_only_failed_tests_are_recorded_as_failing(tmp_path: Path) -> None:
+    """A usage error, no test collected or run, or a failed install record nothing; a
+    collection error (an import the upstream broke) is a failure."""
+    upstream = Upstream(tmp_path / "upstream")
+    project = make_consumer(tmp_path / "consumer", upstream)
+    cache = tmp_path / "cache"
+    state_file = project / ".pytest-unchanged-upstream.json"
+    for args, message in [
+        (("--", "--typo-option"), "pytest was given a bad command line (exit 4"),
+        (("--", "-k", "no_such_test"), "pytest collected no tests (exit 5)"),
+        (("--", "--co"), "pytest ran no test (--co"),
+    ]:
+        result = nox(project, cache, "--reuse-venv", "yes", *args)
+        assert result.returncode == 1, output(result)
+        assert message in result.stderr, output(result)
+        assert "it is recorded neither as verified nor as failing" in result.stderr
+        assert not state_file.exists()
+    pyproject = project / "pyproject.toml"
+    good = pyproject.read_text()
+    pyproject.write_text(good.replace('install = [".", "pytest"]', 'install = ["./nowhere"]'))
+    result = nox(project, cache, "--reuse-venv", "yes")
+    assert result.returncode == 1, output(result)
+    assert "the tests did not run, so nothing is recorded" in result.stderr, output(result)
+    assert not state_file.exists()
+    pyproject.write_text(good)
+    (project / "tests" / "test_consumer.py").write_text("from upstreampkg import gone\n")
+    result = nox(project, cache, "--reuse-venv", "yes")
+    assert result.returncode == 1, output(result)
+    assert "Interrupted: 1 error during collection" in result.stdout
+    assert ref_state(project)["failing"]["commit"] == upstream.initial  # type: ignore[index]

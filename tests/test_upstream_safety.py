@@ -9,6 +9,7 @@ and its ``main`` force-updated to the upstream commit.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,6 +73,39 @@ def corrupt_head(cache: Path, host: Path) -> None:
     (cache / "HEAD").write_text("garbage\n")
 
 
+def commondir_to_host(cache: Path, host: Path) -> None:
+    """A linked worktree's git-directory layout: `commondir` sends refs and config to the host."""
+    for folder in ("objects", "refs"):
+        (cache / folder).mkdir(parents=True)
+    (cache / "HEAD").write_text("ref: refs/heads/main\n")
+    (cache / "config").write_text("[core]\n\tbare = true\n")
+    (cache / "commondir").write_text(f"{host / '.git'}\n")
+
+
+def config_link_to_host(cache: Path, host: Path) -> None:
+    git(cache.parent, "init", "-q", "--bare", str(cache))
+    (cache / "config").unlink()
+    (cache / "config").symlink_to(host / ".git" / "config")
+
+
+def objects_link_to_host(cache: Path, host: Path) -> None:
+    (cache / "refs").mkdir(parents=True)
+    (cache / "HEAD").write_text("ref: refs/heads/main\n")
+    (cache / "config").write_text("[core]\n\tbare = true\n")
+    (cache / "objects").symlink_to(host / ".git" / "objects")
+
+
+def refs_link_to_host(cache: Path, host: Path) -> None:
+    git(cache.parent, "init", "-q", "--bare", str(cache))
+    shutil.rmtree(cache / "refs")
+    (cache / "refs").symlink_to(host / ".git" / "refs")
+
+
+def alternates_to_host(cache: Path, host: Path) -> None:
+    git(cache.parent, "init", "-q", "--bare", str(cache))
+    (cache / "objects" / "info" / "alternates").write_text(f"{host / '.git' / 'objects'}\n")
+
+
 DAMAGES: dict[str, Damage] = {
     "missing": missing,
     "empty dir": empty_dir,
@@ -82,6 +116,11 @@ DAMAGES: dict[str, Damage] = {
     "non-bare repository": non_bare_repository,
     "wrong remote URL": wrong_remote_url,
     "corrupt HEAD": corrupt_head,
+    "commondir to the host": commondir_to_host,
+    "config link to the host": config_link_to_host,
+    "objects link to the host": objects_link_to_host,
+    "refs link to the host": refs_link_to_host,
+    "alternates to the host": alternates_to_host,
 }
 
 
@@ -94,7 +133,7 @@ def snapshot(host: Path) -> dict[str, str]:
         "config": (dot_git / "config").read_text(),
         "status": git(host, "status", "--porcelain"),
         "worktree": git(host, "rev-parse", "HEAD:"),
-        "files": "\n".join(sorted(p.name for p in dot_git.iterdir())),
+        "files": "\n".join(sorted(str(p.relative_to(dot_git)) for p in dot_git.rglob("*"))),
     }
 
 
@@ -171,3 +210,17 @@ def test_bad_url_leaves_no_cache_behind(
     write_project(host_dir / "project", url=upstream.url, paths=PATHS, ref="no-such")
     assert main(["upstream", "check", NAME, "--cache-dir", str(cache_dir)]) == 2
     assert [p.name for p in cache_dir.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_cache_dir_linked_into_a_git_directory_is_refused(
+    host: tuple[Upstream, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--cache-dir .cache` where `.cache` links to the host's `.git`: nothing is made there."""
+    _, host_dir, cache_dir = host
+    os.symlink(host_dir / ".git", cache_dir)
+    before = snapshot(host_dir)
+    capsys.readouterr()
+    for action in ("check", "record"):
+        assert main(["upstream", action, NAME, "--cache-dir", str(cache_dir)]) == 2
+        assert "lies inside the git directory" in capsys.readouterr().err
+    assert snapshot(host_dir) == before

@@ -14,8 +14,16 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from .config import UpstreamConfig, UpstreamError, find_pyproject, load_upstream_config
-from .fetch import Comparison, compare, fetch_refs, resolve_commit
+import pygit2
+
+from .config import (
+    UpstreamConfig,
+    UpstreamError,
+    cache_path,
+    find_pyproject,
+    load_upstream_config,
+)
+from .fetch import Comparison, compare, damaged_cache, fetch_refs, resolve_commit
 from .formats import format_json, format_markdown
 from .report import build_report, describe_commit, format_text
 from .state import read_state, write_state
@@ -108,8 +116,18 @@ def exit_status(comparisons: list[Comparison]) -> int:
 
 
 def check_command(args: argparse.Namespace) -> int:
-    """``upstream check NAME``: print the report of each ref; return :func:`exit_status`."""
+    """``upstream check NAME``: print the report of each ref; return :func:`exit_status`.
+
+    Raises :class:`UpstreamError`, also when the fetch cache cannot be read (damaged).
+    """
     config = _load(args)
+    try:
+        return _check(args, config)
+    except pygit2.GitError as exc:
+        raise damaged_cache(cache_path(config, args.cache_dir), exc) from None
+
+
+def _check(args: argparse.Namespace, config: UpstreamConfig) -> int:
     states = {ref: read_state(config.state_file, config.name, ref) for ref in config.refs}
     upstreams = fetch_refs(config, args.cache_dir)
     comparisons = [compare(upstream, states[upstream.ref]) for upstream in upstreams]
@@ -125,22 +143,34 @@ def check_command(args: argparse.Namespace) -> int:
 
 
 def record_command(args: argparse.Namespace) -> int:
-    """``upstream record NAME [--ref REF] [--commit SHA] [--failing]``: write the state."""
+    """``upstream record NAME [--ref REF] [--commit SHA] [--failing]``: write the state.
+
+    Raises :class:`UpstreamError`, also when the fetch cache cannot be read (damaged).
+    """
     config = _load(args)
+    try:
+        return _record(args, config)
+    except pygit2.GitError as exc:
+        raise damaged_cache(cache_path(config, args.cache_dir), exc) from None
+
+
+def _record(args: argparse.Namespace, config: UpstreamConfig) -> int:
     if args.commit is not None and len(config.refs) > 1:
         raise UpstreamError(
             f"{config.table} follows several refs ({', '.join(config.refs)}): say which one "
             "--commit belongs to with --ref."
         )
     states = {ref: read_state(config.state_file, config.name, ref) for ref in config.refs}
-    for upstream in fetch_refs(config, args.cache_dir):
+    recorded, lines = [], []
+    for upstream in fetch_refs(config, args.cache_dir):  # Every ref checked before any write.
         commit = upstream.tip if args.commit is None else resolve_commit(upstream, args.commit)
         comparison = compare(upstream, states[upstream.ref], commit)
-        state = comparison.as_failing() if args.failing else comparison.as_verified()
-        write_state(config.state_file, config.name, config.url, state)
-        what = "as failing" if args.failing else ""
-        print(
+        recorded.append(comparison.as_failing() if args.failing else comparison.as_verified())
+        what = "as failing " if args.failing else ""
+        lines.append(
             f"upstream {config.name} {upstream.ref}: recorded {describe_commit(commit)} "
-            f"{what + ' ' if what else ''}in {config.state_file}"
+            f"{what}in {config.state_file}"
         )
+    write_state(config.state_file, config.name, config.url, *recorded)
+    print("\n".join(lines))
     return EXIT_UNCHANGED

@@ -35,6 +35,9 @@ _STRING_KEYS = ("url", "ref", "package", "state")
 _LIST_KEYS = ("paths", "install", "pytest_args", "refs", "context")
 _REQUIRED_KEYS = ("url", "paths")
 
+#: A distribution name as PEP 508 defines it (compared case-insensitively).
+_DISTRIBUTION_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+
 
 class UpstreamError(Exception):
     """A watched upstream cannot be checked, recorded or tested.
@@ -105,8 +108,9 @@ def load_upstream_config(pyproject: Path, name: str) -> UpstreamConfig:
             document = tomllib.load(stream)
     except OSError as exc:
         raise UpstreamError(f"Cannot read {pyproject}: {exc.strerror}.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UpstreamError(f"{pyproject} is not valid TOML: {exc}. Fix the file.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        why = f"it is not UTF-8 ({exc.reason})" if isinstance(exc, UnicodeDecodeError) else exc
+        raise UpstreamError(f"{pyproject} is not valid TOML: {why}. Fix the file.") from None
     tool = document.get("tool", {}).get("pytest-unchanged", {})
     upstreams = tool.get("upstream", {}) if isinstance(tool, dict) else {}
     if not isinstance(upstreams, dict) or not isinstance(upstreams.get(name), dict):
@@ -155,6 +159,14 @@ def _parse_table(name: str, table: dict[str, Any], pyproject: Path) -> UpstreamC
             f"{where}: 'refs' must list distinct, non-empty branch or tag names, not {refs!r}. "
             "Fix the value."
         )
+    package = table.get("package", name)
+    if not _DISTRIBUTION_NAME.fullmatch(package):
+        raise UpstreamError(
+            f"{where}: 'package' {package!r} is not a distribution name (letters, digits, and "
+            "'.', '-', '_' inside, as PEP 508 says)"
+            + ("" if "package" in table else "; the table name is used when it is not set")
+            + ". Set `package` to the name pip installs the upstream as."
+        )
     project_root = pyproject.parent
     state = Path(table.get("state", DEFAULT_STATE_FILE))
     return UpstreamConfig(
@@ -164,7 +176,7 @@ def _parse_table(name: str, table: dict[str, Any], pyproject: Path) -> UpstreamC
         paths=tuple(_normalize_path(path, where, "paths") for path in table["paths"]),
         context=tuple(_normalize_path(path, where, "context") for path in table.get("context", [])),
         install=tuple(table.get("install", ["."])),
-        package=canonicalize_name(table.get("package", name)),
+        package=canonicalize_name(package),
         pytest_args=tuple(table.get("pytest_args", [])),
         state_file=state if state.is_absolute() else project_root / state,
         pyproject=pyproject,
@@ -174,7 +186,8 @@ def _parse_table(name: str, table: dict[str, Any], pyproject: Path) -> UpstreamC
 def _normalize_path(path: str, where: str, key: str) -> str:
     """Return ``path`` as a relative POSIX path without a trailing slash."""
     pure = PurePosixPath(path.strip())
-    if pure.is_absolute() or ".." in pure.parts or str(pure) in ("", "."):
+    control = any(ord(char) < 32 or ord(char) == 127 for char in path)
+    if control or pure.is_absolute() or ".." in pure.parts or str(pure) in ("", "."):
         raise UpstreamError(
             f"{where}: {key!r} entry {path!r} is not a path inside the upstream repository. "
             "Write it relative to the repository root, like 'src/package/module.py' or "

@@ -17,7 +17,7 @@ from typing import Literal
 
 import pygit2
 
-from .cache import cache_lock, open_cache, remove_cache
+from .cache import cache_lock, check_cache_location, open_cache, remove_cache
 from .config import UpstreamConfig, UpstreamError, cache_path
 from .progress import FetchProgress
 from .state import CommitPaths, RefState, utc_now
@@ -28,6 +28,7 @@ __all__ = [
     "Status",
     "Upstream",
     "compare",
+    "damaged_cache",
     "fetch_refs",
     "fetch_upstream",
     "path_oids",
@@ -120,15 +121,35 @@ def fetch_refs(
     """
     path = cache_path(config, cache_dir)
     callbacks = progress or FetchProgress(config.name)
+    check_cache_location(path)  # Before the lock file is made beside it.
     with cache_lock(path):
-        repo, created = open_cache(config, path)
-        try:
-            names = _fetch(config, repo, created, callbacks)
-        except UpstreamError:
-            if created:
-                remove_cache(path)  # A bad URL or ref leaves no empty cache behind.
-            raise
-    return [Upstream(config, repo, ref, _tip(config, repo, ref, name)) for ref, name in names]
+        for _ in range(2):
+            repo, created = open_cache(config, path)
+            try:
+                names = _fetch(config, repo, created, callbacks)
+            except UpstreamError:
+                if created:
+                    remove_cache(path)  # A bad URL or ref leaves no empty cache behind.
+                raise
+            try:
+                return [Upstream(config, repo, r, _tip(config, repo, r, n)) for r, n in names]
+            except UpstreamError:
+                if created:
+                    remove_cache(path)  # A ref of a tree or blob leaves no cache behind either.
+                raise
+            except pygit2.GitError as exc:
+                if created:
+                    raise damaged_cache(path, exc) from None
+                remove_cache(path)  # Objects lost (a pack deleted or cut short): fetch anew.
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def damaged_cache(path: os.PathLike[str] | str, exc: Exception) -> UpstreamError:
+    """The error for a fetch cache whose objects cannot be read (lost, cut short)."""
+    return UpstreamError(
+        f"The fetch cache {path} is damaged: {exc}. Delete the cache directory {path} and "
+        "run again (the next run fetches the upstream anew)."
+    )
 
 
 def fetch_upstream(
@@ -146,17 +167,24 @@ def _fetch(
     """Fetch the refs; return (configured ref, full ref name) pairs."""
     remote = repo.remotes["origin"]
     try:
-        heads = {head.name for head in remote.list_heads(callbacks=callbacks) if head.name}
+        advertised = {h.name: str(h.oid) for h in remote.list_heads(callbacks=callbacks) if h.name}
     except pygit2.GitError as exc:
+        local = "://" not in config.url and ":" not in config.url.split("/", 1)[0]
+        # libgit2 says "unsupported URL protocol" for a local path that does not exist.
+        why = "no such directory" if local and not os.path.isdir(config.url) else str(exc)
         raise UpstreamError(
-            f"Cannot reach the upstream {config.name!r} at {config.url}: {exc}. Check the `url` "
+            f"Cannot reach the upstream {config.name!r} at {config.url}: {why}. Check the `url` "
             f"of {config.table} in {config.pyproject} and your network."
         ) from None
+    heads = set(advertised)
     names = [(ref, _full_name(config, ref, heads)) for ref in config.refs]
     if cold:
         callbacks.start_cold(config.url, ", ".join(config.refs))
     try:
         remote.fetch([f"+{name}:{name}" for _, name in names], callbacks=callbacks)
+        tags = _moved_tags(repo, advertised)
+        if tags:
+            remote.fetch([f"+{name}:{name}" for name in tags], callbacks=callbacks)
     except pygit2.GitError as exc:
         raise UpstreamError(
             f"Fetching {', '.join(config.refs)} of the upstream {config.name!r} from "
@@ -168,8 +196,40 @@ def _fetch(
     return names
 
 
+def _moved_tags(repo: pygit2.Repository, advertised: dict[str, str]) -> list[str]:
+    """Make the cache's tags follow the upstream's; return the tags still to fetch.
+
+    The cache keeps exactly the upstream tags whose commit is in the fetched history (what a
+    clone of the followed refs has): a tag deleted upstream, or moved to a commit outside that
+    history, is deleted here; a tag new or moved (``git tag -f``) to a fetched commit is
+    returned, to be fetched with a forced refspec (``remote.origin.tagopt`` is ``--no-tags``,
+    so explicit refspecs update tags and libgit2 adds none of its own).
+    """
+    wanted: list[str] = []
+    for name in list(repo.references):
+        if name.startswith("refs/tags/") and name not in advertised:
+            repo.references.delete(name)  # Deleted upstream.
+    for name, oid in advertised.items():
+        if not name.startswith("refs/tags/") or name.endswith("^{}"):
+            continue
+        peeled = advertised.get(name + "^{}", oid)
+        local = repo.references.get(name)
+        if repo.get(peeled) is None:
+            if local is not None:
+                repo.references.delete(name)  # Moved out of the fetched history.
+        elif local is None or str(local.target) != oid:
+            wanted.append(name)
+    return wanted
+
+
 def _full_name(config: UpstreamConfig, ref: str, heads: set[str]) -> str:
     candidates = [ref] if ref.startswith("refs/") else [f"refs/heads/{ref}", f"refs/tags/{ref}"]
+    if all(name in heads for name in candidates) and len(candidates) == 2:
+        raise UpstreamError(
+            f"The upstream {config.name!r} at {config.url} has both a branch and a tag named "
+            f"{ref!r}, so which one is followed could change without a word. Write "
+            f"'refs/heads/{ref}' or 'refs/tags/{ref}' in the `ref` or `refs` of {config.table}."
+        )
     name = next((name for name in candidates if name in heads), None)
     if name is not None:
         return name
@@ -209,11 +269,21 @@ def resolve_commit(upstream: Upstream, revision: str) -> pygit2.Commit:
     """
     config, repo = upstream.config, upstream.repo
     commit: object = None
-    if revision.strip() and not revision.startswith("-"):
+    spec = revision
+    if spec == "HEAD" or spec.startswith(("HEAD~", "HEAD^")):
+        spec = str(upstream.tip.id) + spec[4:]  # HEAD: the ref's tip, not the cache's HEAD.
+    found: pygit2.Object | None = None
+    if spec.strip() and not spec.startswith("-"):
         try:
-            commit = repo.revparse_single(revision).peel(pygit2.Commit)
+            found = repo.revparse_single(spec)
+            commit = found.peel(pygit2.Commit)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
             commit = None
+    if found is not None and not isinstance(commit, pygit2.Commit):
+        raise UpstreamError(
+            f"{revision!r} names a {found.type_str} of the upstream {config.name!r}, not a "
+            "commit. Give a commit OID, a tag of a commit, or a revision like main~3."
+        )
     if not isinstance(commit, pygit2.Commit):
         raise UpstreamError(
             f"The commit {revision!r} is not in the fetched history of {upstream.ref} of the "
@@ -237,13 +307,23 @@ def path_oids(
 
     A path missing at ``commit`` gives None when it is in ``known`` (it was recorded before:
     removed or renamed upstream, a move); otherwise :class:`UpstreamError` is raised naming
-    it (a misspelt path).
+    it (a misspelt path). A path that is a symbolic link raises :class:`UpstreamError` too:
+    its blob is the link's text, which does not change with what it points to.
     """
     config, tree = upstream.config, commit.tree
     oids: dict[str, str | None] = {}
     for path in config.paths:
         try:
-            oids[path] = str(tree[path].id)
+            entry = tree[path]
+            if isinstance(entry, pygit2.Blob) and entry.filemode == pygit2.enums.FileMode.LINK:
+                raise UpstreamError(
+                    f"The watched path {path!r} is a symbolic link at commit {commit.short_id} "
+                    f"({upstream.ref} of the upstream {config.name!r}) to "
+                    f"{entry.data.decode(errors='replace')!r}: its OID changes only when the "
+                    f"link does, not what it points to. Watch the target instead in `paths` of "
+                    f"{config.table}."
+                )
+            oids[path] = str(entry.id)
         except KeyError:
             if path not in known:
                 raise UpstreamError(
@@ -256,6 +336,25 @@ def path_oids(
     return oids
 
 
+def _check_recorded_commit(upstream: Upstream, oid: str) -> None:
+    """Raise :class:`UpstreamError` when the state's ``oid`` cannot name a commit of the cache:
+    an OID of another hash length, or the OID of a tree, blob or tag (a hand-edited state).
+    A commit missing from the cache is fine (a rewritten history: the report says so)."""
+    config, repo = upstream.config, upstream.repo
+    kind: str | None
+    try:
+        found = repo.get(oid)
+        kind = None if found is None else f"a {found.type_str}"
+    except (ValueError, pygit2.GitError):
+        kind = "an OID of another hash length"
+    if kind is not None and kind != "a commit":
+        raise UpstreamError(
+            f"The verified-state file {config.state_file} cannot be used: the commit {oid[:12]} "
+            f"recorded for {upstream.ref} of {config.name!r} is {kind}, not a commit of "
+            f"{config.url}. Restore the file from version control, or delete its entry."
+        )
+
+
 def compare(upstream: Upstream, state: RefState, commit: pygit2.Commit | None = None) -> Comparison:
     """Compare the watched paths at ``commit`` (default: the fetched tip) with ``state``.
 
@@ -263,6 +362,9 @@ def compare(upstream: Upstream, state: RefState, commit: pygit2.Commit | None = 
     verified or failing commit of ``state`` recorded it.
     """
     commit = commit or upstream.tip
+    for record in (state.verified, state.failing):
+        if record is not None:
+            _check_recorded_commit(upstream, record.commit)
     known = {p for record in (state.verified, state.failing) if record for p in record.paths}
     current = path_oids(upstream, commit, frozenset(known))
     verified = state.verified

@@ -22,7 +22,7 @@ _FORGE = re.compile(
     r"^(?:https?://(?:[^@/]+@)?|ssh://(?:[^@/]+@)?|[^@/:]+@)"
     r"(?P<host>github\.com|gitlab\.com)[/:](?P<path>[^\s]+?)(?:\.git)?/?$"
 )
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#@!~])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#@!~&])")
 
 
 class ForgeLinks:
@@ -145,4 +145,6 @@ def _item(links: ForgeLinks | None, commit: pygit2.Commit) -> str:
 
 
 def _escape(text: str) -> str:
+    """Escape markdown: also ``@``, ``#`` (no mention, no issue link) and ``&`` (no HTML entity
+    such as ``&#64;`` turning back into one)."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)

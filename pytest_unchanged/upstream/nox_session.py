@@ -20,16 +20,19 @@ A table following several refs may be tested one session per ref::
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pygit2
+
 from .build import install_environment, scm_version, write_build_tree
 from .cli import only_ref
-from .config import UpstreamError, load_upstream_config
-from .fetch import Comparison, compare, fetch_refs
+from .config import UpstreamError, cache_path, load_upstream_config
+from .fetch import Comparison, compare, damaged_cache, fetch_refs
 from .report import describe_commit, format_report, summary_line
 from .state import read_state, write_state
 
@@ -85,7 +88,10 @@ def upstream_tip(
     try:
         config = only_ref(load_upstream_config(Path(pyproject), name), ref)
         states = {r: read_state(config.state_file, config.name, r) for r in config.refs}
-        comparisons = [compare(up, states[up.ref]) for up in fetch_refs(config, cache_dir)]
+        try:
+            comparisons = [compare(up, states[up.ref]) for up in fetch_refs(config, cache_dir)]
+        except pygit2.GitError as exc:
+            raise damaged_cache(cache_path(config, cache_dir), exc) from None
     except UpstreamError as exc:
         session.error(str(exc))
     moved = [comparison for comparison in comparisons if comparison.changed]
@@ -94,13 +100,19 @@ def upstream_tip(
     failed: list[Comparison] = []
     for comparison in moved:
         session.log(summary_line(comparison))
-        if not _install(session, comparison, first=comparison is moved[0]):
+        try:
+            installed = _install(session, comparison, first=comparison is moved[0])
+        except CommandFailed as exc:
+            session.error(
+                f"Installing the project or {config.name} commit {comparison.commit.id} failed "
+                f"({exc.reason}): the tests did not run, so nothing is recorded. See pip's "
+                "output above."
+            )
+        if not installed:
             session.log("Installed only (--install-only): the upstream commit was not tested.")
             return
         session.log(f"Testing against {config.name} {describe_commit(comparison.commit)}")
-        try:
-            session.run("pytest", *config.pytest_args, *session.posargs)
-        except CommandFailed:
+        if not _tests_pass(session, comparison, [*config.pytest_args, *session.posargs]):
             print(format_report(comparison, with_diff=True), end="", flush=True)
             kept = comparison.verified.commit[:10] if comparison.verified else "nothing"
             session.warn(
@@ -115,6 +127,95 @@ def upstream_tip(
     if failed:
         where = ", ".join(f"{c.upstream.ref} at {c.commit.short_id}" for c in failed)
         raise CommandFailed(f"the tests failed against {config.name} {where} (recorded as failing)")
+
+
+# Loaded into the tested pytest with `-p`: write its exit status and the tests that passed.
+_RAN_PLUGIN = """\
+import json, os
+
+_passed = []
+_collect_errors = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.passed:
+        _passed.append(report.nodeid)
+
+
+def pytest_collectreport(report):
+    if report.failed:
+        _collect_errors.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if hasattr(session.config, "workerinput"):
+        return  # An xdist worker: the controller sees every report.
+    with open(os.environ["PYTEST_UNCHANGED_RAN"], "w", encoding="utf-8") as stream:
+        ran = {"passed": len(_passed), "collect_errors": len(_collect_errors)}
+        json.dump({"exitstatus": int(exitstatus), **ran}, stream)
+"""
+
+#: What pytest's exit statuses other than 0 and 1 mean (pytest.ExitCode).
+_EXIT_MEANINGS = {
+    2: "pytest was interrupted (exit 2)",
+    3: "pytest stopped on an internal error (exit 3)",
+    4: "pytest was given a bad command line (exit 4: a usage error; check `pytest_args` and "
+    "the session's arguments)",
+    5: "pytest collected no tests (exit 5)",
+}
+
+
+def _tests_pass(session: nox.Session, comparison: Comparison, args: list[str]) -> bool:
+    """Run pytest with ``args``; True when tests ran and passed, False when tests failed.
+
+    Only pytest's "tests failed" (exit 1), or an exit 2 after errors collecting test modules
+    (an import the upstream commit broke), means the tests failed against the commit. Any
+    other outcome says nothing about it and fails the session without recording anything:
+    exit 2 (interrupted), 3 (internal error), 4 (usage error), 5 (no tests collected), no
+    ``pytest`` in the virtualenv, or exit 0 with no test run (``--co``, everything skipped).
+    Raises nox's session error then.
+    """
+    from nox.command import CommandFailed
+
+    with tempfile.TemporaryDirectory(prefix="pytest-unchanged-ran-") as folder:
+        Path(folder, "_pytest_unchanged_ran.py").write_text(_RAN_PLUGIN, encoding="utf-8")
+        ran_file = Path(folder, "ran.json")
+        outer = session.env.get("PYTHONPATH") or os.environ.get("PYTHONPATH")
+        env = {
+            "PYTHONPATH": os.pathsep.join([folder, *([outer] if outer else [])]),
+            "PYTEST_UNCHANGED_RAN": str(ran_file),
+        }
+        status: int | None = 0
+        reason = ""
+        try:
+            session.run("pytest", "-p", "_pytest_unchanged_ran", *args, env=env)
+        except CommandFailed as exc:
+            reason = exc.reason or ""
+            status = getattr(exc, "return_code", None)
+            if status is None and reason.startswith("Returned code "):
+                status = int(reason.removeprefix("Returned code "))
+        try:
+            ran = json.loads(ran_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            ran = {}
+    name, commit = comparison.upstream.config.name, comparison.commit.id
+    if status == 1 or (status == 2 and ran.get("collect_errors")):
+        return False
+    if status is None:
+        why = f"pytest did not run ({reason or 'no exit status'}); is it in `install`?"
+    elif status in _EXIT_MEANINGS:
+        why = _EXIT_MEANINGS[status]
+    elif status != 0:
+        why = f"pytest exited with status {status}, which is not pytest's 'tests failed' (1)"
+    elif not ran.get("passed"):
+        why = "pytest ran no test (--co, or every test deselected or skipped)"
+    else:
+        return True
+    session.error(
+        f"{why}. That says nothing about {name} commit {commit}: it is recorded neither as "
+        "verified nor as failing."
+    )
+    return False  # pragma: no cover - session.error raises
 
 
 def _write(session: nox.Session, state_file: Path, comparison: Comparison, failing: bool) -> None:
@@ -145,7 +246,7 @@ def _install(session: nox.Session, comparison: Comparison, first: bool) -> bool:
     try:
         tree = write_build_tree(upstream.repo, commit, config.package, directory)
         version = scm_version(upstream.repo, commit)
-        environment = install_environment(config.package, version, directory)
+        environment = install_environment(config.package, version, directory, tree)
         session.install("--force-reinstall", "--no-deps", str(tree), env=environment)
         installed = session.run(
             "python", "-c", _DIRECT_URL, config.package, silent=True, log=False

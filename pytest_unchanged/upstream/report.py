@@ -13,6 +13,7 @@ terminal, and :mod:`.formats` as markdown or JSON.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -59,7 +60,7 @@ def touching_commits(
     of guessing.
     """
     history = History(touched={path: [] for path in paths})
-    if repo.get(since) is None:
+    if lookup_commit(repo, since) is None:
         history.note = (
             f"the verified commit {since[:10]} is not in the fetched history (a shallow fetch, "
             "or a history rewritten upstream), so the commits in between cannot be listed"
@@ -94,6 +95,16 @@ def touching_commits(
     return history
 
 
+def lookup_commit(repo: pygit2.Repository, oid: str) -> pygit2.Commit | None:
+    """Return the commit ``oid`` (full hex) of ``repo``; None when it holds no such commit (a
+    tree or blob OID, an OID of another hash length, a missing object)."""
+    try:
+        found = repo.get(oid)
+    except (ValueError, pygit2.GitError):
+        return None
+    return found if isinstance(found, pygit2.Commit) else None
+
+
 def _oids_at(commit: pygit2.Commit, paths: tuple[str, ...]) -> tuple[str | None, ...]:
     tree = commit.tree
     oids: list[str | None] = []
@@ -125,9 +136,21 @@ def commit_date(commit: pygit2.Commit) -> str:
 
 
 def commit_subject(commit: pygit2.Commit) -> str:
-    """Return the subject of ``commit``: its first paragraph on one line, like git's ``%s``."""
+    """Return the subject of ``commit``: its first paragraph on one line, like git's ``%s``.
+
+    Control and format characters (ESC, BEL, bidi overrides: Unicode categories ``Cc``,
+    ``Cf``) are shown as ``\\xNN``/``\\uNNNN`` escapes, so an upstream message cannot drive
+    the terminal or hide text in the report.
+    """
     paragraph = commit.message.strip().split("\n\n", 1)[0]
-    return " ".join(line.strip() for line in paragraph.splitlines())
+    return visible(" ".join(line.strip() for line in paragraph.splitlines()))
+
+
+def visible(text: str) -> str:
+    """Return ``text`` with its control and format characters escaped like ``repr`` does."""
+    return "".join(
+        ascii(char)[1:-1] if unicodedata.category(char) in ("Cc", "Cf") else char for char in text
+    )
 
 
 @dataclass
@@ -170,7 +193,7 @@ def build_report(comparison: Comparison, with_diff: bool = False) -> Report:
     commit, verified, moved = comparison.commit, comparison.verified, comparison.moved
     config, repo = comparison.upstream.config, comparison.upstream.repo
     notes = [comparison.url_note] if comparison.url_note else []
-    old_commit = repo.get(verified.commit) if verified else None
+    old_commit = lookup_commit(repo, verified.commit) if verified else None
     changes, context, diff = [], {}, None
     history = History(touched={})
     if verified is not None and moved:

@@ -10,16 +10,23 @@ URL it was verified against and one entry per followed ref::
 
 A path's OID is null when the path did not exist at that commit (removed upstream). Writing one
 ref keeps the others. Writes are atomic (a temporary file in the same directory, then
-``os.replace``) and keep the existing file's permissions, or the umask's for a new file.
-Schema 1 files (one ref per upstream) are read, and rewritten as schema 2.
+``os.replace``) and keep the existing file's permissions, or the umask's for a new file; a
+state file that is a symbolic link is written through (its target is replaced). Each
+read-modify-write holds an exclusive :func:`fcntl.flock` on the file's directory, so runs
+writing other refs at once lose nothing. Schema 1 files (one ref per upstream) are read, and
+rewritten as schema 2. Only a regular file (or none) is read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
+import stat
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,34 +84,50 @@ def read_state(state_file: Path, name: str, ref: str) -> RefState:
     if not isinstance(upstream, dict) or not isinstance(upstream.get("refs", {}), dict):
         raise _corrupt(state_file, f"{where} is not an object with a 'refs' object")
     url = upstream.get("url", "")
+    if not isinstance(url, str):
+        raise _corrupt(state_file, f"{where} has a 'url' that is not a string")
     entry = upstream.get("refs", {}).get(ref)
     if entry is None:
-        return RefState(url=url if isinstance(url, str) else "", ref=ref)
+        return RefState(url=url, ref=ref)
     where = f"the entry of {name!r}, ref {ref!r},"
     if not isinstance(entry, dict):
         raise _corrupt(state_file, f"{where} is not an object")
+    if "commit" not in entry and set(entry) != {"failing"}:
+        raise _corrupt(state_file, f"{where} has no 'commit' (nor only a 'failing')")
     verified = _commit_paths(state_file, where, entry, "verified_at") if "commit" in entry else None
     failing = entry.get("failing")
     if failing is not None and not isinstance(failing, dict):
         raise _corrupt(state_file, f"{where} has a bad 'failing'")
     return RefState(
-        url=url if isinstance(url, str) else "",
+        url=url,
         ref=ref,
         verified=verified,
         failing=_commit_paths(state_file, where, failing, "failed_at") if failing else None,
     )
 
 
-def write_state(state_file: Path, name: str, url: str, state: RefState) -> None:
-    """Store ``state`` as the entry of its ref of upstream ``name`` in ``state_file``.
+def write_state(state_file: Path, name: str, url: str, *states: RefState) -> None:
+    """Store each of ``states`` as the entry of its ref of upstream ``name`` in ``state_file``.
 
-    ``url`` is stored as the upstream's URL. Other upstreams and refs are kept. Raises
+    ``url`` is stored as the upstream's URL. Other upstreams and refs are kept; all ``states``
+    are written in one atomic write, under the lock of :mod:`this module <.state>`. Raises
     :class:`UpstreamError` when the existing file is not a valid state file or the new one
     cannot be written; the old file is then intact.
     """
-    document = _read_document(state_file)
-    upstream = document["upstreams"].setdefault(name, {})
-    upstream["url"] = url
+    target = Path(os.path.realpath(state_file))  # A symbolic link is written through.
+    with _locked(state_file, target.parent):
+        document = _read_document(state_file)
+        upstream = document["upstreams"].setdefault(name, {})
+        if not isinstance(upstream, dict) or not isinstance(upstream.get("refs", {}), dict):
+            raise _corrupt(state_file, f"the entry of {name!r} is not an object with 'refs'")
+        upstream["url"] = url
+        for state in states:
+            upstream.setdefault("refs", {})[state.ref] = _entry(state)
+        text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+        _write_atomically(state_file, target, text)
+
+
+def _entry(state: RefState) -> dict[str, Any]:
     entry: dict[str, Any] = {}
     if state.verified:
         entry["commit"] = state.verified.commit
@@ -116,8 +139,22 @@ def write_state(state_file: Path, name: str, url: str, state: RefState) -> None:
             "failed_at": state.failing.at,
             "paths": dict(sorted(state.failing.paths.items())),
         }
-    upstream.setdefault("refs", {})[state.ref] = entry
-    _write_atomically(state_file, json.dumps(document, indent=2, sort_keys=True) + "\n")
+    return entry
+
+
+@contextlib.contextmanager
+def _locked(state_file: Path, directory: Path) -> Iterator[None]:
+    """Hold an exclusive flock on ``directory`` (no lock file is left in the project)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError as exc:
+        raise _unwritable(state_file, exc) from None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # Closing releases the lock.
 
 
 def _commit_paths(state_file: Path, where: str, entry: dict[str, Any], at: str) -> CommitPaths:
@@ -131,13 +168,13 @@ def _commit_paths(state_file: Path, where: str, entry: dict[str, Any], at: str) 
     return CommitPaths(commit=entry["commit"], paths=dict(paths), at=str(entry.get(at, "")))
 
 
-def _write_atomically(state_file: Path, text: str) -> None:
+def _write_atomically(state_file: Path, target: Path, text: str) -> None:
+    """Replace ``target`` (``state_file``, or its link's target) by a file holding ``text``."""
     temporary = None
     try:
-        state_file.parent.mkdir(parents=True, exist_ok=True)
-        mode = _mode_for(state_file)
+        mode = _mode_for(target)
         with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=state_file.parent, prefix=f".{state_file.name}.",
+            "w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.",
             suffix=".tmp", delete=False,
         ) as stream:  # fmt: skip
             temporary = Path(stream.name)
@@ -145,14 +182,18 @@ def _write_atomically(state_file: Path, text: str) -> None:
             stream.flush()
             os.fchmod(stream.fileno(), mode)
             os.fsync(stream.fileno())
-        os.replace(temporary, state_file)
+        os.replace(temporary, target)
     except OSError as exc:
         if temporary is not None:
             temporary.unlink(missing_ok=True)
-        raise UpstreamError(
-            f"Cannot write the verified-state file {state_file}: {exc.strerror}. Check that "
-            "its directory exists and is writable, or set `state` to another path."
-        ) from None
+        raise _unwritable(state_file, exc) from None
+
+
+def _unwritable(state_file: Path, exc: OSError) -> UpstreamError:
+    return UpstreamError(
+        f"Cannot write the verified-state file {state_file}: {exc.strerror}. Check that "
+        "its directory exists and is writable, or set `state` to another path."
+    )
 
 
 def _mode_for(state_file: Path) -> int:
@@ -167,6 +208,8 @@ def _mode_for(state_file: Path) -> int:
 
 def _read_document(state_file: Path) -> dict[str, Any]:
     try:
+        if not stat.S_ISREG(state_file.stat().st_mode):
+            raise _corrupt(state_file, "it is not a regular file")
         text = state_file.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {"schema": STATE_SCHEMA, "upstreams": {}}
@@ -174,13 +217,15 @@ def _read_document(state_file: Path) -> dict[str, Any]:
         raise _corrupt(state_file, str(exc)) from None
     try:
         document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _corrupt(state_file, f"it is not JSON ({exc})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        why = exc if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        raise _corrupt(state_file, f"it is not JSON ({why})") from None
     if not isinstance(document, dict) or not isinstance(document.get("upstreams"), dict):
         raise _corrupt(state_file, "it has no 'upstreams' object")
-    if document.get("schema") == 1:
+    schema = document.get("schema")
+    if type(schema) is int and schema == 1:  # Not True, not 1.0.
         return _from_schema_1(state_file, document["upstreams"])
-    if document.get("schema") != STATE_SCHEMA:
+    if type(schema) is not int or schema != STATE_SCHEMA:
         raise _corrupt(
             state_file, f"its schema is {document.get('schema')!r}, not 1 or {STATE_SCHEMA}"
         )
