@@ -93,6 +93,18 @@ class _NeedsArguments(Exception):
     pass
 
 
+def analysable(keyword: str | None, expression: str | None) -> bool:
+    """Whether the fast path can decide under pytest's ``-k keyword`` and ``-m expression``.
+
+    Not under ``-k`` (it matches names and attributes only an import shows), nor under an
+    ``-m`` that :func:`mark_selector` cannot analyse (``-m smoke`` may select nothing, and the
+    run must then end as pytest's would, with exit status 5).
+    """
+    if keyword:
+        return False
+    return not expression or not expression.strip() or mark_selector(expression) is not _select_all
+
+
 def mark_selector(expression: str | None) -> Callable[[frozenset[str]], bool]:
     """Return whether pytest's ``-m expression`` selects an item with the given mark names.
 

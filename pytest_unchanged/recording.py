@@ -40,6 +40,9 @@ class Recorder:
     def __init__(self) -> None:
         self.bodies: dict[str, str] = {}
         self.passes: list[Record] = []
+        # A failed teardown per process (xdist worker), until the next item's setup says which
+        # scopes it tore down (see _torn_down).
+        self._failed_teardown: dict[int, str] = {}
         self.failures: list[tuple[str, str]] = []
         self.forget: set[str] = set()
         self.summaries: dict[str, ModuleSummary] = {}
@@ -56,12 +59,19 @@ class Recorder:
         xfail = hasattr(report, "wasxfail")
         if when == "setup":
             self._called.discard(nodeid)  # a new run of the item: only its own call counts
+            failed = self._failed_teardown.pop(id(getattr(report, "node", None)), None)
+            if failed is not None:
+                self._drop_passes(_torn_down(failed, nodeid))
         if when != "teardown" and report.passed and not xfail:
             if when == "call":
                 self._called.add(nodeid)
             return  # a phase that passed: the teardown says whether the item completed
         if not report.passed or xfail:
             self._failed[nodeid] = True
+            if when == "teardown" and report.failed:
+                # pytest charges a class-, module-, package- or session-scoped fixture's
+                # teardown error to the last item of its scope, not to the items that used it.
+                self._failed_teardown[id(getattr(report, "node", None))] = nodeid
         completed = False
         if when == "teardown":
             called = nodeid in self._called
@@ -96,6 +106,12 @@ class Recorder:
                 )
             )
 
+    def _drop_passes(self, scope: str) -> None:
+        """Forget the passes seen so far of the items under ``scope`` (see :func:`_torn_down`)."""
+        if scope:
+            prefix = scope if scope.endswith("/") else f"{scope}::"
+            self.passes = [r for r in self.passes if not r.nodeid.startswith(prefix)]
+
     def write(
         self,
         store_path: Path,
@@ -119,6 +135,8 @@ class Recorder:
             **{s.file: s for s in summaries},
             **self.summaries,
         }
+        if self._failed_teardown:
+            self.passes = []  # the last teardown of a process failed: its session scope too
         if not (self.passes or self.failures or self.forget or modules):
             return
         passes = [
@@ -149,6 +167,25 @@ class Recorder:
             except StoreError as error:
                 warn(error)
             return
+
+
+def _scopes(nodeid: str) -> list[str]:
+    """The nodeid prefixes of the collectors above an item: directories (ending in ``/``), the
+    module, then each class (``tests/`` , ``tests/test_a.py``, ``tests/test_a.py::TestC``)."""
+    file, _, rest = nodeid.partition("::")
+    parts = file.split("/")
+    scopes = ["/".join(parts[:i]) + "/" for i in range(1, len(parts))] + [file]
+    for name in rest.split("::")[:-1]:
+        scopes.append(f"{scopes[-1]}::{name}")
+    return scopes
+
+
+def _torn_down(failed: str, following: str) -> str:
+    """The widest scope pytest tore down after item ``failed`` because item ``following`` comes
+    next (``""``: only ``failed``'s own function scope). Its fixtures' teardown errors were
+    charged to ``failed``."""
+    kept = set(_scopes(following))
+    return next((scope for scope in _scopes(failed) if scope not in kept), "")
 
 
 def head_commit(rootdir: Path) -> str | None:

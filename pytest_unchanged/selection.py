@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .fastpath import MarkNames, mirror_import_path, observed_marks, summarize
+from .fastpath import MarkNames, analysable, mirror_import_path, observed_marks, summarize
 from .inputs import InputError, ItemInputs
 from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
@@ -84,7 +84,7 @@ class UnchangedPlugin:
             skip
             and bool(config.getini("unchanged_fast_path"))
             and not bool(config.getoption("unchanged_verify", False))
-            and not config.getoption("keyword", "")  # -k matches what only an import shows
+            and analysable(config.getoption("keyword", ""), config.getoption("markexpr", ""))
         )
         self.preview = bool(config.getoption("collectonly", False))
         self.not_collected: dict[str, UnchangedModule] = {}
@@ -270,7 +270,7 @@ class UnchangedPlugin:
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         state = item.stash.get(ITEM_KEY, None)
-        for reason in state.inputs.warnings if state is not None else ():
+        for reason in state.inputs.warnings if state is not None and self.skip else ():
             item.warn(UnkeyableInputWarning(f"{item.nodeid} runs every time: {reason}"))
         for path in state.inputs.missing if state is not None else ():
             # Issued while the item runs, so `-W error` turns it into this test's error.

@@ -15,8 +15,7 @@ The OID of a path is what git itself would give it if the worktree were staged w
 * an ignored path named explicitly: hashed as ``git add -f`` would stage it;
 * a missing path, a directory holding only ignored files, a path below a symlink: :data:`ABSENT`.
 
-Nothing is ever written into the repository: blobs are hashed with
-:meth:`pygit2.Repository.hashfile`, trees are serialised and hashed in memory.
+Nothing is ever written into the repository (blobs: :meth:`pygit2.Repository.hashfile`).
 """
 
 from __future__ import annotations
@@ -343,7 +342,10 @@ class Worktree:
             mode = MODE_EXECUTABLE if st.st_mode & stat.S_IXUSR else MODE_BLOB
         else:
             mode = head.mode if head is not None and head.mode != MODE_TREE else MODE_BLOB
-        return Entry(mode, str(self.repository.hashfile(str(full), as_path=path)))
+        try:
+            return Entry(mode, str(self.repository.hashfile(str(full), as_path=path)))
+        except UnicodeError as error:  # a file name that is not UTF-8: an OSError to callers
+            raise OSError(f"cannot hash {path!r}: {error}") from error
 
     def _disk_tree(self, path: str) -> Entry:
         # An ignored directory named explicitly: hash everything in it, as `git add -f` would.

@@ -280,10 +280,11 @@ def _matches_mark_arguments() -> bool:
 def test_an_expression_on_mark_arguments_keeps_the_module_collected(
     marked: Path, pytester: pytest.Pytester
 ) -> None:
-    # pytest matches -m "slow(reason=...)" against mark arguments, which are not stored.
+    # pytest matches -m "slow(reason=...)" against mark arguments, which are not stored: the
+    # fast path cannot decide, so every module is collected (and unchanged tests skipped).
     result = pytester.runpytest_subprocess("--unchanged", "-m", "not slow(reason='x')")
-    result.assert_outcomes(passed=1, skipped=1)
-    assert imported(marked) == ["s"]
+    result.assert_outcomes(passed=1, skipped=10)
+    assert "s" in imported(marked)
 
 
 def test_marks_a_hook_adds_keep_the_module_collected(
@@ -329,10 +330,11 @@ def test_marks_a_hook_adds_to_every_item_do_not_matter_to_other_expressions(
     result = pytester.runpytest_subprocess("--unchanged")
     result.stdout.fnmatch_lines(["*, 1 deselected by -m (not collected)"])
     assert imported(marked) == []
-    # "not seen or slow" may select test_slow depending on when the mark was added: collect.
+    # "not seen or slow" may select test_slow depending on when the mark was added, and adding
+    # a mark can make it true: the fast path cannot decide, every module is collected.
     result = pytester.runpytest_subprocess("--unchanged", "-m", "not seen or slow")
-    result.assert_outcomes(passed=1, deselected=1)
-    assert imported(marked) == ["s"]
+    result.assert_outcomes(passed=1, deselected=10)
+    assert "s" in imported(marked)
 
 
 @pytest.mark.parametrize(
