@@ -46,15 +46,10 @@ def _connection(store: Store) -> sqlite3.Connection:
 
 @contextlib.contextmanager
 def _transaction(store: Store) -> Iterator[sqlite3.Connection]:
-    db = _connection(store)
+    # The store's own transaction, with SQLite's errors classified as the store's.
     try:
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with store._transaction() as db:
             yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
     except sqlite3.Error as error:
         raise classify_error(store.path, error, "written") from error
 
