@@ -1,9 +1,9 @@
 """The ``records`` command group: show, stats, forget, export, import, push, fetch.
 
 Every command opens the store of the project (``--store``, default
-``.pytest_cache/d/unchanged/store.sqlite3`` under the nearest directory holding a pytest
-configuration file, else the git worktree's root) and works while a pytest process writes it:
-each write is one SQLite transaction. Errors are raised as
+``d/unchanged/store.sqlite3`` under the ``cache_dir`` of the nearest directory holding a pytest
+configuration file, else the git worktree's root: see :func:`find_store`) and works while a
+pytest process writes it: each write is one SQLite transaction. Errors are raised as
 :class:`~pytest_unchanged.exchange.SharingError` or
 :class:`~pytest_unchanged.records.StoreError` and turned into exit status 2 by
 :func:`pytest_unchanged.__main__.main`.
@@ -12,10 +12,12 @@ each write is one SQLite transaction. Errors are raised as
 from __future__ import annotations
 
 import argparse
+import configparser
 import contextlib
 import json
 import os
 import time
+import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,20 +96,51 @@ def add_records_commands(groups: argparse._SubParsersAction[argparse.ArgumentPar
                             help="Records older than this are pruned (default: 60)")  # fmt: skip
     for action in (show, stats, forget, export, load, push, fetch):
         action.add_argument("--store", type=Path, metavar="PATH",
-                            help="The store (default: .pytest_cache/d/unchanged/store.sqlite3 "
-                            "of the project)")  # fmt: skip
+                            help="The store (default: CACHE_DIR/d/unchanged/store.sqlite3 "
+                            "of the project; CACHE_DIR: its ini's cache_dir)")  # fmt: skip
 
 
 def find_store(start: Path) -> Path:
-    """Return the store path of the project containing ``start``: the nearest directory with a
-    pytest configuration file (pytest's rootdir in the common case), else the worktree root."""
+    """Return the store path of the project containing ``start``: under the ``cache_dir`` (ini
+    option; default ``.pytest_cache``, relative to the rootdir, ``~`` and ``$VARS`` expanded
+    as pytest does) of the nearest directory holding a pytest configuration file (pytest's
+    rootdir in the common case), else the worktree root's ``.pytest_cache``. A configuration
+    file counts as pytest's does: ``pytest.ini`` and ``.pytest.ini`` always, ``pyproject.toml``
+    with a ``[tool.pytest.ini_options]`` or ``[tool.pytest]`` table, ``tox.ini`` with a
+    ``[pytest]`` section, ``setup.cfg`` with a ``[tool:pytest]`` section."""
     start = start.resolve()
     for directory in (start, *start.parents):
-        if any((directory / name).is_file() for name in CONFIG_FILES):
-            return directory / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
-    found = pygit2.discover_repository(str(start))
-    root = Path(pygit2.Repository(found).workdir) if found else start
+        for name in CONFIG_FILES:
+            if (directory / name).is_file():
+                found, cache_dir = _cache_dir(directory / name)
+                if found:
+                    path = Path(os.path.expanduser(os.path.expandvars(cache_dir)))
+                    return directory / path / "d" / "unchanged" / "store.sqlite3"
+    found_repository = pygit2.discover_repository(str(start))
+    root = Path(pygit2.Repository(found_repository).workdir) if found_repository else start
     return root / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
+
+
+def _cache_dir(path: Path) -> tuple[bool, str]:
+    """Whether ``path`` is a pytest configuration file, and its ``cache_dir``."""
+    default = ".pytest_cache"
+    try:
+        if path.name == "pyproject.toml":
+            tool = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {})
+            pytest = tool.get("pytest") if isinstance(tool, dict) else None
+            if not isinstance(pytest, dict):
+                return False, default
+            options = pytest.get("ini_options", pytest)
+            value = options.get("cache_dir", default) if isinstance(options, dict) else default
+            return True, str(value)
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(path, encoding="utf-8")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, configparser.Error):
+        return False, default
+    section = {"tox.ini": "pytest", "setup.cfg": "tool:pytest"}.get(path.name, "pytest")
+    if not parser.has_section(section):
+        return path.name in ("pytest.ini", ".pytest.ini"), default
+    return True, parser.get(section, "cache_dir", fallback=default)
 
 
 @contextlib.contextmanager
@@ -164,10 +197,24 @@ def stats_command(args: argparse.Namespace) -> int:
 
 
 def forget_command(args: argparse.Namespace) -> int:
-    """``records forget PATTERN...``: drop matching records; 0."""
+    """``records forget PATTERN...``: drop matching records; 0.
+
+    Records fetched or imported from a source are dropped here only: the next fetch of that
+    source brings back what its ref still holds (the message says so). A ref is changed by its
+    own pushers only; a flaky test's records leave it by pruning, or by forgetting them on the
+    machines that push it."""
     with _store(args) as store:
-        count = shared.forget_matching(store, args.patterns)
-    print(f"forgot {count} record(s)")
+        dropped = shared.forget_matching(store, args.patterns)
+    sources = sorted({r.source for r in dropped if r.source})
+    print(f"forgot {len(dropped)} record(s)")
+    if sources:
+        fetched = sum(1 for r in dropped if r.source)
+        print(
+            f"{fetched} of them came from {', '.join(sources)}: the next fetch of "
+            f"{'that source' if len(sources) == 1 else 'those sources'} brings back what "
+            "its ref still holds (forget them on the machines that push it, or stop "
+            "trusting the source)"
+        )
     return 0
 
 
