@@ -279,8 +279,9 @@ def push_command(args: argparse.Namespace) -> int:
             if last.get("commit") == str(tip) and not due:
                 print(f"up to date, nothing pushed: no new record since {str(tip)[:10]}")
                 return 0
-        local = [r for r in shared.all_records(store) if not r.source]
-        bodies = shared.bodies_of(store, local)
+        local = shared.local_rows(store)
+        # Environment bodies only: a ref does not carry input manifests.
+        bodies = shared.bodies_by_id(store, {row[4] for row in local})
     result = push_records(transport, source, local, bodies, max_keys=max_keys, max_age=max_age)
     value = {"commit": result.commit, "fingerprint": fingerprint, "oldest": result.oldest}
     with _store(args) as store:

@@ -6,8 +6,10 @@ tree holds:
 * ``environments.jsonl``: an exchange file (:mod:`pytest_unchanged.exchange`) of bodies only,
   the facets of every environment the records were made in, each stored once;
 * ``shards/XX.jsonl``: an exchange file of the records of the nodeids whose shard is ``XX``:
-  the low 8 bits of the CRC-32 of the UTF-8 nodeid, as two lowercase hex digits (256 shards;
-  every key of a nodeid lands in the same shard, so pruning per nodeid stays within one).
+  the low 8 bits of the CRC-32 of the UTF-8 file part of the nodeid (before the first
+  ``::``), as two lowercase hex digits (256 shards). The tests of one file share a shard, so a
+  change that touches the tests of a few files rewrites a few shards; every key of a nodeid
+  lands in the same shard, so pruning per nodeid stays within one.
   Empty shards are left out. The records do not ship their ``inputs_id`` (see the exchange
   module on what is checked without it).
 
@@ -36,8 +38,9 @@ V1_BLOB = "records.jsonl"
 
 
 def shard_of(nodeid: str) -> str:
-    """The shard of ``nodeid``: two hex digits, the low 8 bits of the CRC-32 of its UTF-8."""
-    return f"{zlib.crc32(nodeid.encode()) & 0xFF:02x}"
+    """The shard of ``nodeid``: two hex digits, the low 8 bits of the CRC-32 of the UTF-8 of
+    its file part (up to the first ``::``)."""
+    return f"{zlib.crc32(nodeid.split('::', 1)[0].encode()) & 0xFF:02x}"
 
 
 @dataclass

@@ -33,7 +33,10 @@ __all__ = [
     "SourceStats",
     "add_shared",
     "all_records",
+    "bodies_by_id",
+    "bodies_of",
     "forget_matching",
+    "local_rows",
     "matches",
     "source_stats",
     "trusted_records",
@@ -106,9 +109,26 @@ def all_records(store: Store, patterns: Iterable[str] = ()) -> list[Record]:
     return sorted(found, key=lambda r: (r.nodeid, r.source, r.key))
 
 
+def local_rows(store: Store) -> list[Row]:
+    """Return the local records (this machine's passes) as rows with source ``""``, in the
+    ``records`` table's order. Raises :class:`~pytest_unchanged.records.StoreError` when the
+    store cannot be read."""
+    try:
+        query = f"SELECT '', {_COLUMNS} FROM records"
+        return list(_connection(store).execute(query))
+    except sqlite3.Error as error:
+        raise classify_error(store.path, error, "read") from error
+
+
 def bodies_of(store: Store, records: Iterable[Record]) -> dict[str, str]:
     """Return the stored bodies (manifests, environment facets) ``records`` refer to."""
-    wanted = sorted({r.inputs_id for r in records} | {r.env_id for r in records})
+    records = list(records)
+    return bodies_by_id(store, {r.inputs_id for r in records} | {r.env_id for r in records})
+
+
+def bodies_by_id(store: Store, ids: Iterable[str]) -> dict[str, str]:
+    """Return the stored bodies whose ids are in ``ids`` (those stored)."""
+    wanted = sorted(ids)
     found: dict[str, str] = {}
     try:
         for chunk, marks in chunks(wanted):

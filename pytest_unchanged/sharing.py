@@ -36,8 +36,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import CredentialType
 
-from .exchange import RecordSet, SharingError, check_source, row_of
-from .records import Record
+from .exchange import RecordSet, Row, SharingError, check_source
 from .ref_tree import RefRecords, read_ref, write_tree
 
 __all__ = ["FETCHED_PREFIX", "REF_PREFIX", "Transport", "fetch_records", "push_records"]
@@ -220,24 +219,26 @@ class PushResult:
 def push_records(
     transport: Transport,
     source: str,
-    local: Iterable[Record],
+    local: Iterable[Row],
     bodies: dict[str, str],
     *,
     max_keys: int,
     max_age: float,
     attempts: int = _ATTEMPTS,
 ) -> PushResult:
-    """Push the local records ``local`` (source ``""``) under ``source``; see the module.
+    """Push the local records ``local`` (rows of source ``""``) under ``source``; see the
+    module.
 
     Raises :class:`SharingError` when a record is not local, when the remote cannot be read or
     refuses the push, and after ``attempts`` lost races.
     """
     check_source(source)
     mine = RecordSet()
-    for record in local:
-        if record.source:
-            raise SharingError(f"{record.nodeid}: a record of {record.source!r} is not pushed")
-        mine.add([(source, *row_of(record)[1:])], {})
+    local = list(local)
+    for row in local:
+        if row[0]:
+            raise SharingError(f"{row[1]}: a record of {row[0]!r} is not pushed")
+    mine.add(((source, *row[1:]) for row in local), {})
     # The ref carries environment bodies only (records stats, --unchanged-explain on a changed
     # environment): input manifests would double its size.
     envs = {r[4] for r in mine.rows.values()}

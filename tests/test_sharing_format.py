@@ -35,7 +35,7 @@ def test_a_fetch_reads_only_the_shards_that_changed(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     git(work, "init", "-q")
-    nodeids = [f"t.py::test_{n}" for n in range(40)]
+    nodeids = [f"tests/t{n}.py::test_{n}" for n in range(40)]
     fill_store(tmp_path / "a.sqlite3", nodeids)
     assert push(work, origin, tmp_path / "a.sqlite3").returncode == 0
     shards = {shard_of(n) for n in nodeids}
@@ -47,12 +47,12 @@ def test_a_fetch_reads_only_the_shards_that_changed(tmp_path: Path) -> None:
     n = len(shards)
     assert f"ci: 40 record(s) read from {n} of {n} shard(s)" in first.stdout
     # Another machine pushes a pass of one more test: one shard changes, one is read.
-    fill_store(tmp_path / "c.sqlite3", ["t.py::test_new"])
+    fill_store(tmp_path / "c.sqlite3", ["tests/t_new.py::test_new"])
     assert push(work, origin, tmp_path / "c.sqlite3").returncode == 0
-    n = len(shards | {shard_of("t.py::test_new")})
+    n = len(shards | {shard_of("tests/t_new.py::test_new")})
     again = records_cli(work, "fetch", str(origin), "--from", "ci", "--store", str(mine))
     assert again.returncode == 0, again.stderr
-    neighbours = sum(shard_of(n) == shard_of("t.py::test_new") for n in nodeids)
+    neighbours = sum(shard_of(n) == shard_of("tests/t_new.py::test_new") for n in nodeids)
     assert f"ci: {neighbours + 1} record(s) read from 1 of {n} shard(s)" in again.stdout
     assert "fetched from" in again.stdout and ": 1 new record(s)" in again.stdout
     assert len(stored(work, mine)) == 41
@@ -138,11 +138,12 @@ def test_a_push_with_nothing_new_still_prunes_the_ref(tmp_path: Path) -> None:
     work.mkdir()
     git(work, "init", "-q")
     store = tmp_path / "store.sqlite3"
-    fill_store(store, ["t.py::test_a", "t.py::test_b"], age=86400 - 4)
+    start = time.time()
+    fill_store(store, ["t.py::test_a", "t.py::test_b"], age=86400 - 30)
     args = ("push", str(origin), "--as", "ci", "--store", str(store), "--max-age-days", "1")
     assert records_cli(work, *args).returncode == 0
     assert len(ref_records(origin, f"{REF}ci")) == 2
-    time.sleep(5)  # both records are now older than a day
+    time.sleep(max(0.0, start + 31 - time.time()))  # both records are now older than a day
     again = records_cli(work, *args)
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("pushed 0 record(s)"), again.stdout
