@@ -54,8 +54,11 @@ class RefRecords:
     version: int = 2
 
 
-def _text(repository: pygit2.Repository, oid: pygit2.Oid) -> list[str]:
-    data = repository[oid].peel(pygit2.Blob).data.decode("utf-8", "replace")
+def _text(repository: pygit2.Repository, oid: pygit2.Oid, name: str) -> list[str]:
+    found = repository[oid]
+    if not isinstance(found, pygit2.Blob):
+        raise SharingError(f"{name} is a {found.type_str}, not a blob of records")
+    data = found.data.decode("utf-8", "replace")
     lines = data.split("\n")  # not splitlines(): U+2028 in a nodeid is not a line break
     return lines[:-1] if not lines[-1] else lines
 
@@ -82,23 +85,27 @@ def read_ref(
                 "ref, or one written by a newer pytest-unchanged (upgrade to read it)"
             )
         found.version = 1
-        lines = _text(repository, tree[V1_BLOB].id)
+        lines = _text(repository, tree[V1_BLOB].id, f"{name}:{V1_BLOB}")
         found.rows, found.bodies = parse_lines(lines, name=f"{name}:{V1_BLOB}", source=source)
         return found
     rows, found.bodies = parse_lines(
-        _text(repository, tree[ENVIRONMENTS].id), name=f"{name}:{ENVIRONMENTS}"
+        _text(repository, tree[ENVIRONMENTS].id, f"{name}:{ENVIRONMENTS}"),
+        name=f"{name}:{ENVIRONMENTS}",
     )
     if rows:
         raise SharingError(f"{name}:{ENVIRONMENTS} holds records; it should hold bodies only")
     if SHARDS not in tree:
         return found
-    for entry in tree[SHARDS].peel(pygit2.Tree):
+    shards = tree[SHARDS]
+    if not isinstance(shards, pygit2.Tree):
+        raise SharingError(f"{name}:{SHARDS} is not a tree")
+    for entry in shards:
         oid, shard = str(entry.id), str(entry.name)
         found.shards[shard] = oid
         if known.get(shard) == oid:
             continue
         path = f"{name}:{SHARDS}/{shard}"
-        rows, _ = parse_lines(_text(repository, entry.id), name=path, source=source)
+        rows, _ = parse_lines(_text(repository, entry.id, path), name=path, source=source)
         stem = shard.removesuffix(".jsonl")
         if any(shard_of(nodeid) != stem for nodeid in {r[1] for r in rows}):
             raise SharingError(f"{path} holds a nodeid of another shard")

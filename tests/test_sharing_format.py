@@ -195,3 +195,26 @@ def test_records_finds_the_store_under_a_custom_cache_dir(
     shown = records_cli(sub, "show")
     assert shown.returncode == 0, shown.stderr
     assert len(shown.stdout.splitlines()) == 3
+
+
+def test_a_ref_whose_shard_is_not_a_blob_is_a_clear_error(tmp_path: Path) -> None:
+    origin = make_origin(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q")
+    header = '{"format":"pytest-unchanged-records","version":2}\n["e",[]]\n["h",[]]\n'
+    blob = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"], cwd=origin, input=header,
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    git(origin, "read-tree", "--empty")
+    git(origin, "update-index", "--add", "--cacheinfo", f"100644,{blob},environments.jsonl")
+    git(origin, "update-index", "--add", "--cacheinfo", f"100644,{blob},shards/00.jsonl/x")
+    made = git(origin, "commit-tree", git(origin, "write-tree"), "-m", "odd")
+    git(origin, "update-ref", f"{REF}ci", made)
+    fetched = records_cli(
+        work, "fetch", str(origin), "--from", "ci", "--store", str(tmp_path / "s")
+    )
+    assert fetched.returncode == 2
+    assert f"{REF}ci:shards/00.jsonl is a tree, not a blob of records" in fetched.stderr
+    assert "Traceback" not in fetched.stderr
