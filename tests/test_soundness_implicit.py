@@ -234,7 +234,7 @@ def test_an_editable_install_that_cannot_be_digested_makes_tests_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     site = tmp_path_factory.mktemp("site")
-    url = {"url": "https://example.com/libx", "dir_info": {"editable": True}}
+    url: dict[str, object] = {"url": "https://example.com/libx", "dir_info": {"editable": True}}
     fake_distribution(site, "libx", [], url)
     write(site / "libx.py", "VALUE = 1\n")
     monkeypatch.setenv("PYTHONPATH", str(site))
