@@ -141,10 +141,7 @@ INI_LINES = {
 
 PLUGINS = {
     False: "def pytest_runtest_setup(item):\n    pass\n",
-    True: (
-        "def pytest_runtest_setup(item):\n    if item.name.endswith('3'):\n"
-        "        raise RuntimeError('the plugin broke it')\n"
-    ),
+    True: "def pytest_runtest_setup(item):\n    raise RuntimeError('the plugin broke it')\n",
 }
 
 OVERRIDES: tuple[tuple[str, ...], ...] = (
@@ -424,7 +421,7 @@ class Project:
 
     def plugin(self) -> str:
         """Load ``localplug.py`` (in the repository) with ``-p`` from now on, in a version
-        that makes the tests whose name ends in 3 error at setup, or one that does nothing."""
+        that makes every test error at setup, or one that does nothing."""
         broken = self.rng.random() < 0.5
         self.write("localplug.py", PLUGINS[broken])
         self.plugin_loaded = True  # from now on, every run loads it
