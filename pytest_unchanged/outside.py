@@ -72,9 +72,11 @@ def outside_code(root: Path, ignore_distributions: Iterable[str] = ()) -> Outsid
     ignored = {canonicalize_name(name) for name in ignore_distributions}
     top = Path(os.path.realpath(root))
     listed: dict[Path, set[str]] = {}
+    real: dict[str, Path] = {}
     for dist in importlib.metadata.distributions():
         try:
-            location = Path(os.path.realpath(str(dist.locate_file(""))))
+            where = str(dist.locate_file(""))
+            location = real.get(where) or real.setdefault(where, Path(os.path.realpath(where)))
             listed.setdefault(location, set()).update(_listed_names(dist))
             source = _editable_source(dist)
             if source is None:
@@ -116,9 +118,11 @@ def _listed_names(dist: importlib.metadata.Distribution) -> set[str]:
         names.add(path.name)
     text = dist.read_text("RECORD")
     if text is not None:
-        for row in csv.reader(text.splitlines()):
-            if row:
-                names.add(row[0].replace("\\", "/").split("/", 1)[0])
+        # The path is the first CSV field, quoted only when it holds a comma or a quote.
+        lines = text.replace("\\", "/").splitlines()
+        names.update(line.partition("/")[0].partition(",")[0] for line in lines if line[:1] != '"')
+        for row in csv.reader(line for line in lines if line[:1] == '"'):
+            names.add(row[0].split("/", 1)[0])
         return names
     for name in (dist.read_text("top_level.txt") or "").split():
         names.update((name, f"{name}.py"))
