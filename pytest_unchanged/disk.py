@@ -76,7 +76,7 @@ def global_filters(repository: pygit2.Repository) -> str | None:
     autocrlf = _config(repository, "core.autocrlf")
     if autocrlf is not None and autocrlf.lower() not in _FALSE:
         return f"core.autocrlf={autocrlf}"
-    candidates = [os.path.join(repository.path, "info", "attributes")]
+    candidates = [os.path.join(d, "info", "attributes") for d in _git_dirs(repository.path)]
     configured = _config(repository, "core.attributesFile")
     if configured:
         candidates.append(os.path.expanduser(configured))
@@ -90,6 +90,17 @@ def global_filters(repository: pygit2.Repository) -> str | None:
         if mentions_filters(candidate):
             return f"attributes in {candidate}"
     return None
+
+
+def _git_dirs(path: str) -> list[str]:
+    """The git directory and, for a linked worktree (``git worktree add``), the common one its
+    ``commondir`` file names (where ``info/attributes`` lives; git's ``gitrepository-layout``)."""
+    try:
+        with open(os.path.join(path, "commondir"), encoding="utf-8") as handle:
+            common = handle.read().strip()
+    except (OSError, UnicodeError):
+        return [path]
+    return [path, os.path.normpath(os.path.join(path, common))]
 
 
 def relaxed_stat(repository: pygit2.Repository) -> str | None:

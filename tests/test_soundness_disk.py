@@ -78,6 +78,35 @@ def test_a_crlf_rewrite_git_normalises_makes_the_tests_run(
     assert_unchanged(run(pytester, *option), 2)
 
 
+NO_CR_TEST = """
+from pathlib import Path
+
+def test_no_cr():
+    assert b"\\r" not in Path("data/x.txt").read_bytes()
+"""
+
+
+@pytest.mark.parametrize("setup", FILTERS)
+def test_a_crlf_rewrite_staged_into_a_clean_index_makes_the_test_run(
+    repo: Path, pytester: pytest.Pytester, setup: str
+) -> None:
+    # `git add` of the CRLF file stores the same LF blob and the file's new stat data: status
+    # itself is clean, so the file must be read whenever a filter may apply to it.
+    where, text = FILTERS[setup]
+    if where:
+        write(repo / where, text)
+    else:
+        git(repo, "config", "core.autocrlf", text)
+    write(repo / "data/x.txt", "a\nb\n")
+    pytester.makepyfile(test_a=NO_CR_TEST)
+    commit(repo)
+    run(pytester).assert_outcomes(passed=1)
+    write(repo / "data/x.txt", b"a\r\nb\r\n")
+    git(repo, "add", "data/x.txt")
+    assert git(repo, "status", "--porcelain") == ""
+    run(pytester).assert_outcomes(failed=1)
+
+
 DIRECTORY_TEST = """
 import os
 import pytest

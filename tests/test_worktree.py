@@ -470,3 +470,18 @@ def test_a_sparse_checkout_entry_missing_on_disk_is_absent(tmp_path: Path) -> No
     assert worktree.entry("a.txt") is ABSENT
     tree = {"b.txt": Entry("100644", git(repo, "rev-parse", "HEAD:b.txt"))}
     assert worktree.entry("") == Entry("40000", hash_tree(tree))
+
+
+def test_info_attributes_of_a_linked_worktree_come_from_the_common_directory(
+    tmp_path: Path,
+) -> None:
+    repo = init(tmp_path / "repo", {"x.txt": "a\n"})
+    git(repo, "worktree", "add", "-q", str(tmp_path / "linked"))
+    write(repo / ".git/info/attributes", "* text=auto\n")
+    linked = tmp_path / "linked"
+    write(linked / "x.txt", "a\r\n")
+    git(linked, "add", "x.txt")  # the index now holds the CRLF file's stat: status is clean
+    assert git(linked, "status", "--porcelain") == ""
+    worktree = Worktree.discover(linked)
+    assert worktree.entry("x.txt").oid == git(linked, "hash-object", "--no-filters", "x.txt")
+    assert worktree.entry("").oid != git(linked, "rev-parse", "HEAD^{tree}")
