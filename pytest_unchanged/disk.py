@@ -141,28 +141,69 @@ def scan_directories(
     An empty directory counts unless ``is_ignored(rel)``.
     """
     found = DiskScan()
+    leaf = _LeafRule()
     stack = [""]
     while stack:
         rel = stack.pop()
+        directory = os.path.join(root, rel) if rel else os.fspath(root)
         try:
-            with os.scandir(root / rel if rel else root) as listing:
-                entries = list(listing)
+            names = os.listdir(directory)
         except OSError:
             continue
-        if not entries:
+        if not names:
             if rel and not is_ignored(rel):
                 found.empty.add(rel)
             continue
-        prefix = f"{rel}/" if rel else ""
-        if rel and any(entry.name == ".git" for entry in entries):
+        if rel and ".git" in names:
             continue  # a repository of its own: its content is not this worktree's
-        for entry in entries:
-            name = entry.name
-            if name == ".gitattributes":
-                if mentions_filters(entry.path):
-                    found.attributes.add(rel)
-            elif name != ".git" and entry.is_dir(follow_symlinks=False):
-                child = prefix + name
-                if not skip(child):
-                    stack.append(child)
+        if ".gitattributes" in names and mentions_filters(
+            os.path.join(directory, ".gitattributes")
+        ):
+            found.attributes.add(rel)
+        prefix = f"{rel}/" if rel else ""
+        for name in leaf.subdirectories(directory):
+            child = prefix + name
+            if name != ".git" and not skip(child):
+                stack.append(child)
     return found
+
+
+class _LeafRule:
+    """Lists the subdirectories of a directory, using find's leaf optimisation where it holds.
+
+    On most POSIX filesystems (ext4, xfs, tmpfs) a directory's link count is 2 plus its
+    subdirectories (the ``..`` of each): a directory with 2 links has none and is not listed
+    again, and a listing stops once that many are found. Some do not keep the rule (btrfs and
+    overlayfs report 1, some network filesystems a constant): it is trusted only on the
+    filesystem of the first directory listed (the worktree's top), and only when that directory
+    keeps it.
+    """
+
+    def __init__(self) -> None:
+        self.device: int | None = None
+
+    def subdirectories(self, directory: str) -> list[str]:
+        """Return the names of the directories (not symlinks) in ``directory``."""
+        try:
+            st = os.lstat(directory)
+        except OSError:
+            return []
+        first = self.device is None
+        trusted = not first and st.st_dev == self.device
+        if trusted and st.st_nlink == 2:
+            return []
+        expected = st.st_nlink - 2 if trusted else -1
+        found: list[str] = []
+        try:
+            with os.scandir(directory) as listing:
+                for entry in listing:
+                    if entry.is_dir(follow_symlinks=False):
+                        found.append(entry.name)
+                        if len(found) == expected:
+                            break
+        except OSError:
+            return found
+        if first:
+            # Trusted only when the top keeps the rule (it has subdirectories: `.git`...).
+            self.device = st.st_dev if found and st.st_nlink == 2 + len(found) else -1
+        return found
