@@ -221,6 +221,7 @@ class Project:
         self.write("pkg/util.py", "".join(f"W{i} = 1\n" for i in range(VALUES)))
         for name in DATA:
             self.write(name, "good\n")
+        self.write("data/.gitattributes", "* text=auto\n")
         for path in (
             "tests/test_a.py",
             "tests/test_b.py",
@@ -259,6 +260,7 @@ class Project:
             (3, self.local_settings),
             (2, self.commit),
             (4, self.repair),
+            (2, self.disk_only),
             (2, self.package_init),
             (1, self.plugin),
         ]
@@ -299,6 +301,31 @@ class Project:
         target = self.rng.choice([n for n in DATA if n != name] + ["data/renamed.txt"])
         os.replace(self.root / name, self.root / target)
         return f"renamed {name} -> {target}"
+
+    def disk_only(self) -> str:
+        """A change git's status does not show: CRLF over LF under ``text=auto`` (in
+        ``data/.gitattributes``), an empty directory made or removed, an executable bit."""
+        rng = self.rng
+        kind = rng.choice(["crlf", "empty", "chmod"])
+        present = sorted(p.relative_to(self.root).as_posix() for p in self.root.glob("data/*.txt"))
+        if kind == "crlf" and present:
+            name = rng.choice(present)
+            data = (self.root / name).read_bytes()
+            crlf = b"\r\n" not in data
+            (self.root / name).write_bytes(
+                data.replace(b"\n", b"\r\n") if crlf else data.replace(b"\r\n", b"\n")
+            )
+            return f"{name}: {'CRLF' if crlf else 'LF'}"
+        if kind == "chmod" and present:
+            path = self.root / rng.choice(present)
+            path.chmod(path.stat().st_mode ^ 0o100)
+            return f"chmod {path.relative_to(self.root).as_posix()} {oct(path.stat().st_mode)}"
+        where = self.root / rng.choice(["data/empty", "tests/empty", "empty/deeper"])
+        if where.is_dir():
+            where.rmdir()
+            return f"rmdir {where.relative_to(self.root).as_posix()}"
+        where.mkdir(parents=True)
+        return f"mkdir {where.relative_to(self.root).as_posix()}"
 
     def pick_module(self) -> Module | None:
         return self.modules[self.rng.choice(sorted(self.modules))] if self.modules else None
