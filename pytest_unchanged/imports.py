@@ -33,7 +33,6 @@ The imports of a file are memoised per blob OID, so identical files are parsed o
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Iterable, Sequence
 from importlib.machinery import (
@@ -133,7 +132,6 @@ class ImportGraph:
         self.outside = Outside(worktree, outside)
         self._direct: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._finders: dict[Path, FileFinder] = {}
-        self._words: dict[Path, frozenset[bytes]] = {}
 
     def parsed_of(self, rel: str) -> Parsed:
         """Return what the file ``rel`` imports, parsed once per blob OID (nothing when absent).
@@ -250,10 +248,10 @@ class ImportGraph:
             elif (
                 not self._find(files, locations, name)
                 and ref.kind == STRICT
-                and not any(self._may_define(origin, name) for origin, _ in packages)
+                and all(origin is None for origin, _ in packages)
             ):
-                # Not a submodule, nor a name the package defines: a module of that name
-                # created later would be imported.
+                # A namespace package defines no names: only a submodule can be imported, and
+                # one may appear in a portion outside the roots.
                 doubts.append(f"from {dotted or '.'} import {name}: found nowhere")
         return files
 
@@ -278,22 +276,6 @@ class ImportGraph:
                 doubts.append(f"from {dotted or '.'} import *: its __all__ is computed")
             for name in parsed.exports or ():
                 self._find(files, locations, name)
-
-    def _may_define(self, origin: Path | None, name: str) -> bool:
-        """Whether the package ``__init__`` at ``origin`` may define ``name``: it mentions the
-        name, star-imports, or has a module ``__getattr__``."""
-        if origin is None:
-            return False
-        words = self._words.get(origin)
-        if words is None:
-            try:
-                source = origin.read_bytes()
-            except OSError:
-                source = b""
-            words = self._words[origin] = frozenset(
-                re.findall(rb"[A-Za-z_][A-Za-z0-9_]*|\*", source)
-            )
-        return bool(words.intersection((name.encode(), b"__getattr__", b"*", b"globals")))
 
     def _find(self, files: set[str], locations: list[Path], name: str) -> list[Found]:
         """Look ``name`` up in each of ``locations`` as Python's path-based finder would, add
