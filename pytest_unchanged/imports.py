@@ -4,13 +4,12 @@ With the ini value ``unchanged_default = imports``, an item with no ``depends_on
 inputs its test module, its ``conftest.py`` files, and the transitive closure of the repository
 modules they import. Imports are read from the syntax tree, never by importing:
 
-* ``import a.b`` and ``from a.b import c`` anywhere in a module (top level, functions, classes,
-  ``if``/``try`` blocks, ``if TYPE_CHECKING:`` too); ``from a import b`` also counts ``a/b.py``
-  when ``b`` is a submodule;
+* ``import a.b`` and ``from a.b import c`` anywhere in a module; ``from a import b`` also
+  counts ``a/b.py`` when ``b`` is a submodule, ``from a import *`` the submodules ``a``'s
+  ``__all__`` names;
 * relative imports (``from . import x``, ``from ..pkg import y``), resolved from the file's
   package (PEP 328), in every portion of a namespace package;
-* calls with a constant string: ``importlib.import_module("a.b")``, ``__import__("a")``, and
-  the constant strings of a ``pytest_plugins`` assignment.
+* imports written as strings, doctest examples, ``pytest_plugins`` (see :mod:`.import_syntax`).
 
 Importing ``a.b.c`` runs ``a/__init__.py`` and ``a/b/__init__.py``: they are inputs too, and so
 are the ``__init__.py`` files of the packages a test module itself lives in. Each name is found
@@ -24,8 +23,11 @@ module was imported is not ``sys.path`` when the keys are computed. Modules outs
 repository (the standard library, installed distributions) are not inputs: installed
 distributions are environment facets already.
 
-Dynamic imports (a computed module name, ``exec``, plugins found through entry points) cannot be
-seen; ``--unchanged-audit`` shows what a test really imports and opens.
+When the closure cannot be sure, :meth:`ImportGraph.doubt` says why and the resolver falls back
+to the whole worktree: a file's own doubts (a computed import, ``sys.path`` changed: see
+:mod:`.import_syntax`), a module name found neither in a root nor outside the worktree (see
+:mod:`.import_outside`), a star import of a package whose ``__all__`` is computed, a compiled
+module in the worktree, a name a namespace package does not hold.
 
 The imports of a file are memoised per blob OID, so identical files are parsed once.
 """
