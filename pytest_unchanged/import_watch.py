@@ -214,7 +214,17 @@ class ImportWatch:
             self.outside[report.nodeid] = [str(path) for path in outside]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.core.is_worker or not self.outside:
+        if self.core.is_worker:
+            return
+        if selection.setting(self.core.config, "unchanged_explain") and self.core.states:
+            # Keys were computed in this process (not under pytest-xdist): say why a closure
+            # fell back to the whole worktree.
+            doubts = self.core.context.resolver.import_doubts
+            for file, doubt in sorted(doubts.items()):
+                terminalreporter.write_line(
+                    f"unchanged: {file} depends on the whole worktree (imports in doubt: {doubt})"
+                )
+        if not self.outside:
             return
         count = len(self.outside)
         terminalreporter.write_line(

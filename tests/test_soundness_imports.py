@@ -152,6 +152,12 @@ def test_a_sys_path_the_tests_extend_makes_them_depend_on_the_whole_worktree(
         files |= {"suite/test_it.py": extend + test}
     for result in recorded_then_edited(pytester, files, {"suite/helpers/hmod.py": "X = 22\n"}):
         result.assert_outcomes(failed=1)
+    run(pytester, "--unchanged-explain").stdout.fnmatch_lines(
+        [
+            "unchanged: suite/test_it.py depends on the whole worktree (imports in doubt: "
+            "suite/*.py: line 2: sys.path is changed or handed on)"
+        ]
+    )
 
 
 def test_a_module_found_nowhere_may_appear_where_another_test_directory_is_on_sys_path(
