@@ -61,6 +61,7 @@ class ImportWatch:
     outside: dict[str, list[str]] = field(default_factory=dict)
     """Controller side: the files each item imported outside its inputs, by nodeid."""
     _before: frozenset[str] | None = None
+    _charged: set[str] = field(default_factory=set)
     _failed: set[str] = field(default_factory=set)
     _covers: dict[str, frozenset[str]] = field(default_factory=dict)
     _files: dict[str, str | None] = field(default_factory=dict)
@@ -76,7 +77,11 @@ class ImportWatch:
         try:
             return (yield)
         finally:
-            found = _module_files(sys.modules.keys() - before)
+            # pytest collects the nodes leading to its arguments inside the session's
+            # collection: what an inner collector imported is charged to it alone.
+            names = sys.modules.keys() - before - self._charged
+            self._charged.update(names)
+            found = _module_files(names)
             if found:
                 self.collected[collector.nodeid] = frozenset(found)
 
@@ -117,7 +122,6 @@ class ImportWatch:
         outside = sorted(p for p in relative if p is not None and not _covers(covered, p))
         if outside:
             wide = self.wide_inputs(item, state.inputs)
-            state.inputs = wide
             key = item_key(item.nodeid, wide.inputs_id, self.core.env_id)
             state.inputs, state.key = wide, None if wide.unkeyable else key
             _payload(report).update({PAYLOAD_KEY: outside, FORGET_KEY: True})
