@@ -60,7 +60,7 @@ class ImportWatch:
     """Worktree files first imported while a collector was collected, by its nodeid."""
     outside: dict[str, list[str]] = field(default_factory=dict)
     """Controller side: the files each item imported outside its inputs, by nodeid."""
-    _before: frozenset[str] | None = None
+    _before: _Mark | None = None
     _charged: set[str] = field(default_factory=set)
     _failed: set[str] = field(default_factory=set)
     _covers: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -73,13 +73,13 @@ class ImportWatch:
     def pytest_make_collect_report(
         self, collector: pytest.Collector
     ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
-        before = frozenset(sys.modules)
+        before = _mark()
         try:
             return (yield)
         finally:
             # pytest collects the nodes leading to its arguments inside the session's
             # collection: what an inner collector imported is charged to it alone.
-            names = sys.modules.keys() - before - self._charged
+            names = set(_since(before)) - self._charged
             self._charged.update(names)
             found = _module_files(names)
             if found:
@@ -91,7 +91,7 @@ class ImportWatch:
     ) -> Generator[None, object, object]:
         state = item.stash.get(selection.ITEM_KEY, None)
         watched = state is not None and state.saved is None and self._narrow(state) is not None
-        self._before = frozenset(sys.modules) if watched else None
+        self._before = _mark() if watched else None
         try:
             return (yield)
         finally:
@@ -115,7 +115,7 @@ class ImportWatch:
         covered = self._narrow(state)
         if covered is None or self._before is None:
             return report
-        imported = set(_module_files(sys.modules.keys() - self._before))
+        imported = set(_module_files(_since(self._before)))
         for node in item.listchain():
             imported.update(self.collected.get(node.nodeid, ()))
         relative = {self._relative(filename) for filename in imported}
@@ -237,6 +237,29 @@ class ImportWatch:
         )
         for nodeid, paths in sorted(self.outside.items()):
             terminalreporter.write_line(f"    {nodeid}: {', '.join(paths)}")
+
+
+_Mark = tuple[str | None, object]
+
+
+def _mark() -> _Mark:
+    """Where ``sys.modules`` stands: its last entry and module (a dict keeps insertion order,
+    so modules imported later come after it)."""
+    last = next(reversed(sys.modules), None)
+    return (last, None if last is None else sys.modules.get(last))
+
+
+def _since(mark: _Mark) -> list[str]:
+    """The names added to ``sys.modules`` since ``mark``: walked back from the end to the
+    entry that was last, the same module object (a module removed and imported again moves to
+    the end). When that entry is gone, every name is returned: more to check, never less."""
+    last, module = mark
+    found: list[str] = []
+    for name in reversed(sys.modules):
+        if name == last and sys.modules.get(name) is module:
+            return found
+        found.append(name)
+    return found
 
 
 def _module_files(names: Iterable[str]) -> list[str]:
