@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pygit2
 
-from .implicit import ConftestFinder, Memo, defining_files
+from .implicit import ConftestFinder, Memo, basedir, defining_files, package_inits
 from .imports import ImportGraph, Parsed, search_roots
 from .keys import canonical_json, digest
 from .links import LinkTargets
@@ -81,6 +81,9 @@ class Resolver:
     pytest configuration file, if any; ``global_inputs`` and ``default`` the ini lists
     ``unchanged_inputs`` and ``unchanged_default``; ``import_path`` the ``sys.path`` the
     inferred imports are looked up in (taken when the session began; ``None``: the current one).
+    ``plugin_files``: the plugin modules pytest registered (:func:`.implicit.plugin_files`),
+    inputs of every item with what they import; ``problem``: why every item must run
+    (code outside the repository that cannot be digested, see :mod:`.outside`).
     """
 
     worktree: Worktree
@@ -98,10 +101,12 @@ class Resolver:
     import_path: Sequence[str] | None = None
     _graphs: dict[tuple[Path, ...], ImportGraph] = field(default_factory=dict)
     _parsed: dict[str, Parsed] = field(default_factory=dict)
-    import_doubts: dict[str, str] = field(default_factory=dict)
-    """Why the inferred imports of a test file fell back to the whole worktree, by file."""
+    import_doubts: dict[str, str] = field(default_factory=dict)  # why imports fell back to "."
     _last_marks: tuple[pytest.Item, tuple[pytest.Mark, ...]] | None = None
     _mark_args: dict[int, tuple[pytest.Mark, list[str]]] = field(default_factory=dict)
+    plugin_files: Sequence[Path] = ()
+    problem: str | None = None
+    _plugin_inputs: list[str] | None = None
 
     def __post_init__(self) -> None:
         self._links = LinkTargets(self.worktree)
@@ -210,6 +215,8 @@ class Resolver:
         if self.worktree.hidden_error is not None:
             reason = f"git index flags unreadable ({self.worktree.hidden_error})"
             return ItemInputs((), "", "", unkeyable=reason, warnings=(reason,))
+        if self.problem is not None:
+            return ItemInputs((), "", "", unkeyable=self.problem, warnings=(self.problem,))
         signature = (
             tuple(declared) if declared is not None else ("\0default",),
             tuple(extra),
@@ -284,25 +291,20 @@ class Resolver:
             manifest, digest(manifest), body, unkeyable, tuple(missing), specs, tuple(problems)
         )
 
-    def _import_closure(self, start: Iterable[str], own: str) -> list[str]:
-        """The repository files the Python files in ``start`` (and the item's own file
-        ``own``, a doctest text file too) import, transitively; ``[""]``, the whole worktree,
-        when the closure is in doubt (see :meth:`.imports.ImportGraph.doubt`).
+    def _import_closure(self, start: Iterable[str], own: str | None = None) -> list[str]:
+        """The repository files the Python files in ``start`` (and ``own``, the item's file,
+        a doctest text file too) import, transitively. For an item (``own`` given), ``[""]``,
+        the whole worktree, when the closure is in doubt (:meth:`.imports.ImportGraph.doubt`).
 
         Names are looked up in ``import_path`` (``sys.path`` when the session began), after the
-        directory pytest's import modes insert for each Python file of ``start`` (the first
-        directory above it without an ``__init__.py``): never in the ``sys.path`` of the
-        moment, which holds the directories of whichever modules were imported so far, so the
-        closure of a module is the same whether it is derived at collection or by the fast
-        path before anything was imported.
+        directory pytest's import modes insert for each Python file of ``start``: never in the
+        ``sys.path`` of the moment, so the closure of a module is the same whether it is derived
+        at collection or by the fast path before anything was imported.
         """
-        present = [
-            p
-            for p in start
-            if (p.endswith(".py") or p == own) and self.worktree.entry(p) is not ABSENT
-        ]
+        python = [p for p in start if p.endswith(".py") or p == own]
+        present = [p for p in python if self.worktree.entry(p) is not ABSENT]
         bases = tuple(
-            sorted({_basedir(self.worktree.root / p) for p in present if p.endswith(".py")})
+            sorted({basedir(self.worktree.root / p) for p in present if p.endswith(".py")})
         )
         graph = self._graphs.get(bases)
         if graph is None:
@@ -310,18 +312,19 @@ class Resolver:
             roots = search_roots(self.worktree, self.rootdir, path)
             graph = self._graphs[bases] = ImportGraph(self.worktree, roots, self._parsed, path)
         found = graph.closure(present)
-        doubt = graph.doubt([*present, *found])
-        if doubt is not None:
-            self.import_doubts[own] = doubt
-            return [""]
-        return found
+        doubt = None if own is None else graph.doubt([*present, *found])
+        if own is not None and doubt is not None:
+            self.import_doubts[own] = doubt  # for --unchanged-explain
+        return found if doubt is None else [""]
 
     def _implicit_for(self, path: Path, defining: Sequence[str]) -> tuple[list[str], list[str]]:
         """The implicit inputs of a test in ``path`` defined in ``defining`` (relative to the
         top), and the reasons it cannot be keyed (an input pytest loaded outside the repository).
 
         The configuration file; every ``conftest.py`` pytest looks at for the directory (see
-        :class:`.implicit.ConftestFinder`), existing or not; the files defining the test.
+        :class:`.implicit.ConftestFinder`), existing or not; the same for ``__init__.py`` (see
+        :func:`.implicit.package_inits`); the plugin modules pytest registered and the modules
+        they import; the files defining the test.
         """
         directory = path.parent
         cached = self._implicit.get(directory)
@@ -339,6 +342,9 @@ class Resolver:
                     # keyed when it exists; one that does not exist there is not watched.
                     if os.path.isfile(candidate):
                         problems.append(f"{candidate} is outside the repository")
+            with contextlib.suppress(ValueError):
+                found.extend(package_inits(self.worktree.relpath(directory)))
+            found.extend(self._plugin_paths())
             cached = self._implicit[directory] = (found, problems)
         found, problems = cached
         if defining:
@@ -349,6 +355,18 @@ class Resolver:
                 with contextlib.suppress(ValueError):
                     found.append(self.worktree.relpath(filename))
         return found, list(problems)
+
+    def _plugin_paths(self) -> list[str]:
+        """The plugin files in the repository and their static import closure, once."""
+        if self._plugin_inputs is None:
+            inside = []
+            for file in self.plugin_files:
+                with contextlib.suppress(ValueError):
+                    inside.append(self.worktree.relpath(file))
+            self._plugin_inputs = sorted(
+                {*inside, *(self._import_closure(inside) if inside else ())}
+            )
+        return self._plugin_inputs
 
     def _expand(self, arg: str) -> list[str]:
         cached = self._paths.get(arg)
@@ -374,15 +392,6 @@ class Resolver:
             matched = [rel] if self.worktree.entry(rel) is not ABSENT else []
         self._paths[arg] = matched
         return matched
-
-
-def _basedir(path: Path) -> Path:
-    """The directory pytest's ``prepend`` and ``append`` import modes put on ``sys.path`` for
-    the module at ``path``: the first directory above it that is not a package."""
-    directory = path.parent
-    while (directory / "__init__.py").is_file() and directory.parent != directory:
-        directory = directory.parent
-    return directory
 
 
 def _call_text(args: Sequence[object], kwargs: Mapping[str, object]) -> str:
