@@ -43,7 +43,7 @@ class Function:
     """One generated test function: what it checks and which marks it carries."""
 
     name: str
-    checks: str  # "core:2", "util:1", "data:data/d0.txt", "glob", "settings", "warn"
+    checks: str  # "core:2", "util:1", "extra:3", "sneaky:0", "data:data/d0.txt", "glob"...
     marks: list[str] = field(default_factory=list)  # depends_on arguments, or "slow"
 
     def source(self) -> str:
@@ -59,6 +59,12 @@ class Function:
             lines.append(f"    assert core.V{arg} == 1")
         elif kind == "util":
             lines.append(f"    assert util.W{arg} == 1")
+        elif kind == "extra":  # a computed name: the module depends on the whole worktree
+            lines.append(f"    assert importlib.import_module('pkg.' + 'extra').E{arg} == 1")
+        elif kind == "sneaky":  # unseen statically: caught when the pass is recorded
+            lines.append(
+                f"    assert getattr(importlib, 'import_module')('pkg.sneaky').S{arg} == 1"
+            )
         elif kind == "data":
             lines.append(f"    assert 'bad' not in read({arg!r})")
         elif kind == "glob":
@@ -72,6 +78,7 @@ class Function:
 
 
 HEADER = """\
+import importlib
 import pathlib
 import sys
 import warnings
@@ -81,8 +88,14 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent
 while not (ROOT / "pkg").is_dir():
     ROOT = ROOT.parent
+"""
+
+SYS_PATH = """\
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # every module finds pkg, whichever modules were imported
+"""
+
+IMPORTS = """\
 
 from pkg import core, util
 
@@ -106,9 +119,10 @@ class Module:
     path: str
     functions: list[Function]
     module_marks: list[str] = field(default_factory=list)
+    sys_path: bool = True  # else pkg is found through the ini's pythonpath
 
     def source(self) -> str:
-        text = HEADER
+        text = HEADER + (SYS_PATH if self.sys_path else "") + IMPORTS
         if self.module_marks:
             arguments = ", ".join(map(repr, self.module_marks))
             text += f"pytestmark = pytest.mark.depends_on({arguments})\n\n"
@@ -131,6 +145,8 @@ CONFTESTS = {
         "        if item.name.endswith('1'):\n            item.add_marker(pytest.mark.slow)\n"
     ),
 }
+
+PYTHONPATH = "pythonpath = .\n"  # modules without the sys.path lines find pkg through it
 
 INI_LINES = {
     "strict": "filterwarnings =\n    error\n",
@@ -193,8 +209,10 @@ class Project:
                 f"data:{rng.choice(DATA)}",
                 "glob",
                 "settings",
+                f"extra:{rng.randrange(VALUES)}",
+                f"sneaky:{rng.randrange(VALUES)}",
                 "warn",
-            ][: 6 if rng.random() < 0.3 else 5]
+            ][: 8 if rng.random() < 0.3 else 7]
         )
         return Function(f"test_{self.counter}", checks, self.random_marks())
 
@@ -212,13 +230,15 @@ class Project:
     def new_module(self, path: str) -> Module:
         module_marks = ["pkg/core.py"] if self.rng.random() < 0.4 else []
         functions = [self.new_function() for _ in range(self.rng.randint(2, 5))]
-        return Module(path, functions, module_marks)
+        return Module(path, functions, module_marks, sys_path=self.rng.random() < 0.5)
 
     def create(self) -> None:
         self.write(".gitignore", ".pytest_cache/\n__pycache__/\n")
         self.write("pkg/__init__.py", "")
         self.write("pkg/core.py", "".join(f"V{i} = 1\n" for i in range(VALUES)))
         self.write("pkg/util.py", "".join(f"W{i} = 1\n" for i in range(VALUES)))
+        self.write("pkg/extra.py", "".join(f"E{i} = 1\n" for i in range(VALUES)))
+        self.write("pkg/sneaky.py", "".join(f"S{i} = 1\n" for i in range(VALUES)))
         for name in DATA:
             self.write(name, "good\n")
         self.write("data/.gitattributes", "* text=auto\n")
@@ -231,9 +251,10 @@ class Project:
             "test_top.py",
         ):
             self.write_module(self.new_module(path))
-        self.write("pytest.ini", "[pytest]\nmarkers =\n    slow: slow tests\n")
+        self.write("pytest.ini", f"[pytest]\n{PYTHONPATH}markers =\n    slow: slow tests\n")
         self.write(
-            "strict.ini", "[pytest]\nmarkers =\n    slow: slow\nfilterwarnings =\n    error\n"
+            "strict.ini",
+            f"[pytest]\n{PYTHONPATH}markers =\n    slow: slow\nfilterwarnings =\n    error\n",
         )
         commit(self.root, "generated project")
 
@@ -268,7 +289,16 @@ class Project:
         return self.rng.choices([a for _, a in actions], weights)[0]()
 
     def edit_source(self) -> str:
-        name, letter = self.rng.choice([("core", "V"), ("util", "W")])
+        name, letter = self.rng.choice(
+            [
+                ("core", "V"),
+                ("util", "W"),
+                ("core", "V"),
+                ("util", "W"),
+                ("extra", "E"),
+                ("sneaky", "S"),
+            ]
+        )
         i = self.rng.randrange(VALUES)
         path = self.root / "pkg" / f"{name}.py"
         lines = path.read_text().splitlines()
@@ -401,7 +431,7 @@ class Project:
             return f"deleted {where}"
         lines = self.rng.sample(sorted(INI_LINES), self.rng.randint(0, 2))
         section = "[tool:pytest]" if where == "setup.cfg" else "[pytest]"
-        text = f"{section}\nmarkers =\n    slow: slow tests\n" + "".join(
+        text = f"{section}\n{PYTHONPATH}markers =\n    slow: slow tests\n" + "".join(
             INI_LINES[n] for n in lines
         )
         self.write(where, text)
@@ -459,6 +489,8 @@ class Project:
         that whole modules become unchanged and the fast path has something to decide."""
         self.write("pkg/core.py", "".join(f"V{i} = 1\n" for i in range(VALUES)))
         self.write("pkg/util.py", "".join(f"W{i} = 1\n" for i in range(VALUES)))
+        self.write("pkg/extra.py", "".join(f"E{i} = 1\n" for i in range(VALUES)))
+        self.write("pkg/sneaky.py", "".join(f"S{i} = 1\n" for i in range(VALUES)))
         for path in self.root.glob("data/*.txt"):
             path.write_text("good\n")
         for where in ("conftest.py", "tests/conftest.py", "tests/sub/conftest.py"):
