@@ -1,9 +1,9 @@
 """The ``records`` command group: show, stats, forget, export, import, push, fetch.
 
 Every command opens the store of the project (``--store``, default
-``.pytest_cache/d/unchanged/store.sqlite3`` under the nearest directory holding a pytest
-configuration file, else the git worktree's root) and works while a pytest process writes it:
-each write is one SQLite transaction. Errors are raised as
+``d/unchanged/store.sqlite3`` under the ``cache_dir`` of the nearest directory holding a pytest
+configuration file, else the git worktree's root: see :func:`find_store`) and works while a
+pytest process writes it: each write is one SQLite transaction. Errors are raised as
 :class:`~pytest_unchanged.exchange.SharingError` or
 :class:`~pytest_unchanged.records.StoreError` and turned into exit status 2 by
 :func:`pytest_unchanged.__main__.main`.
@@ -12,19 +12,20 @@ each write is one SQLite transaction. Errors are raised as
 from __future__ import annotations
 
 import argparse
+import configparser
 import contextlib
 import json
 import os
 import time
+import tomllib
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pygit2
 
 from . import shared
-from .exchange import RecordSet, SharingError, check_source, dump_lines, parse_lines
+from .exchange import Row, SharingError, check_source, dump_lines, parse_lines, row_of
 from .sharing import Transport, fetch_records, push_records
 from .store import Store
 
@@ -95,20 +96,51 @@ def add_records_commands(groups: argparse._SubParsersAction[argparse.ArgumentPar
                             help="Records older than this are pruned (default: 60)")  # fmt: skip
     for action in (show, stats, forget, export, load, push, fetch):
         action.add_argument("--store", type=Path, metavar="PATH",
-                            help="The store (default: .pytest_cache/d/unchanged/store.sqlite3 "
-                            "of the project)")  # fmt: skip
+                            help="The store (default: CACHE_DIR/d/unchanged/store.sqlite3 "
+                            "of the project; CACHE_DIR: its ini's cache_dir)")  # fmt: skip
 
 
 def find_store(start: Path) -> Path:
-    """Return the store path of the project containing ``start``: the nearest directory with a
-    pytest configuration file (pytest's rootdir in the common case), else the worktree root."""
+    """Return the store path of the project containing ``start``: under the ``cache_dir`` (ini
+    option; default ``.pytest_cache``, relative to the rootdir, ``~`` and ``$VARS`` expanded
+    as pytest does) of the nearest directory holding a pytest configuration file (pytest's
+    rootdir in the common case), else the worktree root's ``.pytest_cache``. A configuration
+    file counts as pytest's does: ``pytest.ini`` and ``.pytest.ini`` always, ``pyproject.toml``
+    with a ``[tool.pytest.ini_options]`` or ``[tool.pytest]`` table, ``tox.ini`` with a
+    ``[pytest]`` section, ``setup.cfg`` with a ``[tool:pytest]`` section."""
     start = start.resolve()
     for directory in (start, *start.parents):
-        if any((directory / name).is_file() for name in CONFIG_FILES):
-            return directory / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
-    found = pygit2.discover_repository(str(start))
-    root = Path(pygit2.Repository(found).workdir) if found else start
+        for name in CONFIG_FILES:
+            if (directory / name).is_file():
+                found, cache_dir = _cache_dir(directory / name)
+                if found:
+                    path = Path(os.path.expanduser(os.path.expandvars(cache_dir)))
+                    return directory / path / "d" / "unchanged" / "store.sqlite3"
+    found_repository = pygit2.discover_repository(str(start))
+    root = Path(pygit2.Repository(found_repository).workdir) if found_repository else start
     return root / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
+
+
+def _cache_dir(path: Path) -> tuple[bool, str]:
+    """Whether ``path`` is a pytest configuration file, and its ``cache_dir``."""
+    default = ".pytest_cache"
+    try:
+        if path.name == "pyproject.toml":
+            tool = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {})
+            pytest = tool.get("pytest") if isinstance(tool, dict) else None
+            if not isinstance(pytest, dict):
+                return False, default
+            options = pytest.get("ini_options", pytest)
+            value = options.get("cache_dir", default) if isinstance(options, dict) else default
+            return True, str(value)
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(path, encoding="utf-8")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, configparser.Error):
+        return False, default
+    section = {"tox.ini": "pytest", "setup.cfg": "tool:pytest"}.get(path.name, "pytest")
+    if not parser.has_section(section):
+        return path.name in ("pytest.ini", ".pytest.ini"), default
+    return True, parser.get(section, "cache_dir", fallback=default)
 
 
 @contextlib.contextmanager
@@ -165,10 +197,24 @@ def stats_command(args: argparse.Namespace) -> int:
 
 
 def forget_command(args: argparse.Namespace) -> int:
-    """``records forget PATTERN...``: drop matching records; 0."""
+    """``records forget PATTERN...``: drop matching records; 0.
+
+    Records fetched or imported from a source are dropped here only: the next fetch of that
+    source brings back what its ref still holds (the message says so). A ref is changed by its
+    own pushers only; a flaky test's records leave it by pruning, or by forgetting them on the
+    machines that push it."""
     with _store(args) as store:
-        count = shared.forget_matching(store, args.patterns)
-    print(f"forgot {count} record(s)")
+        dropped = shared.forget_matching(store, args.patterns)
+    sources = sorted({r.source for r in dropped if r.source})
+    print(f"forgot {len(dropped)} record(s)")
+    if sources:
+        fetched = sum(1 for r in dropped if r.source)
+        print(
+            f"{fetched} of them came from {', '.join(sources)}: the next fetch of "
+            f"{'that source' if len(sources) == 1 else 'those sources'} brings back what "
+            "its ref still holds (forget them on the machines that push it, or stop "
+            "trusting the source)"
+        )
     return 0
 
 
@@ -176,13 +222,13 @@ def export_command(args: argparse.Namespace) -> int:
     """``records export FILE``: write every record (written atomically); 0."""
     with _store(args) as store:
         found = shared.all_records(store)
-        records = RecordSet()
-        records.add(found, shared.bodies_of(store, found))
+        bodies = shared.bodies_of(store, found)
+    rows = [row_of(r) for r in found]
     partial = args.file.with_name(args.file.name + ".partial")
     with open(partial, "w", encoding="utf-8") as file:
-        file.writelines(dump_lines(records))
+        file.writelines(dump_lines(rows, bodies, inputs=True))
     os.replace(partial, args.file)
-    print(f"exported {len(records.records)} record(s) to {args.file}")
+    print(f"exported {len(rows)} record(s) to {args.file}")
     return 0
 
 
@@ -191,41 +237,55 @@ def import_command(args: argparse.Namespace) -> int:
     transaction; 0. A bad file raises an error naming the line and changes nothing."""
     source = check_source(args.source)
     try:
-        with open(args.file, encoding="utf-8") as file:
-            records = parse_lines(file, name=str(args.file))
+        with open(args.file, encoding="utf-8", newline="\n") as file:
+            rows, bodies = parse_lines(
+                (line.removesuffix("\n") for line in file), name=str(args.file)
+            )
     except (OSError, UnicodeDecodeError) as error:
         raise SharingError(f"cannot read {args.file} ({error})") from None
-    labelled = [replace(r, source=r.source or source) for r in records.records.values()]
+    labelled = [row if row[0] else (source, *row[1:]) for row in rows]
     max_keys, max_age = _limits(args)
     with _store(args) as store:
         added = shared.add_shared(
-            store, labelled, records.bodies, max_keys=max_keys, max_age=max_age, now=time.time()
+            store,
+            labelled,
+            bodies,
+            max_keys=max_keys,
+            max_age=max_age,
+            now=time.time(),
         )
     print(f"imported {len(labelled)} record(s) from {args.file}, {added} new")
     return 0
 
 
 def push_command(args: argparse.Namespace) -> int:
-    """``records push [REMOTE] --as SOURCE``: push this machine's records; 0."""
+    """``records push [REMOTE] --as SOURCE``: push this machine's records; 0.
+
+    The store remembers what its last push left on the remote (the commit, a fingerprint of
+    the local records, the oldest pass in the ref): when the ref is still that commit, no
+    local record changed and no record of the ref is due for pruning, nothing is read, merged
+    or pushed (one ``ls-remote``)."""
     source = check_source(args.source)
     max_keys, max_age = _limits(args)
     transport = _transport(args)
     mark = f"pushed {source} {transport.open().url}"
     with _store(args) as store:
         fingerprint = f"{shared.local_fingerprint(store)} {max_keys} {max_age}"
-        last = shared.get_mark(store, mark)
-        if last is not None:
+        last = _mark(shared.get_mark(store, mark))
+        if last.get("fingerprint") == fingerprint:
             tip = transport.tips([source]).get(source)
-            if last == f"{tip} {fingerprint}":
-                # The ref is the commit this store pushed (or found up to date) last time, and
-                # no local record changed since: nothing to read, merge or push.
+            oldest = last.get("oldest")
+            due = not isinstance(oldest, int | float) or oldest < time.time() - max_age
+            if last.get("commit") == str(tip) and not due:
                 print(f"up to date, nothing pushed: no new record since {str(tip)[:10]}")
                 return 0
-        local = [r for r in shared.all_records(store) if not r.source]
-        bodies = shared.bodies_of(store, local)
+        local = shared.local_rows(store)
+        # Environment bodies only: a ref does not carry input manifests.
+        bodies = shared.bodies_by_id(store, {row[4] for row in local})
     result = push_records(transport, source, local, bodies, max_keys=max_keys, max_age=max_age)
+    value = {"commit": result.commit, "fingerprint": fingerprint, "oldest": result.oldest}
     with _store(args) as store:
-        shared.set_mark(store, mark, f"{result.commit} {fingerprint}")
+        shared.set_mark(store, mark, json.dumps(value))
     verb = "pushed" if result.pushed else "up to date, nothing pushed:"
     print(
         f"{verb} {result.records} record(s) in {result.size:,} bytes to {args.remote} "
@@ -238,36 +298,58 @@ def push_command(args: argparse.Namespace) -> int:
 def fetch_command(args: argparse.Namespace) -> int:
     """``records fetch [REMOTE] --from SOURCE...``: fetch and merge into the store; 0.
 
-    A source whose ref is still the commit this store merged last is not read again (the
-    marks are dropped by ``forget``)."""
+    The store remembers, per source and remote, the commit and the shard OIDs it merged last:
+    a ref still at that commit is not fetched, and of a newer one only the shards whose OIDs
+    changed are read and merged (``forget`` drops these marks: the next fetch reads all)."""
     transport = _transport(args)
     url = transport.open().url
+    known: dict[str, tuple[str, dict[str, str]]] = {}
     with _store(args) as store:
-        known = {s: shared.get_mark(store, f"fetched {s} {url}") or "" for s in args.sources}
+        for source in args.sources:
+            last = _mark(shared.get_mark(store, f"fetched {source} {url}"))
+            shards = last.get("shards")
+            known[source] = (
+                str(last.get("commit", "")),
+                shards if isinstance(shards, dict) else {},
+            )
     found = fetch_records(transport, args.sources, known)
-    merged = RecordSet()
+    rows: list[Row] = []
+    bodies: dict[str, str] = {}
     for _, records in found.values():
         if records is not None:
-            merged.add(records.records.values(), records.bodies)
+            rows.extend(records.rows)
+            bodies.update(records.bodies)
     max_keys, max_age = _limits(args)
     with _store(args) as store:
         added = shared.add_shared(
-            store, merged.records.values(), merged.bodies,
-            max_keys=max_keys, max_age=max_age, now=time.time(),
-        )  # fmt: skip
+            store, rows, bodies, max_keys=max_keys, max_age=max_age, now=time.time()
+        )
         for source, (tip, records) in found.items():
             if records is not None:
-                shared.set_mark(store, f"fetched {source} {url}", tip)
+                value = {"commit": tip, "shards": records.shards}
+                shared.set_mark(store, f"fetched {source} {url}", json.dumps(value))
     for source, (tip, records) in found.items():
         if tip is None:
             count = "no such ref"
         elif records is None:
             count = f"unchanged since the last fetch ({tip[:10]})"
         else:
-            count = f"{len(records.records)} record(s)"
+            read = sum(records.shards.get(s) != known[source][1].get(s) for s in records.shards)
+            count = f"{len(records.rows)} record(s) read"
+            if records.version == 2:
+                count += f" from {read} of {len(records.shards)} shard(s)"
         print(f"{source}: {count}")
     print(f"fetched from {args.remote}: {added} new record(s)")
     return 0
+
+
+def _mark(value: str | None) -> dict[str, object]:
+    """A push or fetch mark as stored (JSON); ``{}`` when absent or of an older version."""
+    try:
+        found = json.loads(value) if value else {}
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _limits(args: argparse.Namespace) -> tuple[int, float]:

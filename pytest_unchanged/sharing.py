@@ -1,8 +1,9 @@
 """Records through git: one ref per source, pushed and fetched with pygit2.
 
 The records of source ``S`` live under ``refs/pytest-unchanged/records/S`` as a commit whose
-tree holds one blob, ``records.jsonl``, in the exchange format (:mod:`.exchange`); every record
-in it has source ``S``. The commit has **no parent**: the ref is one commit, its size bounded by
+tree holds the environments once and the records in 256 shards by nodeid, in the exchange
+format (:mod:`.ref_tree`, :mod:`.exchange`); every record in it has source ``S``. The commit
+has **no parent**: the ref is one commit, its size bounded by
 the pruning (per nodeid the newest ``max_keys`` records, none older than ``max_age``), and the
 old commits become unreachable for the server's ``gc`` to drop. History does not grow.
 
@@ -25,7 +26,6 @@ push raises :class:`~pytest_unchanged.exchange.SharingError` and changes nothing
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import random
 import time
@@ -36,15 +36,14 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import CredentialType
 
-from .exchange import RecordSet, SharingError, check_source, dump_lines, parse_lines
-from .records import Record
+from .exchange import RecordSet, Row, SharingError, check_source
+from .ref_tree import RefRecords, read_ref, write_tree
 
 __all__ = ["FETCHED_PREFIX", "REF_PREFIX", "Transport", "fetch_records", "push_records"]
 
 REF_PREFIX = "refs/pytest-unchanged/records/"
 FETCHED_PREFIX = "refs/pytest-unchanged/fetched/"
 OUTGOING_PREFIX = "refs/pytest-unchanged/outgoing/"
-BLOB = "records.jsonl"
 _SIGNATURE = ("pytest-unchanged", "pytest-unchanged@localhost")
 _ATTEMPTS = 12
 _LOCK_STALE = 120.0  # seconds after which a local remote's lock file is taken as abandoned
@@ -203,54 +202,46 @@ class Transport:
             ) from None
 
 
-def read_ref(repository: pygit2.Repository, commit: pygit2.Oid, source: str) -> RecordSet:
-    """Read and validate the records of ``source`` in the tree of ``commit``."""
-    tree = repository[commit].peel(pygit2.Tree)
-    if BLOB not in tree:
-        raise SharingError(f"{REF_PREFIX}{source} ({commit}) holds no {BLOB}")
-    text = tree[BLOB].peel(pygit2.Blob).data.decode("utf-8", "replace")
-    lines = text.split("\n")  # not splitlines(): U+2028 in a nodeid is not a line break
-    return parse_lines(
-        lines[:-1] if not lines[-1] else lines, name=f"{REF_PREFIX}{source}:{BLOB}", source=source
-    )
-
-
 @dataclass(frozen=True)
 class PushResult:
     """What a push did: ``pushed`` (False: the remote had every record already), how many
-    records the ref holds, the commit, its size in bytes, and how many attempts it took."""
+    records the ref holds, the commit, the size in bytes of its blobs, how many attempts it
+    took, and the oldest pass in the ref (Unix seconds; ``inf`` when it holds none)."""
 
     pushed: bool
     records: int
     commit: str
     size: int
     attempts: int
+    oldest: float = float("inf")
 
 
 def push_records(
     transport: Transport,
     source: str,
-    local: Iterable[Record],
+    local: Iterable[Row],
     bodies: dict[str, str],
     *,
     max_keys: int,
     max_age: float,
     attempts: int = _ATTEMPTS,
 ) -> PushResult:
-    """Push the local records ``local`` (source ``""``) under ``source``; see the module.
+    """Push the local records ``local`` (rows of source ``""``) under ``source``; see the
+    module.
 
     Raises :class:`SharingError` when a record is not local, when the remote cannot be read or
     refuses the push, and after ``attempts`` lost races.
     """
     check_source(source)
     mine = RecordSet()
-    for record in local:
-        if record.source:
-            raise SharingError(f"{record.nodeid}: a record of {record.source!r} is not pushed")
-        mine.add([_relabel(record, source)], {})
+    local = list(local)
+    for row in local:
+        if row[0]:
+            raise SharingError(f"{row[1]}: a record of {row[0]!r} is not pushed")
+    mine.add(((source, *row[1:]) for row in local), {})
     # The ref carries environment bodies only (records stats, --unchanged-explain on a changed
     # environment): input manifests would double its size.
-    envs = {r.env_id for r in mine.records.values()}
+    envs = {r[4] for r in mine.rows.values()}
     mine.bodies.update((i, text) for i, text in bodies.items() if i in envs)
     lock = transport.local_path()
     for attempt in range(1, attempts + 1):
@@ -263,10 +254,6 @@ def push_records(
         f"gave up pushing {REF_PREFIX}{source} to {transport.remote} after {attempts} "
         "attempts: other pushers kept winning the race; run the push again"
     )
-
-
-def _relabel(record: Record, source: str) -> Record:
-    return dataclasses.replace(record, source=source)
 
 
 def _push_once(
@@ -289,21 +276,21 @@ def _push_once(
                 raise _LeaseLost from None
             raise
         remote = read_ref(repository, tip, source)
-        merged.add(remote.records.values(), remote.bodies)
-    merged.add(mine.records.values(), mine.bodies)
+        merged.add(remote.rows, remote.bodies)
+    merged.add(mine.rows.values(), mine.bodies)
     merged.prune(max_keys=max_keys, max_age=max_age, now=time.time())
-    data = "".join(dump_lines(merged)).encode()
-    builder = repository.TreeBuilder()
-    builder.insert(BLOB, repository.create_blob(data), pygit2.GIT_FILEMODE_BLOB)
-    tree = builder.write()
+    envs = {r[4] for r in merged.rows.values()}
+    tree, size = write_tree(repository, merged, envs)
+    count = len(merged.rows)
+    oldest = min((r[6] for r in merged.rows.values()), default=float("inf"))
     if tip is not None and repository[tip].peel(pygit2.Commit).tree_id == tree:
-        return PushResult(False, len(merged.records), str(tip), len(data), attempt)
+        return PushResult(False, count, str(tip), size, attempt, oldest)
     signature = pygit2.Signature(*_SIGNATURE)
-    message = f"pytest-unchanged records of {source}: {len(merged.records)} records\n"
+    message = f"pytest-unchanged records of {source}: {count} records\n"
     commit = repository.create_commit(None, signature, signature, message, tree, [])
     transport.push(source, commit, tip)
     repository.references.create(FETCHED_PREFIX + source, commit, force=True)
-    return PushResult(True, len(merged.records), str(commit), len(data), attempt)
+    return PushResult(True, count, str(commit), size, attempt, oldest)
 
 
 @contextlib.contextmanager
@@ -335,24 +322,31 @@ def _locked(remote: Path | None, source: str) -> Iterator[None]:
 
 
 def fetch_records(
-    transport: Transport, sources: Iterable[str], known: Mapping[str, str] | None = None
-) -> dict[str, tuple[str | None, RecordSet | None]]:
+    transport: Transport,
+    sources: Iterable[str],
+    known: Mapping[str, tuple[str, Mapping[str, str]]] | None = None,
+) -> dict[str, tuple[str | None, RefRecords | None]]:
     """Fetch and validate the records of each source: ``{source: (commit, records)}``.
 
-    ``commit`` is ``None`` when the remote has no such ref; ``records`` is ``None`` then, and
-    also when the commit is ``known[source]`` (merged before: neither fetched nor read again).
-    Raises :class:`SharingError` when the remote cannot be read or a ref's blob is not valid.
+    ``known[source]`` is ``(commit, shards)``, what the store merged last: ``records`` is
+    ``None`` when the ref is still that commit (neither fetched nor read again), and otherwise
+    holds the rows of the shards whose OIDs are not the ones in ``shards`` (and the OIDs of all
+    of them). ``commit`` and ``records`` are ``None`` when the remote has no such ref. Raises
+    :class:`SharingError` when the remote cannot be read or a ref's blob is not valid.
     """
     names = [check_source(s) for s in dict.fromkeys(sources)]
     known = known or {}
     tips = transport.tips(names)
-    wanted = [s for s in names if s in tips and str(tips[s]) != known.get(s)]
+    wanted = [s for s in names if s in tips and str(tips[s]) != known.get(s, ("", {}))[0]]
     if wanted:
         tips.update(transport.fetch_moving(wanted))
-    found: dict[str, tuple[str | None, RecordSet | None]] = {}
+    found: dict[str, tuple[str | None, RefRecords | None]] = {}
     for source in names:
         tip = tips.get(source)
-        records = read_ref(transport.repository, tips[source], source) if source in wanted else None
+        records = None
+        if source in wanted:
+            shards = known.get(source, ("", {}))[1]
+            records = read_ref(transport.repository, tips[source], source, shards)
         found[source] = (None if tip is None else str(tip), records)
         if tip is not None and records is not None:
             transport.repository.references.create(FETCHED_PREFIX + source, tip, force=True)

@@ -3,6 +3,7 @@ origin, and stores filled through the store API."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pytest_unchanged.store import Record, Store
 from .conftest import git
 
 TESTS = """
+import json
 import os
 import pytest
 
@@ -109,3 +111,20 @@ def fill_store(
     finally:
         store.close()
     return len(passes)
+
+
+def ref_records(origin: Path, ref: str) -> list[list[object]]:
+    """The records of ``ref`` in the bare ``origin`` (format 2: every ``shards/*.jsonl``), read
+    with the git CLI, each as ``["r", source, nodeid, key, env_id, duration, passed_at, head]``."""
+    found: list[list[object]] = []
+    for path in git(origin, "ls-tree", "-r", "--name-only", ref).splitlines():
+        if not path.startswith("shards/"):
+            continue
+        values = [json.loads(line) for line in git(origin, "show", f"{ref}:{path}").splitlines()]
+        assert values[0] == {"format": "pytest-unchanged-records", "version": 2}
+        envs, heads = values[1][1], values[2][1]
+        for _, source, nodeid, entries in (v for v in values[1:] if v[0] == "t"):
+            for key, env, duration, passed_at, head in entries:
+                head_id = None if head is None else heads[head]
+                found.append(["r", source, nodeid, key, envs[env], duration, passed_at, head_id])
+    return found

@@ -77,7 +77,9 @@ def test_export_is_deterministic_and_imports_elsewhere(
     assert records_cli(project, "export", str(second)).returncode == 0
     assert first.read_bytes() == second.read_bytes()
     lines = first.read_text().splitlines()
-    assert json.loads(lines[0]) == {"format": "pytest-unchanged-records", "version": 1}
+    assert json.loads(lines[0]) == {"format": "pytest-unchanged-records", "version": 2}
+    assert lines[1].startswith('["e",["') and lines[2].startswith('["h",["')
+    assert sum(line.startswith('["t","",') for line in lines) == 3  # local: source ""
     other = tmp_path / "other.sqlite3"
     loaded = records_cli(project, "import", str(first), "--store", str(other))
     assert loaded.returncode == 0, loaded.stderr
@@ -91,9 +93,10 @@ def test_export_is_deterministic_and_imports_elsewhere(
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("not json", "line 3: Expecting value"),
-        ('["r", "x"]', "line 3: a record line is"),
-        (None, "line 3: the key of test_project.py::test_a is not the key of its inputs"),
+        ("not json", "line 4: Expecting value"),
+        ('["t", "x"]', "line 4: a record line is"),
+        ('["r", "x"]', 'line 4: not an ["e", ...]'),
+        (None, "line 4: the key of test_project.py::test_a is not the key of its inputs"),
     ],
 )
 def test_a_bad_import_changes_nothing_and_names_the_line(
@@ -102,11 +105,11 @@ def test_a_bad_import_changes_nothing_and_names_the_line(
     exported = tmp_path / "records.jsonl"
     assert records_cli(project, "export", str(exported)).returncode == 0
     lines = exported.read_text().splitlines()
-    records = [n for n, text in enumerate(lines) if text.startswith('["r"')]
-    # The third line is bad; the good records before and after it are not imported either.
+    records = [n for n, text in enumerate(lines) if text.startswith('["t"')]
+    # The fourth line is bad; the good records before and after it are not imported either.
     bad = json.loads(lines[records[0]])
-    bad[3] = "0" * 64
-    lines.insert(2, line if line is not None else json.dumps(bad))
+    bad[3][0][0] = "0" * 64  # the key of its only entry, which ships its inputs_id
+    lines.insert(3, line if line is not None else json.dumps(bad))
     exported.write_text("\n".join(lines) + "\n")
     before = records_cli(project, "show").stdout
     loaded = records_cli(project, "import", str(exported))
@@ -119,10 +122,40 @@ def test_a_bad_import_changes_nothing_and_names_the_line(
 
 def test_a_file_from_a_newer_version_is_refused(project: Path, tmp_path: Path) -> None:
     newer = tmp_path / "records.jsonl"
-    newer.write_text('{"format": "pytest-unchanged-records", "version": 2}\n')
+    newer.write_text('{"format": "pytest-unchanged-records", "version": 3}\n')
     loaded = records_cli(project, "import", str(newer))
     assert loaded.returncode == 2
-    assert "line 1: format version 2" in loaded.stderr
+    assert "line 1: format version 3, this pytest-unchanged reads 1 and 2" in loaded.stderr
+
+
+def test_a_version_1_file_is_converted_on_import(project: Path, tmp_path: Path) -> None:
+    """A file exported by an older pytest-unchanged (format 1: a line per record, key and
+    digests spelled out) still imports, and a bad key in it is still refused."""
+    exported = tmp_path / "records.jsonl"
+    assert records_cli(project, "export", str(exported)).returncode == 0
+    values = [json.loads(line) for line in exported.read_text().splitlines()]
+    envs, heads = values[1][1], values[2][1]
+    old = ['{"format": "pytest-unchanged-records", "version": 1}']
+    old += [json.dumps(v) for v in values[1:] if v[0] == "b"]
+    for _, source, nodeid, entries in (v for v in values[1:] if v[0] == "t"):
+        for key, env, duration, passed_at, head, inputs_id in entries:
+            old.append(json.dumps(["r", source, nodeid, key, inputs_id, envs[env], duration,
+                                   passed_at, heads[head]]))  # fmt: skip
+    v1 = tmp_path / "v1.jsonl"
+    v1.write_text("\n".join(old) + "\n")
+    other = tmp_path / "other.sqlite3"
+    loaded = records_cli(project, "import", str(v1), "--store", str(other))
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == f"imported 3 record(s) from {v1}, 3 new"
+    mine = json.loads(records_cli(project, "show", "--json").stdout)
+    theirs = json.loads(records_cli(project, "show", "--json", "--store", str(other)).stdout)
+    assert [{**r, "source": "local"} for r in theirs] == mine
+    bad = json.loads(old[-1])
+    bad[3] = "0" * 64
+    v1.write_text("\n".join([*old, json.dumps(bad)]) + "\n")
+    refused = records_cli(project, "import", str(v1), "--store", str(tmp_path / "x.sqlite3"))
+    assert refused.returncode == 2
+    assert f"line {len(old) + 1}: the key of" in refused.stderr
 
 
 SLOW = """

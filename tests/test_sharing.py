@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -12,15 +11,21 @@ from pathlib import Path
 import pytest
 
 from .conftest import git
-from .sharing_helpers import clone, fill_store, make_origin, records_cli, run_pytest
+from .sharing_helpers import (
+    clone,
+    fill_store,
+    make_origin,
+    records_cli,
+    ref_records,
+    run_pytest,
+)
 
 REF = "refs/pytest-unchanged/records/"
 
 
 def ref_lines(origin: Path, source: str) -> list[list[object]]:
     """The record lines of a source's ref in the bare ``origin``."""
-    text = git(origin, "show", f"{REF}{source}:records.jsonl")
-    return [v for v in map(json.loads, text.splitlines()[1:]) if v[0] == "r"]
+    return ref_records(origin, f"{REF}{source}")
 
 
 def test_ci_recipe_pr_then_squash_merge_on_main(tmp_path: Path, pytester: pytest.Pytester) -> None:
