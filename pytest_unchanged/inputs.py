@@ -257,7 +257,7 @@ class Resolver:
         )
         for arg in specs:
             if arg == IMPORTS:
-                paths.update(self._import_closure(paths, own))
+                paths.update(self.import_closure(paths, own))
                 continue
             matched = self._expand(arg)
             if not matched:
@@ -291,7 +291,7 @@ class Resolver:
             manifest, digest(manifest), body, unkeyable, tuple(missing), specs, tuple(problems)
         )
 
-    def _import_closure(self, start: Iterable[str], own: str | None = None) -> list[str]:
+    def import_closure(self, start: Iterable[str], own: str | None = None) -> list[str]:
         """The repository files the Python files in ``start`` (and ``own``, the item's file,
         a doctest text file too) import, transitively. For an item (``own`` given), ``[""]``,
         the whole worktree, when the closure is in doubt (:meth:`.imports.ImportGraph.doubt`).
@@ -364,7 +364,7 @@ class Resolver:
                 with contextlib.suppress(ValueError):
                     inside.append(self.worktree.relpath(file))
             self._plugin_inputs = sorted(
-                {*inside, *(self._import_closure(inside) if inside else ())}
+                {*inside, *(self.import_closure(inside) if inside else ())}
             )
         return self._plugin_inputs
 

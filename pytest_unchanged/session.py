@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from .collection import collection_closure
 from .environment import environment_facets
 from .fastpath import mark_selector, unchanged_module
 from .implicit import ConftestFinder, confcutdir, loaded_conftests, plugin_files
@@ -243,19 +244,18 @@ class Context:
 
     def scope(self, file: str) -> str:
         """Return the identity of the configuration the test module ``file`` (relative to the
-        rootdir) is collected under: the configuration's (``config_id``) and the ``conftest.py``
-        files pytest loaded for its directory and the directories above (path and blob OID).
+        rootdir) is collected under: the configuration's (``config_id``), the ``conftest.py``
+        files pytest loaded for its directory and the directories above (path and blob OID),
+        and the static import closure of both (:func:`.collection.collection_closure`).
         A module summary stands for the module only under the same scope.
         """
-        directory = (self.resolver.rootdir / file).parent
-        found = self._scopes.get(directory)
+        module = self.resolver.rootdir / file
+        found = self._scopes.get(module)
         if found is None:
-            conftests = [
-                [str(conftest), self.describe(str(conftest))]
-                for conftest in self.registered_conftests()
-                if directory.is_relative_to(conftest.parent)
-            ]
-            found = self._scopes[directory] = digest([self.config_id, sorted(conftests)])
+            loaded = [c for c in self.registered_conftests() if module.is_relative_to(c.parent)]
+            conftests = [[str(conftest), self.describe(str(conftest))] for conftest in loaded]
+            closure = collection_closure(self.resolver, module, loaded)
+            found = self._scopes[module] = digest([self.config_id, sorted(conftests), closure])
         return found
 
     def conftest_files(self) -> list[str]:
