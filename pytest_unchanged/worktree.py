@@ -262,7 +262,10 @@ class Worktree:
         return self._inner[path]
 
     def _is_ignored(self, path: str) -> bool:
-        return bool(self.repository.path_is_ignored(path))
+        try:
+            return bool(self.repository.path_is_ignored(path))
+        except UnicodeError:  # a name that is not UTF-8: counted (hashing it then says why)
+            return False
 
     def _is_real_dir(self, path: str) -> bool:
         # True when `path` is a directory and no component of it is a symlink: git never
@@ -290,7 +293,7 @@ class Worktree:
             return Entry(MODE_TREE, str(self._head_tree.id))
         try:
             obj = self._head_tree[path]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: not UTF-8, read from disk (an OSError there)
             return None
         return Entry(mode_name(obj.filemode), str(obj.id))
 

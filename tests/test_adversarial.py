@@ -1,0 +1,67 @@
+"""Inputs an adversarial review found breaking runs (issue 10/11): a declared path that cannot
+be a path, values that are not UTF-8, options pytest's cache provider acts on, huge numbers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import assert_unchanged, commit, records
+
+pytestmark = pytest.mark.depends_on("pytest_unchanged/")
+
+
+@pytest.mark.parametrize("unchanged", [[], ["--unchanged"]], ids=["plain", "unchanged"])
+@pytest.mark.parametrize("path", ["a\\0b", "data/\\ud800"], ids=["nul", "surrogate"])
+def test_declared_path_that_cannot_be_a_path_is_a_usage_error(
+    repo: Path, pytester: pytest.Pytester, unchanged: list[str], path: str
+) -> None:
+    (repo / "data").mkdir()
+    (repo / "data" / "x.txt").write_text("x\n")
+    pytester.makepyfile(
+        test_nul=f"import pytest\n\n@pytest.mark.depends_on('{path}')\ndef test_1(): pass\n"
+    )
+    commit(repo)
+    result = pytester.runpytest_subprocess(*unchanged)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in output, output
+    assert "test_nul.py::test_1" in output, output
+    assert "not a usable path" in output, output
+
+
+@pytest.mark.parametrize(
+    "how", ["env", "ini", "rootdir"], ids=["pythonpath", "dash-o", "repository-path"]
+)
+def test_values_that_are_not_utf8_key_deterministically(
+    repo: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    latin1 = os.fsdecode(b"lib\xe9")  # a Latin-1 name: a surrogate-escaped str
+    pytester.makepyfile("def test_1(): pass\n")
+    commit(repo)
+    args: list[str] = []
+    if how == "env":
+        (repo.parent / latin1).mkdir()
+        monkeypatch.setenv("PYTHONPATH", str(repo.parent / latin1))
+    elif how == "ini":
+        args = ["-o", f"unchanged_salt={latin1}"]
+    else:  # a repository under a directory whose name is not UTF-8
+        inner = repo / latin1
+        inner.mkdir()
+        (inner / "test_inner.py").write_text("def test_2(): pass\n")
+        for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "c"]):
+            subprocess.run(["git", *command], cwd=inner, check=True)
+        for flags, expected in (([], b"1 passed"), (["--unchanged"], b"1 unchanged")):
+            run = [sys.executable, "-m", "pytest", *flags]
+            done = subprocess.run(run, cwd=inner, capture_output=True, check=False)
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert expected in done.stdout, done.stdout
+        return
+    first = pytester.runpytest_subprocess(*args)
+    assert first.ret == pytest.ExitCode.OK, first.stdout.str() + first.stderr.str()
+    assert records(repo)
+    assert_unchanged(pytester.runpytest_subprocess("--unchanged", *args), 1)
