@@ -65,3 +65,16 @@ def test_values_that_are_not_utf8_key_deterministically(
     assert first.ret == pytest.ExitCode.OK, first.stdout.str() + first.stderr.str()
     assert records(repo)
     assert_unchanged(pytester.runpytest_subprocess("--unchanged", *args), 1)
+
+
+def test_last_failed_none_deselects_everything_with_the_fast_path_on(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(test_a="def test_1(): pass\n")
+    commit(repo)
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)  # no failures recorded
+    for fast in ("true", "false"):
+        flags = ("--unchanged", "--lf", "--lfnf=none", "-o", f"unchanged_fast_path={fast}")
+        result = pytester.runpytest_subprocess(*flags)
+        assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED, (fast, result.stdout.str())
+        result.assert_outcomes(deselected=1)
