@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "MAX_COUNT",
     "CorruptStoreError",
     "Record",
     "StoreBusyError",
@@ -31,6 +32,10 @@ class CorruptStoreError(StoreError):
 class StoreBusyError(StoreError):
     """Raised when another process held the store's write lock for longer than the timeout."""
 
+
+MAX_COUNT = 2**31
+"""The largest ``max_keys`` / ``max_age_days`` taken: SQLite binds 64-bit integers only, and
+days are turned into seconds (``unchanged_max_keys = 9223372036854775808`` overflowed)."""
 
 _CORRUPT = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_FORMAT"})
 _BUSY = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})

@@ -26,6 +26,7 @@ import pygit2
 
 from . import shared
 from .exchange import Row, SharingError, check_source, dump_lines, parse_lines, row_of
+from .records import MAX_COUNT
 from .sharing import Transport, fetch_records, push_records
 from .store import Store
 
@@ -354,8 +355,11 @@ def _mark(value: str | None) -> dict[str, object]:
 
 def _limits(args: argparse.Namespace) -> tuple[int, float]:
     """``(max_keys, max_age in seconds)`` from the command line."""
-    if args.max_keys < 1 or args.max_age_days <= 0:
-        raise SharingError("--max-keys must be at least 1 and --max-age-days above 0")
+    if not 1 <= args.max_keys <= MAX_COUNT or not 0 < args.max_age_days <= MAX_COUNT:
+        raise SharingError(
+            f"--max-keys must be from 1 to {MAX_COUNT} and --max-age-days above 0 and at most "
+            f"{MAX_COUNT}"
+        )
     return int(args.max_keys), float(args.max_age_days) * 86400
 
 

@@ -78,3 +78,24 @@ def test_last_failed_none_deselects_everything_with_the_fast_path_on(
         result = pytester.runpytest_subprocess(*flags)
         assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED, (fast, result.stdout.str())
         result.assert_outcomes(deselected=1)
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        f"unchanged_max_keys={2**63}",
+        "unchanged_max_keys=\N{SUPERSCRIPT TWO}",
+        f"unchanged_max_age_days={2**63}",
+    ],
+    ids=["keys-2**63", "keys-superscript", "days-2**63"],
+)
+def test_counts_beyond_what_sqlite_holds_are_usage_errors(
+    repo: Path, pytester: pytest.Pytester, option: str
+) -> None:
+    pytester.makepyfile(test_a="def test_1(): pass\n")
+    commit(repo)
+    result = pytester.runpytest_subprocess("-o", option)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str() + result.stderr.str()
+    result.stderr.fnmatch_lines(["*must be a whole number from 1 to 2147483648*"])
+    biggest = option.partition("=")[0] + f"={2**31}"
+    pytester.runpytest_subprocess("-o", biggest).assert_outcomes(passed=1)
