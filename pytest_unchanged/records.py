@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "StoreError",
     "classify_error",
     "prune_by_count",
+    "utc_text",
 ]
 
 
@@ -31,6 +33,16 @@ class CorruptStoreError(StoreError):
 
 class StoreBusyError(StoreError):
     """Raised when another process held the store's write lock for longer than the timeout."""
+
+
+def utc_text(seconds: float) -> str:
+    """Return Unix time ``seconds`` as ``YYYY-MM-DD HH:MM UTC``, or the number itself when it
+    is no date :mod:`datetime` shows (a store written by hand or an older reader). Never raises.
+    """
+    try:
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, ValueError, OSError):
+        return f"{seconds!r} (Unix seconds)"
 
 
 MAX_COUNT = 2**31

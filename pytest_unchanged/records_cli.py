@@ -19,14 +19,13 @@ import os
 import time
 import tomllib
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pygit2
 
 from . import shared
 from .exchange import Row, SharingError, check_source, dump_lines, parse_lines, row_of
-from .records import MAX_COUNT
+from .records import MAX_COUNT, utc_text
 from .sharing import Transport, fetch_records, push_records
 from .store import Store
 
@@ -154,7 +153,7 @@ def _store(args: argparse.Namespace) -> Iterator[Store]:
 
 
 def _when(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return utc_text(seconds)
 
 
 def show_command(args: argparse.Namespace) -> int:
@@ -225,10 +224,15 @@ def export_command(args: argparse.Namespace) -> int:
         found = shared.all_records(store)
         bodies = shared.bodies_of(store, found)
     rows = [row_of(r) for r in found]
-    partial = args.file.with_name(args.file.name + ".partial")
-    with open(partial, "w", encoding="utf-8") as file:
-        file.writelines(dump_lines(rows, bodies, inputs=True))
-    os.replace(partial, args.file)
+    partial = Path(f"{args.file}.partial")
+    try:
+        with open(partial, "w", encoding="utf-8") as file:
+            file.writelines(dump_lines(rows, bodies, inputs=True))
+        os.replace(partial, args.file)
+    except OSError as error:  # a missing directory, a directory named as FILE, no permission
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise SharingError(f"cannot write {args.file} ({error})") from None
     print(f"exported {len(rows)} record(s) to {args.file}")
     return 0
 
