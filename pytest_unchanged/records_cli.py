@@ -121,6 +121,28 @@ def find_store(start: Path) -> Path:
     return root / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
 
 
+def make_cache_dir(cache: Path) -> None:
+    """Make pytest's cache directory ``cache`` when it is missing, as pytest makes it: with a
+    ``.gitignore`` of ``*`` (so the store is no untracked file in the worktree, which would
+    change ``.``, the default input, on every write), ``CACHEDIR.TAG`` and ``README.md``.
+    Raises :class:`OSError`."""
+    if cache.is_dir():
+        return
+    cache.mkdir(parents=True)
+    (cache / ".gitignore").write_text("# Created by pytest automatically.\n*\n")
+    (cache / "CACHEDIR.TAG").write_text(
+        "Signature: 8a477f597d28d172789f06886806bc55\n"
+        "# This file is a cache directory tag created by pytest.\n"
+        "# For information about cache directory tags, see:\n"
+        "#\thttps://bford.info/cachedir/spec.html\n"
+    )
+    (cache / "README.md").write_text(
+        "# pytest cache directory #\n\nThis directory contains data from the pytest's cache "
+        "plugin (made here by `pytest-unchanged records`).\n\n**Do not** commit this to "
+        "version control.\n"
+    )
+
+
 def _cache_dir(path: Path) -> tuple[bool, str]:
     """Whether ``path`` is a pytest configuration file, and its ``cache_dir``."""
     default = ".pytest_cache"
@@ -145,15 +167,17 @@ def _cache_dir(path: Path) -> tuple[bool, str]:
 
 @contextlib.contextmanager
 def _store(args: argparse.Namespace) -> Iterator[Store]:
-    store = Store(args.store or find_store(Path.cwd()))
+    path = args.store or find_store(Path.cwd())
+    try:
+        if args.store is None:
+            make_cache_dir(path.parents[2])  # CACHE_DIR/d/unchanged/store.sqlite3
+    except OSError as error:
+        raise SharingError(f"cannot make the cache directory ({error})") from None
+    store = Store(path)
     try:
         yield store
     finally:
         store.close()
-
-
-def _when(seconds: float) -> str:
-    return utc_text(seconds)
 
 
 def show_command(args: argparse.Namespace) -> int:
@@ -172,7 +196,7 @@ def show_command(args: argparse.Namespace) -> int:
     for r in found:
         head = r.head[:10] if r.head else "-"
         print(
-            f"{r.nodeid}  {_when(r.passed_at)}  HEAD {head}  {r.duration:.2f}s  "
+            f"{r.nodeid}  {utc_text(r.passed_at)}  HEAD {head}  {r.duration:.2f}s  "
             f"{r.source or 'local'}  env {r.env_id[:8]}"
         )
     return 0
@@ -189,7 +213,8 @@ def stats_command(args: argparse.Namespace) -> int:
     for s in found:
         print(
             f"{s.source or 'local'}: {s.records:,} records of {s.nodeids:,} tests in "
-            f"{s.environments} environment(s), oldest {_when(s.oldest)}, newest {_when(s.newest)}"
+            f"{s.environments} environment(s), oldest {utc_text(s.oldest)}, "
+            f"newest {utc_text(s.newest)}"
         )
     if not found:
         print("no records")

@@ -305,3 +305,19 @@ def test_export_to_a_path_that_cannot_be_written_is_one_line(project: Path, targ
     assert done.stderr.startswith("pytest-unchanged: error: cannot write"), done.stderr
     assert "Traceback" not in done.stderr
     assert not list(project.glob("*.partial"))
+
+
+def test_records_before_the_first_run_make_the_cache_directory_as_pytest_does(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(test_a="def test_1(): pass\n")
+    commit(repo)
+    assert records_cli(repo, "stats").returncode == 0
+    assert (repo / ".pytest_cache" / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert (repo / ".pytest_cache" / "CACHEDIR.TAG").is_file()
+    pytester.runpytest_subprocess("--unchanged").assert_outcomes(passed=1)
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True)
+    assert status.stdout == b"", status.stdout  # the store is ignored, `.` stays the same
+    result = pytester.runpytest_subprocess("--unchanged")
+    result.assert_outcomes()
+    assert "1 unchanged" in result.stdout.str()
