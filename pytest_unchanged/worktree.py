@@ -18,7 +18,6 @@ Nothing is ever written into the repository (blobs: :func:`pygit2.hashfile`).
 from __future__ import annotations
 
 import contextlib
-import glob as globmod
 import os
 import stat
 from pathlib import Path
@@ -40,6 +39,7 @@ from .gitobjects import (
     mode_name,
 )
 from .hidden import HiddenEntriesError, hidden_entries
+from .pathglob import expand
 
 __all__ = ["ABSENT", "EMPTY_TREE", "Entry", "NotARepositoryError", "Worktree", "hash_tree"]
 
@@ -375,15 +375,11 @@ class Worktree:
 
         ``pattern`` is relative to the top and uses :mod:`glob` syntax (``*``, ``?``,
         ``[...]``, and ``**`` for any number of directories). Ignored paths are left out unless
-        they are tracked in ``HEAD``, and so are paths below a symlink; hidden names match only
-        when the pattern names them.
+        they are tracked in ``HEAD``, and so are paths below a symlink; hidden names match as
+        :meth:`pathlib.Path.glob` matches them (see :mod:`.pathglob`).
         """
-        matches = globmod.glob(pattern, root_dir=self.root, recursive=True)
         result = []
-        for match in matches:
-            relative = Path(match).as_posix().rstrip("/")
-            if relative.split("/", 1)[0] == ".git":
-                continue
+        for relative in expand(self.root, pattern):
             if not self._is_real_dir(relative.rpartition("/")[0]):
                 continue  # found through a symlink to a directory: not in the worktree
             if self._globbed(relative):

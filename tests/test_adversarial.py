@@ -99,3 +99,32 @@ def test_counts_beyond_what_sqlite_holds_are_usage_errors(
     result.stderr.fnmatch_lines(["*must be a whole number from 1 to 2147483648*"])
     biggest = option.partition("=")[0] + f"={2**31}"
     pytester.runpytest_subprocess("-o", biggest).assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("fast", ["true", "false"])
+def test_glob_counts_hidden_names_as_pathlib_reads_them(
+    repo: Path, pytester: pytest.Pytester, fast: str
+) -> None:
+    (repo / "data" / ".cache").mkdir(parents=True)
+    for name in ("a.json", ".local.json", ".cache/x.json"):
+        (repo / "data" / name).write_text("1\n")
+    pytester.makepyfile(
+        test_g="""
+        import pathlib, pytest
+
+        @pytest.mark.depends_on("data/**/*.json")
+        def test_all():
+            for path in pathlib.Path("data").glob("**/*.json"):
+                assert path.read_text() == "1\\n", path
+        """
+    )
+    commit(repo)
+    option = ("-o", f"unchanged_fast_path={fast}")
+    pytester.runpytest_subprocess("--unchanged", *option).assert_outcomes(passed=1)
+    for name in (".local.json", ".cache/x.json"):
+        (repo / "data" / name).write_text("2\n")
+        commit(repo)
+        pytester.runpytest_subprocess("--unchanged", *option).assert_outcomes(failed=1)
+        (repo / "data" / name).write_text("1\n")
+        commit(repo)  # the inputs of the first pass again: its record holds
+        assert_unchanged(pytester.runpytest_subprocess("--unchanged", *option), 1)
