@@ -156,13 +156,19 @@ class Worktree:
         return "" if text == "." else text
 
     def entry(self, path: str) -> Entry:
-        """Return the :class:`Entry` of ``path`` (relative to the top, ``""`` for the top).
-
-        Raises :class:`OSError` (or :class:`pygit2.GitError`) when a file cannot be read.
+        """Return the :class:`Entry` of ``path`` (relative to the top, ``""`` for the top); an
+        ignored directory as ``git add -f PATH`` stages it, whatever is tracked below it (in a
+        parent's tree: as ``git add -A`` does). Raises :class:`OSError`, :class:`pygit2.GitError`.
         """
-        path = path.strip("/")
-        if path == ".":
-            path = ""
+        path = "" if path.strip("/") == "." else path.strip("/")
+        found = self._entry(path)
+        if not (found.is_tree and path and self._is_ignored(path)):
+            return found
+        if (forced := self._memo.get(f"\0{path}")) is None:  # "\0": no path holds a NUL
+            forced = self._memo[f"\0{path}"] = self._disk_tree(path)
+        return forced
+
+    def _entry(self, path: str) -> Entry:
         cached = self._memo.get(path)
         if cached is None:
             cached = self._memo[path] = self._compute(path)
@@ -200,9 +206,8 @@ class Worktree:
         if not path:
             # No HEAD and nothing to stage: the empty tree, as `git write-tree` gives it.
             return EMPTY_TREE
-        # Not in HEAD and not reported by status: missing, ignored, or a directory holding only
-        # ignored files (which `git add -A` leaves out). An ignored path named explicitly is
-        # hashed as `git add -f` would.
+        # Not in HEAD nor reported by status: missing, ignored, or holding only ignored files
+        # (which `git add -A` leaves out). An ignored path: as `git add -f` (see entry).
         if st is None:
             return ABSENT
         return self._from_disk(path, None, include_ignored=self._is_ignored(path))
@@ -313,7 +318,7 @@ class Worktree:
             names.update(entries)
         dirty = False
         for name in names:
-            child = self.entry(prefix + name)
+            child = self._entry(prefix + name)
             if child is ABSENT:
                 entries.pop(name, None)
             else:

@@ -128,3 +128,31 @@ def test_glob_counts_hidden_names_as_pathlib_reads_them(
         (repo / "data" / name).write_text("1\n")
         commit(repo)  # the inputs of the first pass again: its record holds
         assert_unchanged(pytester.runpytest_subprocess("--unchanged", *option), 1)
+
+
+@pytest.mark.parametrize("tracked", [False, True], ids=["nothing-tracked", "one-file-forced"])
+def test_declared_ignored_directory_counts_its_ignored_files(
+    repo: Path, pytester: pytest.Pytester, tracked: bool
+) -> None:
+    (repo / ".gitignore").write_text("build/\n")
+    (repo / "build").mkdir()
+    (repo / "build" / "keep.txt").write_text("k\n")
+    (repo / "build" / "gen.txt").write_text("1\n")
+    pytester.makepyfile(
+        test_b="""
+        import pytest
+
+        @pytest.mark.depends_on("build")
+        def test_gen():
+            assert open("build/gen.txt").read() == "1\\n"
+        """
+    )
+    commit(repo)
+    if tracked:
+        subprocess.run(["git", "add", "-f", "build/keep.txt"], cwd=repo, check=True)
+        commit(repo)
+    pytester.runpytest_subprocess("--unchanged").assert_outcomes(passed=1)
+    (repo / "build" / "gen.txt").write_text("2\n")  # ignored, as `git add -f build` stages it
+    for fast in ("true", "false"):
+        result = pytester.runpytest_subprocess("--unchanged", "-o", f"unchanged_fast_path={fast}")
+        result.assert_outcomes(failed=1)
