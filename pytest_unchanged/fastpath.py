@@ -212,13 +212,13 @@ def summarize(
     for file, members in grouped.items():
         groups: dict[Signature, str] = {}
         marksets: dict[frozenset[str], int] = {}
-        triples: list[tuple[str, str, int]] = []
+        triples: list[tuple[str, str, int, str]] = []
         for nodeid, key, signature, inputs_id, names in members:
             if key is None:
                 break
             groups[signature] = inputs_id
             index = UNKNOWN_MARKS if names is None else marksets.setdefault(names, len(marksets))
-            triples.append((nodeid, key, index))
+            triples.append((nodeid, key, index, inputs_id))
         else:
             signatures = sorted(map(_wire, groups), key=canonical_json)
             summaries[file] = ModuleSummary(

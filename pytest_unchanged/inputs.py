@@ -99,6 +99,7 @@ class Resolver:
     _graphs: dict[tuple[Path, ...], ImportGraph] = field(default_factory=dict)
     _parsed: dict[str, tuple[ImportRef, ...]] = field(default_factory=dict)
     _last_marks: tuple[pytest.Item, tuple[pytest.Mark, ...]] | None = None
+    _last_defining: tuple[pytest.Item, tuple[str, ...]] | None = None
     _mark_args: dict[int, tuple[pytest.Mark, list[str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -185,9 +186,14 @@ class Resolver:
     def defining(self, item: pytest.Item) -> tuple[str, ...]:
         """Return the files (absolute) defining ``item`` other than its own module: its test
         function, class and MRO, fixtures (see :func:`.implicit.defining_files`)."""
+        last = self._last_defining
+        if last is not None and last[0] is item:
+            return last[1]  # item_inputs() and the module summary ask in turn for the same item
         own = str(item.path)
         # Commonly the test and its fixtures are defined in its module and conftests.
-        return tuple(f for f in defining_files(item, self._defining) if f != own)
+        found = tuple(f for f in defining_files(item, self._defining) if f != own)
+        self._last_defining = (item, found)
+        return found
 
     def module_inputs(
         self,
