@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pygit2
@@ -115,16 +116,27 @@ def exit_status(comparisons: list[Comparison]) -> int:
     return EXIT_KNOWN_FAILING if "known-failing" in statuses else EXIT_UNCHANGED
 
 
+def _with_config(
+    args: argparse.Namespace, command: Callable[[argparse.Namespace, UpstreamConfig], int]
+) -> int:
+    """Load the upstream named by ``args`` and run ``command`` with it; return its status.
+
+    Raises :class:`UpstreamError` for a bad configuration, and when the fetch cache cannot be
+    read (a :class:`pygit2.GitError` from a damaged cache becomes one naming the cache).
+    """
+    config = _load(args)
+    try:
+        return command(args, config)
+    except pygit2.GitError as exc:
+        raise damaged_cache(cache_path(config, args.cache_dir), exc) from None
+
+
 def check_command(args: argparse.Namespace) -> int:
     """``upstream check NAME``: print the report of each ref; return :func:`exit_status`.
 
     Raises :class:`UpstreamError`, also when the fetch cache cannot be read (damaged).
     """
-    config = _load(args)
-    try:
-        return _check(args, config)
-    except pygit2.GitError as exc:
-        raise damaged_cache(cache_path(config, args.cache_dir), exc) from None
+    return _with_config(args, _check)
 
 
 def _check(args: argparse.Namespace, config: UpstreamConfig) -> int:
@@ -147,11 +159,7 @@ def record_command(args: argparse.Namespace) -> int:
 
     Raises :class:`UpstreamError`, also when the fetch cache cannot be read (damaged).
     """
-    config = _load(args)
-    try:
-        return _record(args, config)
-    except pygit2.GitError as exc:
-        raise damaged_cache(cache_path(config, args.cache_dir), exc) from None
+    return _with_config(args, _record)
 
 
 def _record(args: argparse.Namespace, config: UpstreamConfig) -> int:

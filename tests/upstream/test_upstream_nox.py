@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pytest_unchanged.upstream.config import CACHE_DIR_ENV
 
-from .upstream_helpers import Upstream, git, write_project
+from .helpers import Upstream, git, write_project
 
 NOXFILE = """\
 import nox

@@ -13,6 +13,15 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
+
+from pytest_unchanged.__main__ import main
+
+NAME = "upstreampkg"
+"""The upstream's name in the projects' ``[tool.pytest-unchanged.upstream]`` tables."""
+PATHS = ["upstreampkg/core.py", "upstreampkg/storage/"]
+"""The upstream paths the test projects watch: one file and one directory."""
+
 UPSTREAM_FILES = {
     "pyproject.toml": (
         '[build-system]\nrequires = ["flit_core>=3.4,<4"]\nbuild-backend = "flit_core.buildapi"\n'
@@ -117,3 +126,10 @@ def run_module(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "pytest_unchanged", *args], cwd=cwd, capture_output=True,
         text=True, check=False,
     )  # fmt: skip
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the command line in-process; return its exit status, stdout and stderr."""
+    status = main(list(args))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err

@@ -19,10 +19,8 @@ import pytest
 from pytest_unchanged.__main__ import main
 from pytest_unchanged.upstream.config import cache_path, load_upstream_config
 
-from .upstream_helpers import Upstream, git, write_project
+from .helpers import NAME, PATHS, Upstream, git, write_project
 
-NAME = "upstreampkg"
-PATHS = ["upstreampkg/core.py", "upstreampkg/storage/"]
 HOST_ORIGIN = "https://example.invalid/host.git"
 
 Damage = Callable[[Path, Path], None]

@@ -9,21 +9,15 @@ import time
 from pathlib import Path
 
 import pygit2
-import pytest
 
 from pytest_unchanged.upstream.build import install_environment, scm_version, write_build_tree
 from pytest_unchanged.upstream.config import load_upstream_config
 from pytest_unchanged.upstream.fetch import FetchProgress, fetch_upstream
 from pytest_unchanged.upstream.report import touching_commits
 
-from .upstream_helpers import Upstream, git, write_project
+from .helpers import Upstream, git, write_project
 
 WATCHED = ("upstreampkg/core.py", "upstreampkg/storage", "docs")
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Upstream:
-    return Upstream(tmp_path / "upstream")
 
 
 def touched(repo: pygit2.Repository, tip: str, since: str, path: str) -> list[str]:

@@ -9,42 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_unchanged.__main__ import main
 from pytest_unchanged.upstream.config import CACHE_DIR_ENV
 
-from .upstream_helpers import Upstream, git, run_module, write_project
-
-NAME = "upstreampkg"
-PATHS = ["upstreampkg/core.py", "upstreampkg/storage/"]
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Keep every fetch cache in the test's own directory."""
-    path = tmp_path / "cache"
-    monkeypatch.setenv(CACHE_DIR_ENV, str(path))
-    return path
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Upstream:
-    return Upstream(tmp_path / "upstream")
-
-
-@pytest.fixture
-def project(tmp_path: Path, upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project watching two paths of ``upstream``; the current directory."""
-    directory = tmp_path / "project"
-    write_project(directory, url=upstream.url, paths=PATHS)
-    monkeypatch.chdir(directory)
-    return directory
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the command line in-process; return its exit status, stdout and stderr."""
-    status = main(list(args))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
+from .helpers import NAME, PATHS, Upstream, git, run, run_module, write_project
 
 
 def verified(project: Path, ref: str = "main") -> dict[str, object]:

@@ -14,40 +14,11 @@ from pathlib import Path
 import pytest
 
 from pytest_unchanged.__main__ import main
-from pytest_unchanged.upstream.config import CACHE_DIR_ENV
 from pytest_unchanged.upstream.formats import forge_links
 
-from .upstream_helpers import Upstream, git, write_project
+from .helpers import NAME, PATHS, Upstream, git, run, write_project
 
-NAME = "upstreampkg"
-PATHS = ["upstreampkg/core.py", "upstreampkg/storage/"]
 STATE = ".pytest-unchanged-upstream.json"
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "cache"
-    monkeypatch.setenv(CACHE_DIR_ENV, str(path))
-    return path
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Upstream:
-    return Upstream(tmp_path / "upstream")
-
-
-@pytest.fixture
-def project(tmp_path: Path, upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "project"
-    write_project(directory, url=upstream.url, paths=PATHS)
-    monkeypatch.chdir(directory)
-    return directory
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    status = main(list(args))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def state(project: Path) -> dict[str, dict[str, object]]:

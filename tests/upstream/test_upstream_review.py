@@ -14,44 +14,11 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from pytest_unchanged.__main__ import main
 from pytest_unchanged.upstream.build import install_environment, scm_version, write_build_tree
-from pytest_unchanged.upstream.config import CACHE_DIR_ENV, cache_path, load_upstream_config
+from pytest_unchanged.upstream.config import cache_path, load_upstream_config
 from pytest_unchanged.upstream.state import CommitPaths, RefState, write_state
 
-from .upstream_helpers import Upstream, git, write_project
-
-NAME = "upstreampkg"
-PATHS = ["upstreampkg/core.py", "upstreampkg/storage/"]
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Keep every fetch cache in the test's own directory."""
-    path = tmp_path / "cache"
-    monkeypatch.setenv(CACHE_DIR_ENV, str(path))
-    return path
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Upstream:
-    return Upstream(tmp_path / "upstream")
-
-
-@pytest.fixture
-def project(tmp_path: Path, upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project watching two paths of ``upstream``; the current directory."""
-    directory = tmp_path / "project"
-    write_project(directory, url=upstream.url, paths=PATHS)
-    monkeypatch.chdir(directory)
-    return directory
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the command line in-process; return its exit status, stdout and stderr."""
-    status = main(list(args))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
+from .helpers import NAME, PATHS, Upstream, git, run, write_project
 
 
 def state(project: Path) -> dict[str, object]:

@@ -12,10 +12,7 @@ import pytest
 from pytest_unchanged.__main__ import main
 from pytest_unchanged.upstream.config import CACHE_DIR_ENV
 
-from .upstream_helpers import Upstream, write_project, write_table
-
-NAME = "upstreampkg"
-PATHS = ["upstreampkg/core.py", "upstreampkg/storage/"]
+from .helpers import NAME, PATHS, Upstream, write_project, write_table
 
 Breaker = Callable[[Upstream, Path], None]
 
