@@ -96,6 +96,7 @@ class Names:
         self._digests: dict[str, int] | None = None
         self._values: dict[int, str] | None = None
         self._names: dict[int, dict[int, str]] = {}
+        self._by_id: dict[int, str] | None = None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -131,11 +132,15 @@ class Names:
 
     def nodeid(self, file_id: int, name: int) -> str:
         """The nodeid of the row ``(file_id, name)`` of ``passes``."""
-        file = self._file_names().get(file_id, "")
-        return file + self.names(file_id).get(name, "")
+        if file_id not in self._file_names() or name not in self.names(file_id):
+            self.reset()  # written by another process since they were read
+        return self._file_names().get(file_id, "") + self.names(file_id).get(name, "")
 
     def _file_names(self) -> dict[int, str]:
-        return {number: file for file, number in self.files().items()}
+        files = self.files()
+        if self._by_id is None or len(self._by_id) != len(files):
+            self._by_id = {number: file for file, number in files.items()}
+        return self._by_id
 
     def records(self, file_id: int, wanted: Iterable[str] | None = None) -> list[Record]:
         """The records of file ``file_id``: those of the nodeids ``wanted``, or all."""
@@ -213,7 +218,7 @@ class Names:
             names = self.names(number)
             if not used:
                 self.db.execute("DELETE FROM files WHERE id = ?", (number,))
-                self._files = None
+                self._files = self._by_id = None
                 self._names.pop(number, None)
             elif used != set(names):
                 kept = {h: n for h, n in names.items() if h in used}

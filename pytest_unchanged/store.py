@@ -114,6 +114,7 @@ class Store:
             self._names.reset()
             raise
         db.execute("COMMIT")
+        self._names.reset()  # a later read through the records view reads them afresh
 
     @staticmethod
     def discard(path: Path) -> Path:
