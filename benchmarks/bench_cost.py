@@ -67,12 +67,26 @@ def store_counts(path: Path) -> tuple[int, int]:
     return int(records), int(found)
 
 
+def report(times: dict[str, list[float]]) -> None:
+    """Print the median CPU time of each variant and their ratio."""
+    for name, values in times.items():
+        print(
+            f"  collect-only, {name:<24} median {statistics.median(values):7.3f}s CPU  "
+            f"{[round(v, 2) for v in values]}"
+        )
+    base, loaded = (statistics.median(t) for t in times.values())
+    ratio = loaded / base
+    verdict = "ok" if ratio <= GOAL_RATIO else "OVER"
+    print(f"  ratio plugin/without: {ratio:.3f} (goal <= {GOAL_RATIO}) {verdict}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("project", type=Path)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-store", action="store_true", help="only measure collection")
+    parser.add_argument("--skip-collect", action="store_true", help="only measure the store")
     parser.add_argument("pytest_args", nargs="*", help="after --: passed to every pytest run")
     options = parser.parse_args()
     project: Path = options.project.resolve()
@@ -85,22 +99,14 @@ def main() -> None:
     run(project, off)
     _, line = run(project, on)
     items = collected(line)
-    for _ in range(options.rounds):
+    for _ in range(0 if options.skip_collect else options.rounds):
         times["without plugin"].append(run(project, off)[0])
         times["plugin, --unchanged off"].append(run(project, on)[0])
-    base, loaded = (statistics.median(t) for t in times.values())
     print(f"{project.name}: {items:,} items collected ({line})")
-    for name, values in times.items():
-        print(
-            f"  collect-only, {name:<24} median {statistics.median(values):7.3f}s CPU  "
-            f"{[round(v, 2) for v in values]}"
-        )
-    ratio = loaded / base
-    verdict = "ok" if ratio <= GOAL_RATIO else "OVER"
-    print(f"  ratio plugin/without: {ratio:.3f} (goal <= {GOAL_RATIO}) {verdict}")
+    if not options.skip_collect:
+        report(times)
     if options.skip_store:
         return
-
     for suffix in ("", "-wal", "-shm", "-journal"):
         store.with_name(store.name + suffix).unlink(missing_ok=True)
     walls = [
