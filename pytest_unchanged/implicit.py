@@ -12,6 +12,9 @@
   (a base class in ``tests/contract.py`` whose test methods the class inherits), and of every
   fixture function the test requests (a fixture in a module loaded with ``pytest_plugins``).
   Items that are not :class:`pytest.Function` (doctests, custom items) keep their own file.
+* The ``__init__.py`` of the test's directory and each directory above it in the repository
+  (:func:`package_inits`).
+* The plugin modules pytest registered (:func:`plugin_files`): inputs of every item.
 
 Files outside the repository are left to the caller to judge (see :class:`.inputs.Resolver`).
 pytest's private attributes read here, each guarded (an error gives nothing, never a traceback):
@@ -24,13 +27,23 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
-__all__ = ["ConftestFinder", "confcutdir", "defining_files", "loaded_conftests"]
+__all__ = [
+    "ConftestFinder",
+    "basedir",
+    "confcutdir",
+    "defining_files",
+    "loaded_conftests",
+    "package_inits",
+    "plugin_files",
+]
 
 MAX_WRAPPERS = 100
 """How many ``__wrapped__``/``func`` links are followed (:func:`inspect.unwrap` stops at
@@ -167,3 +180,80 @@ def _files_of(function: object, cls: type | None) -> tuple[str, ...]:
             continue  # a built-in class (object, Exception...)
         found[filename] = None
     return tuple(f for f in found if os.path.isabs(f))
+
+
+def plugin_files(config: pytest.Config) -> list[Path]:
+    """Return the absolute files of the plugin modules registered with ``config``'s plugin
+    manager (not conftests), of the modules defining registered plugin objects' classes, and
+    of the ``__init__.py`` of each package above them, sorted. Raises nothing: a plugin whose
+    file cannot be found adds nothing.
+
+    A plugin's hooks run for every test, so each plugin module inside the repository is an
+    input of every item however it was loaded (``-p NAME``, ``PYTEST_PLUGINS``,
+    ``pytest_plugins = [...]``, a ``pytest11`` entry point of a distribution installed from
+    this worktree): read from what pytest loaded (``config.pluginmanager.get_plugins()``),
+    never from a list of names. Importing ``pkg.plugin`` also ran ``pkg/__init__.py`` (read
+    from :data:`sys.modules`). Conftests are inputs of the items below them only. Files
+    outside the repository are environment facets (see :mod:`.outside`).
+    """
+    found: set[Path] = set()
+    try:
+        plugins = list(config.pluginmanager.get_plugins())
+    except Exception:
+        return []
+    for plugin in plugins:
+        module = plugin if isinstance(plugin, ModuleType) else _defining_module(plugin)
+        if module is None:
+            continue
+        file = getattr(module, "__file__", None)
+        if not isinstance(file, str) or not os.path.isabs(file):
+            continue
+        if Path(file).name == "conftest.py":
+            continue  # an input of the items below it, with the packages above it
+        found.add(Path(file))
+        found.update(_parent_files(module))
+    return sorted(found)
+
+
+def _defining_module(plugin: object) -> ModuleType | None:
+    name = getattr(type(plugin), "__module__", None)
+    return sys.modules.get(name) if isinstance(name, str) else None
+
+
+def _parent_files(module: ModuleType) -> list[Path]:
+    """The files of the packages above ``module`` (``a`` and ``a.b`` for ``a.b.c``)."""
+    name = getattr(module, "__name__", "")
+    found = []
+    parts = name.split(".") if isinstance(name, str) else []
+    for depth in range(1, len(parts)):
+        parent = sys.modules.get(".".join(parts[:depth]))
+        file = getattr(parent, "__file__", None)
+        if isinstance(file, str) and os.path.isabs(file):
+            found.append(Path(file))
+    return found
+
+
+def package_inits(directory: str) -> list[str]:
+    """Return ``__init__.py`` in ``directory`` (relative to the top of the repository, ``""``
+    for the top) and in every directory above it up to the top, existing or not.
+
+    Importing a test module inside a package runs the ``__init__.py`` of every package above
+    it (pytest's ``prepend``/``append`` modes import it under its dotted name, ``importlib``
+    from pytest 8.1 does too): each is an input. One that does not exist is an input with the
+    absent value, so creating it (which changes the module's name and what runs when it is
+    imported) changes the key. Directories above the repository are not listed.
+    """
+    found = []
+    parts = [part for part in directory.split("/") if part]
+    for depth in range(len(parts), -1, -1):
+        found.append("/".join([*parts[:depth], "__init__.py"]))
+    return found
+
+
+def basedir(path: Path) -> Path:
+    """The directory pytest's ``prepend`` and ``append`` import modes put on ``sys.path`` for
+    the module at ``path``: the first directory above it that is not a package."""
+    directory = path.parent
+    while (directory / "__init__.py").is_file() and directory.parent != directory:
+        directory = directory.parent
+    return directory

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pygit2
 
-from .implicit import ConftestFinder, Memo, defining_files
+from .implicit import ConftestFinder, Memo, basedir, defining_files, package_inits
 from .imports import ImportGraph, ImportRef, search_roots
 from .keys import canonical_json, digest
 from .links import LinkTargets
@@ -81,6 +81,9 @@ class Resolver:
     pytest configuration file, if any; ``global_inputs`` and ``default`` the ini lists
     ``unchanged_inputs`` and ``unchanged_default``; ``import_path`` the ``sys.path`` the
     inferred imports are looked up in (taken when the session began; ``None``: the current one).
+    ``plugin_files``: the plugin modules pytest registered (:func:`.implicit.plugin_files`),
+    inputs of every item with what they import; ``problem``: why every item must run
+    (code outside the repository that cannot be digested, see :mod:`.outside`).
     """
 
     worktree: Worktree
@@ -101,6 +104,9 @@ class Resolver:
     _last_marks: tuple[pytest.Item, tuple[pytest.Mark, ...]] | None = None
     _last_defining: tuple[pytest.Item, tuple[str, ...]] | None = None
     _mark_args: dict[int, tuple[pytest.Mark, list[str]]] = field(default_factory=dict)
+    plugin_files: Sequence[Path] = ()
+    problem: str | None = None
+    _plugin_inputs: list[str] | None = None
 
     def __post_init__(self) -> None:
         self._links = LinkTargets(self.worktree)
@@ -214,6 +220,8 @@ class Resolver:
         if self.worktree.hidden_error is not None:
             reason = f"git index flags unreadable ({self.worktree.hidden_error})"
             return ItemInputs((), "", "", unkeyable=reason, warnings=(reason,))
+        if self.problem is not None:
+            return ItemInputs((), "", "", unkeyable=self.problem, warnings=(self.problem,))
         signature = (
             tuple(declared) if declared is not None else ("\0default",),
             tuple(extra),
@@ -300,7 +308,7 @@ class Resolver:
         """
         present = [p for p in start if self.worktree.entry(p) is not ABSENT]
         bases = tuple(
-            sorted({_basedir(self.worktree.root / p) for p in present if p.endswith(".py")})
+            sorted({basedir(self.worktree.root / p) for p in present if p.endswith(".py")})
         )
         graph = self._graphs.get(bases)
         if graph is None:
@@ -314,7 +322,9 @@ class Resolver:
         top), and the reasons it cannot be keyed (an input pytest loaded outside the repository).
 
         The configuration file; every ``conftest.py`` pytest looks at for the directory (see
-        :class:`.implicit.ConftestFinder`), existing or not; the files defining the test.
+        :class:`.implicit.ConftestFinder`), existing or not; the same for ``__init__.py`` (see
+        :func:`.implicit.package_inits`); the plugin modules pytest registered and the modules
+        they import; the files defining the test.
         """
         directory = path.parent
         cached = self._implicit.get(directory)
@@ -332,6 +342,9 @@ class Resolver:
                     # keyed when it exists; one that does not exist there is not watched.
                     if os.path.isfile(candidate):
                         problems.append(f"{candidate} is outside the repository")
+            with contextlib.suppress(ValueError):
+                found.extend(package_inits(self.worktree.relpath(directory)))
+            found.extend(self._plugin_paths())
             cached = self._implicit[directory] = (found, problems)
         found, problems = cached
         if defining:
@@ -342,6 +355,18 @@ class Resolver:
                 with contextlib.suppress(ValueError):
                     found.append(self.worktree.relpath(filename))
         return found, list(problems)
+
+    def _plugin_paths(self) -> list[str]:
+        """The plugin files in the repository and their static import closure, once."""
+        if self._plugin_inputs is None:
+            inside = []
+            for file in self.plugin_files:
+                with contextlib.suppress(ValueError):
+                    inside.append(self.worktree.relpath(file))
+            self._plugin_inputs = sorted(
+                {*inside, *(self._import_closure(inside) if inside else ())}
+            )
+        return self._plugin_inputs
 
     def _expand(self, arg: str) -> list[str]:
         cached = self._paths.get(arg)
@@ -367,15 +392,6 @@ class Resolver:
             matched = [rel] if self.worktree.entry(rel) is not ABSENT else []
         self._paths[arg] = matched
         return matched
-
-
-def _basedir(path: Path) -> Path:
-    """The directory pytest's ``prepend`` and ``append`` import modes put on ``sys.path`` for
-    the module at ``path``: the first directory above it that is not a package."""
-    directory = path.parent
-    while (directory / "__init__.py").is_file() and directory.parent != directory:
-        directory = directory.parent
-    return directory
 
 
 def _call_text(args: Sequence[object], kwargs: Mapping[str, object]) -> str:

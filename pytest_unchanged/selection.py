@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from .clashes import omit, reveal_clash
 from .derive import Derivation
-from .fastpath import MarkNames, analysable, mirror_import_path, observed_marks, summarize
+from .fastpath import MarkNames, analysable, observed_marks, summarize
 from .inputs import InputError, ItemInputs
 from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
@@ -137,15 +138,14 @@ class UnchangedPlugin:
         if not self.fast_path or collection_path.suffix != ".py":
             return None
         if not collection_path.is_relative_to(config.rootpath):
-            return None
+            return reveal_clash(config, collection_path)
         file = collection_path.relative_to(config.rootpath).as_posix()
         module = self.context.unchanged_module(file, collection_path)
         if module is None or file in self._last_failed_files():
-            return None  # last failed: collected, so its items report (and clear --lf's list)
-        if not collected_whole(config, collection_path, file):
-            return None  # pytest decides; counted only when the arguments would collect it
+            return reveal_clash(config, collection_path)  # last failed: collected, reported
+        if not collected_whole(config, collection_path, file) or not omit(config, collection_path):
+            return reveal_clash(config, collection_path)  # pytest decides; a name clash
         self.not_collected[file] = module
-        mirror_import_path(config, collection_path)
         return True
 
     def _last_failed_files(self) -> frozenset[str]:

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 from .environment import environment_facets
 from .fastpath import mark_selector, unchanged_module
-from .implicit import ConftestFinder, confcutdir, loaded_conftests
+from .implicit import ConftestFinder, confcutdir, loaded_conftests, plugin_files
 from .inputs import Resolver
 from .keys import canonical_json, digest
+from .outside import outside_code
 from .shared import trusted_records
 from .store import CorruptStoreError, Record, Store, StoreError
 from .summaries import StoredModule, UnchangedModule
@@ -131,7 +132,8 @@ class Context:
         Raises :class:`~pytest_unchanged.worktree.NotARepositoryError` outside a worktree.
         """
         worktree = Worktree.discover(rootdir)
-        facets = environment_facets(env_names, salt, extra_facets, ignore_distributions)
+        outside = outside_code(worktree.root, ignored := tuple(ignore_distributions))
+        facets = environment_facets(env_names, salt, [outside.facets, *extra_facets], ignored)
         resolver = Resolver(
             worktree,
             rootdir,
@@ -139,6 +141,8 @@ class Context:
             global_inputs=tuple(global_inputs),
             default=tuple(default),
             import_path=None if import_path is None else tuple(import_path),
+            plugin_files=() if pytest_config is None else plugin_files(pytest_config),
+            problem="; ".join(outside.problems) or None,
         )
         if pytest_config is not None:
             # The conftests pytest looks at and loaded: the same for the fast path (before a

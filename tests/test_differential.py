@@ -139,6 +139,11 @@ INI_LINES = {
     "slow": 'addopts = -m "not slow"\n',
 }
 
+PLUGINS = {
+    False: "def pytest_runtest_setup(item):\n    pass\n",
+    True: "def pytest_runtest_setup(item):\n    raise RuntimeError('the plugin broke it')\n",
+}
+
 OVERRIDES: tuple[tuple[str, ...], ...] = (
     ("-o", "unchanged_inputs=data/d0.txt"),
     ("-o", "unchanged_inputs=data/*.txt"),
@@ -162,6 +167,7 @@ class Project:
         self.counter = 0
         self.overrides: list[tuple[str, ...]] = []
         self.log: list[str] = []
+        self.plugin_loaded = False  # -p localplug: the root must be on sys.path
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -253,6 +259,8 @@ class Project:
             (3, self.local_settings),
             (2, self.commit),
             (4, self.repair),
+            (2, self.package_init),
+            (1, self.plugin),
         ]
         weights = [w for w, _ in actions]
         return self.rng.choices([a for _, a in actions], weights)[0]()
@@ -400,6 +408,25 @@ class Project:
         self.write(where, f"BROKEN = {broken}\n")
         return f"{where} := BROKEN = {broken} (no {other})"
 
+    def package_init(self) -> str:
+        """Create, edit or delete ``tests/sub/__init__.py``: pytest then imports the modules of
+        tests/sub as ``sub.test_...`` and runs it first (a broken one is a collection error)."""
+        where = "tests/sub/__init__.py"
+        if (self.root / where).exists() and self.rng.random() < 0.4:
+            self.remove(where)
+            return f"deleted {where}"
+        broken = self.rng.random() < 0.5
+        self.write(where, "raise RuntimeError('broken package')\n" if broken else "")
+        return f"{where} := {'broken' if broken else 'empty'}"
+
+    def plugin(self) -> str:
+        """Load ``localplug.py`` (in the repository) with ``-p`` from now on, in a version
+        that makes every test error at setup, or one that does nothing."""
+        broken = self.rng.random() < 0.5
+        self.write("localplug.py", PLUGINS[broken])
+        self.plugin_loaded = True  # from now on, every run loads it
+        return f"localplug.py := {'broken' if broken else 'fine'} (-p localplug)"
+
     def repair(self) -> str:
         """Make every generated test pass again (but for warnings turned into errors), so
         that whole modules become unchanged and the fast path has something to decide."""
@@ -413,6 +440,10 @@ class Project:
         for where in ("local_settings.py", "tests/local_settings.py"):
             if (self.root / where).exists():
                 self.write(where, "BROKEN = False\n")
+        if (self.root / "tests/sub/__init__.py").exists():
+            self.write("tests/sub/__init__.py", "")
+        if (self.root / "localplug.py").exists():
+            self.write("localplug.py", PLUGINS[False])
         return "repaired"
 
     def commit(self) -> str:
@@ -420,7 +451,8 @@ class Project:
         return "commit"
 
     def arguments(self) -> list[str]:
-        return [text for pair in self.overrides for text in pair]
+        plugin = ["-p", "localplug"] if self.plugin_loaded else []
+        return [text for pair in self.overrides for text in pair] + plugin
 
 
 Outcomes = dict[str, str]
@@ -479,6 +511,8 @@ def steps(pytester: pytest.Pytester, seed: int, count: int) -> Iterator[Step]:
     for step in range(1, count + 1):
         change = project.change()
         history.append(f"{step}: {change}")
+        if project.plugin_loaded and str(root) not in sys.path:
+            pytester.syspathinsert()  # -p localplug imports it from the rootdir
         arguments = project.arguments()
         shutil.rmtree(saved, ignore_errors=True)
         if cache.exists():
