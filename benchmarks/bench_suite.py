@@ -49,18 +49,23 @@ def git(cwd: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, env=env, capture_output=True)
 
 
-def make_suite(root: Path, modules: int, tests: int) -> None:
-    """Write the generated suite into a new git repository at ``root``."""
+def make_suite(root: Path, modules: int, tests: int, imports: bool = False) -> None:
+    """Write the generated suite into a new git repository at ``root``; with ``imports``, the
+    tests are unmarked and import their source module (``unchanged_default = imports``)."""
     (root / "src").mkdir(parents=True)
     (root / "tests").mkdir()
-    (root / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
+    ini = "unchanged_default = imports\npythonpath = src\n" if imports else ""
+    (root / "pytest.ini").write_text(f"[pytest]\ntestpaths = tests\n{ini}")
     (root / ".gitignore").write_text(".pytest_cache/\n__pycache__/\n.testmondata*\n")
     for i in range(modules):
         (root / "src" / f"mod_{i}.py").write_text(f"VALUE = {i}\n")
         body = "\n\n".join(f"def test_{j}():\n    assert {j} == {j}" for j in range(tests))
-        (root / "tests" / f"test_mod_{i}.py").write_text(
-            f'import pytest\n\npytestmark = pytest.mark.depends_on("src/mod_{i}.py")\n\n{body}\n'
+        header = (
+            f"import mod_{i}\n"
+            if imports
+            else f'import pytest\n\npytestmark = pytest.mark.depends_on("src/mod_{i}.py")\n'
         )
+        (root / "tests" / f"test_mod_{i}.py").write_text(f"{header}\n{body}\n")
     git(root, "init", "-q")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "suite")
@@ -177,13 +182,16 @@ def main() -> int:
     parser.add_argument("--tests", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--big-repo", action="store_true", help="also time a 100,000-file repo")
+    parser.add_argument(
+        "--imports", action="store_true", help="unmarked tests, unchanged_default = imports"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="keep generated files here")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="unchanged-bench-"))
     suite = workdir / f"suite-{args.modules}x{args.tests}"
     if suite.exists():
         shutil.rmtree(suite)
-    make_suite(suite, args.modules, args.tests)
+    make_suite(suite, args.modules, args.tests, args.imports)
     print(f"suite: {args.modules} modules x {args.tests} tests in {suite}, {args.rounds} rounds")
     medians = measure(suite, args.rounds)
     for name, seconds in medians.items():

@@ -47,7 +47,7 @@ from .checkpoints_state import (
     StateFile,
     default_state_file,
 )
-from .worktree import (
+from .gitobjects import (
     ABSENT,
     MODE_BLOB,
     MODE_COMMIT,
@@ -55,9 +55,9 @@ from .worktree import (
     MODE_LINK,
     MODE_TREE,
     Entry,
-    Worktree,
     hash_tree,
 )
+from .worktree import Worktree
 
 __all__ = [
     "DEFAULT_NAME",

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from .checkpoints import DEFAULT_NAME, Change, Checkpoints, checkpoint, compare, state_file_of
-from .worktree import ABSENT, MODE_BLOB, MODE_TREE, Entry
+from .gitobjects import ABSENT, MODE_BLOB, MODE_TREE, Entry
 
 __all__ = ["add_checkpoint_commands"]
 

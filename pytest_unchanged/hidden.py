@@ -1,5 +1,5 @@
-"""Index entries whose edits ``git status`` hides (``assume-unchanged``, ``skip-worktree``), and
-the symlinks the index holds.
+"""One pass over the index: entries whose edits ``git status`` hides (``assume-unchanged``,
+``skip-worktree``, stat data a relaxed ``core.*`` setting no longer checks), symlinks, gitlinks.
 
 ``git update-index --assume-unchanged PATH`` sets the ``CE_VALID`` bit of the entry's flags
 (``0x8000``) and ``--skip-worktree`` the ``CE_SKIP_WORKTREE`` bit of its extended flags
@@ -8,12 +8,23 @@ the symlinks the index holds.
 bits: an edited file so flagged is reported as unchanged, and its content would be read from
 ``HEAD``. :class:`~pytest_unchanged.worktree.Worktree` hashes such files from disk instead.
 
-pygit2's :class:`pygit2.IndexEntry` does not expose the flags, so they are read through
-pygit2's own cffi binding of ``git_index_get_byindex`` (read-only; the index is not written).
+With ``core.trustctime=false``, ``core.checkStat=minimal``, ``core.fileMode=false`` or
+``core.symlinks=false`` git (and libgit2) stop comparing part of an entry's stat data, so an
+edit keeping the size and restoring the mtime, or a ``chmod +x``, is invisible to status. The
+audit (``audit=True``) compares every field git records (ctime, mtime, size, inode, type and
+executable bit; racily clean entries count as changed, git's ``is_racy_timestamp``) against
+``lstat`` itself, and reports the entries that differ: those are hashed from disk.
+
+pygit2's :class:`pygit2.IndexEntry` does not expose the flags or the stat data, so they are read
+through pygit2's own cffi binding of ``git_index_get_byindex`` (read-only; the index is not
+written).
 """
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pygit2
@@ -34,29 +45,39 @@ SKIP_WORKTREE = 0x4000
 
 MODE_LINK = 0o120000
 """An index entry's mode for a symlink."""
+MODE_GITLINK = 0o160000
+"""An index entry's mode for a submodule (a gitlink)."""
+MODE_EXECUTABLE = 0o100755
+"""An index entry's mode for an executable file."""
+
+_NS = 1_000_000_000
+_U32 = 0xFFFFFFFF
 
 
 class IndexScan(NamedTuple):
     """What one pass over the index finds: ``hidden`` maps each path flagged
     ``assume-unchanged`` (``True``) or only ``skip-worktree`` (``False``); ``links`` lists the
-    paths staged as symlinks, in index order (sorted)."""
+    paths staged as symlinks, in index order (sorted); ``gitlinks`` the submodules' paths;
+    ``stale`` (only when audited) the entries whose ``lstat`` differs from the index's stat
+    data, or are racily clean."""
 
     hidden: dict[str, bool]
     links: list[str]
+    gitlinks: list[str]
+    stale: list[str]
 
 
 class HiddenEntriesError(Exception):
     """The index flags cannot be read (pygit2's cffi binding changed); the message says why."""
 
 
-def hidden_entries(repository: pygit2.Repository) -> IndexScan:
-    """Return the index paths flagged ``assume-unchanged`` or ``skip-worktree``, and those
-    staged as symlinks.
+def hidden_entries(repository: pygit2.Repository, *, audit: bool = False) -> IndexScan:
+    """Return the index paths flagged ``assume-unchanged`` or ``skip-worktree``, those staged as
+    symlinks and as gitlinks, and with ``audit`` those whose stat data no longer matches disk.
 
     In ``hidden``, the value is ``True`` for ``assume-unchanged`` and ``False`` for
-    ``skip-worktree`` only (a sparse checkout's entries: git treats a missing such file as its
-    index blob, not as deleted). Paths are relative to the top, POSIX style, as the index
-    stores them.
+    ``skip-worktree`` only (a sparse checkout's entries). Paths are relative to the top, POSIX
+    style, as the index stores them.
 
     Raises :class:`HiddenEntriesError` when the flags cannot be read.
     """
@@ -65,16 +86,66 @@ def hidden_entries(repository: pygit2.Repository) -> IndexScan:
 
         index: Any = repository.index
         handle = index._index
-        found = IndexScan({}, [])
+        found = IndexScan({}, [], [], [])
+        root = Path(repository.workdir or ".")
+        racy = _index_mtime(repository) if audit else 0
         for position in range(C.git_index_entrycount(handle)):
             entry = C.git_index_get_byindex(handle, position)
             if entry == ffi.NULL:
                 continue
             assume = bool(entry.flags & ASSUME_UNCHANGED)
+            mode = entry.mode
+            if not (assume or entry.flags_extended & SKIP_WORKTREE or mode in _NAMED or audit):
+                continue
+            path = ffi.string(entry.path).decode("utf-8", "surrogateescape")
             if assume or entry.flags_extended & SKIP_WORKTREE:
-                found.hidden[ffi.string(entry.path).decode("utf-8", "surrogateescape")] = assume
-            if entry.mode == MODE_LINK:
-                found.links.append(ffi.string(entry.path).decode("utf-8", "surrogateescape"))
+                found.hidden[path] = assume
+            elif mode == MODE_GITLINK:
+                found.gitlinks.append(path)
+            elif audit and _stale(entry, root / path, racy):
+                found.stale.append(path)
+            if mode == MODE_LINK:
+                found.links.append(path)
         return found
     except (ImportError, AttributeError, TypeError) as error:
         raise HiddenEntriesError(f"cannot read the index flags: {error}") from error
+
+
+_NAMED = frozenset({MODE_LINK, MODE_GITLINK})
+
+
+def _index_mtime(repository: pygit2.Repository) -> int:
+    """The index file's mtime in nanoseconds (0 when there is no index file)."""
+    try:
+        return os.stat(os.path.join(repository.path, "index")).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _same_time(recorded: Any, nanoseconds: int) -> bool:
+    # The index keeps seconds in 32 bits and nanoseconds only when git was built with them.
+    if recorded.seconds & _U32 != (nanoseconds // _NS) & _U32:
+        return False
+    return not recorded.nanoseconds or recorded.nanoseconds == nanoseconds % _NS
+
+
+def _stale(entry: Any, full: Path, index_mtime: int) -> bool:
+    """Whether the file at ``full`` may differ from what the index ``entry`` recorded."""
+    try:
+        st = full.lstat()
+    except OSError:
+        return True
+    is_link = stat.S_ISLNK(st.st_mode)
+    if is_link != (entry.mode == MODE_LINK) or not (is_link or stat.S_ISREG(st.st_mode)):
+        return True
+    if not is_link and bool(st.st_mode & stat.S_IXUSR) != (entry.mode == MODE_EXECUTABLE):
+        return True
+    if st.st_size & _U32 != entry.file_size or (entry.ino and st.st_ino & _U32 != entry.ino):
+        return True
+    if not (_same_time(entry.mtime, st.st_mtime_ns) and _same_time(entry.ctime, st.st_ctime_ns)):
+        return True
+    # Racily clean (git's is_racy_timestamp): written in the same tick as the index.
+    recorded = entry.mtime.seconds * _NS + entry.mtime.nanoseconds
+    return not index_mtime or recorded >= (
+        index_mtime if entry.mtime.nanoseconds else index_mtime // _NS * _NS
+    )

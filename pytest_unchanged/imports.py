@@ -4,13 +4,12 @@ With the ini value ``unchanged_default = imports``, an item with no ``depends_on
 inputs its test module, its ``conftest.py`` files, and the transitive closure of the repository
 modules they import. Imports are read from the syntax tree, never by importing:
 
-* ``import a.b`` and ``from a.b import c`` anywhere in a module (top level, functions, classes,
-  ``if``/``try`` blocks, ``if TYPE_CHECKING:`` too); ``from a import b`` also counts ``a/b.py``
-  when ``b`` is a submodule;
+* ``import a.b`` and ``from a.b import c`` anywhere in a module; ``from a import b`` also
+  counts ``a/b.py`` when ``b`` is a submodule, ``from a import *`` the submodules ``a``'s
+  ``__all__`` names;
 * relative imports (``from . import x``, ``from ..pkg import y``), resolved from the file's
   package (PEP 328), in every portion of a namespace package;
-* calls with a constant string: ``importlib.import_module("a.b")``, ``__import__("a")``, and
-  the constant strings of a ``pytest_plugins`` assignment.
+* imports written as strings, doctest examples, ``pytest_plugins`` (see :mod:`.import_syntax`).
 
 Importing ``a.b.c`` runs ``a/__init__.py`` and ``a/b/__init__.py``: they are inputs too, and so
 are the ``__init__.py`` files of the packages a test module itself lives in. Each name is found
@@ -24,21 +23,20 @@ module was imported is not ``sys.path`` when the keys are computed. Modules outs
 repository (the standard library, installed distributions) are not inputs: installed
 distributions are environment facets already.
 
-Dynamic imports (a computed module name, ``exec``, plugins found through entry points) cannot be
-seen; ``--unchanged-audit`` shows what a test really imports and opens.
+When the closure cannot be sure, :meth:`ImportGraph.doubt` says why and the resolver falls back
+to the whole worktree: a file's own doubts (a computed import, ``sys.path`` changed: see
+:mod:`.import_syntax`), a module name found neither in a root nor outside the worktree (see
+:mod:`.import_outside`), a star import of a package whose ``__all__`` is computed, a compiled
+module in the worktree, a name a namespace package does not hold.
 
 The imports of a file are memoised per blob OID, so identical files are parsed once.
 """
 
 from __future__ import annotations
 
-import ast
-import contextlib
-import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from importlib.machinery import (
     BYTECODE_SUFFIXES,
     EXTENSION_SUFFIXES,
@@ -50,18 +48,20 @@ from importlib.machinery import (
 )
 from pathlib import Path
 
+from .import_outside import INSTALLED, NOWHERE, Found, Outside
+from .import_refs import PLUGIN, STRICT, TARGET, ImportRef, Parsed, load_parsed, save_parsed
+from .import_syntax import parse_file
 from .worktree import ABSENT, Worktree
 
 __all__ = [
     "ImportGraph",
     "ImportRef",
+    "Parsed",
     "load_parsed",
     "parse_imports",
     "save_parsed",
     "search_roots",
 ]
-
-_IMPORT_FUNCTIONS = frozenset({"import_module", "__import__"})
 
 # The loaders of Python's default path hook, in its order (importlib._bootstrap_external.
 # _get_supported_file_loaders): extension modules, then source, then bytecode.
@@ -71,107 +71,12 @@ _LOADERS = (
     (SourcelessFileLoader, BYTECODE_SUFFIXES),
 )
 _ALL_SUFFIXES = (*EXTENSION_SUFFIXES, *SOURCE_SUFFIXES, *BYTECODE_SUFFIXES)
-
-
-@dataclass(frozen=True, slots=True)
-class ImportRef:
-    """One import statement's target.
-
-    ``module`` is the dotted name after the dots (``""`` for ``from . import x``); ``level`` the
-    number of leading dots (0 for an absolute import); ``names`` the names of a
-    ``from ... import`` (each may be a submodule), empty for ``import a.b``.
-    """
-
-    module: str
-    level: int = 0
-    names: tuple[str, ...] = ()
+_COMPILED = (*EXTENSION_SUFFIXES, *BYTECODE_SUFFIXES)
 
 
 def parse_imports(source: bytes) -> tuple[ImportRef, ...]:
-    """Return the imports found in the Python ``source`` (in no particular order).
-
-    A file that does not parse (a syntax error, null bytes) has no imports: importing it fails,
-    so no test that needs it can pass and be recorded.
-    """
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return ()
-    found: list[ImportRef] = []
-    # Import statements are statements: unless a call may import, expressions need no visit.
-    dynamic = b"import_module" in source or b"__import__" in source
-    for node in ast.walk(tree) if dynamic else _statements(tree):
-        if isinstance(node, ast.Import):
-            found.extend(ImportRef(alias.name) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            names = tuple(alias.name for alias in node.names if alias.name != "*")
-            found.append(ImportRef(node.module or "", node.level, names))
-        elif isinstance(node, ast.Call) and _called_name(node.func) in _IMPORT_FUNCTIONS:
-            found.extend(ImportRef(text) for text in _constant_strings(_first(node.args)))
-        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(isinstance(t, ast.Name) and t.id == "pytest_plugins" for t in targets):
-                found.extend(ImportRef(text) for text in _constant_strings(node.value))
-    return tuple(found)
-
-
-def _statements(tree: ast.Module) -> Iterator[ast.AST]:
-    """Every statement of ``tree``, at any depth (bodies of functions, classes, blocks)."""
-    pending: list[ast.AST] = list(tree.body)
-    while pending:
-        node = pending.pop()
-        yield node
-        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
-            children = getattr(node, name, None)
-            if isinstance(children, list):
-                pending.extend(children)
-
-
-def _called_name(func: ast.expr) -> str | None:
-    if isinstance(func, ast.Name):
-        return func.id
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    return None
-
-
-def _constant_strings(node: ast.expr | None) -> list[str]:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return [node.value]
-    if isinstance(node, ast.List | ast.Tuple | ast.Set):
-        return [text for element in node.elts for text in _constant_strings(element)]
-    return []
-
-
-def _first(args: list[ast.expr]) -> ast.expr | None:
-    return args[0] if args else None
-
-
-def load_parsed(path: Path) -> dict[str, tuple[ImportRef, ...]]:
-    """Return the imports by blob OID saved at ``path`` by :func:`save_parsed`.
-
-    A missing or unreadable file gives an empty mapping: it is only a cache.
-    """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {
-            oid: tuple(ImportRef(m, int(level), tuple(names)) for m, level, names in refs)
-            for oid, refs in data.items()
-        }
-    except (OSError, ValueError, TypeError, AttributeError):
-        return {}
-
-
-def save_parsed(path: Path, parsed: dict[str, tuple[ImportRef, ...]]) -> None:
-    """Write ``parsed`` (imports by blob OID) to ``path`` as JSON, atomically (write, rename)."""
-    data = {oid: [[r.module, r.level, list(r.names)] for r in refs] for oid, refs in parsed.items()}
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
+    """Return the imports found in the Python ``source`` (see :func:`.import_syntax.parse_file`)."""
+    return parse_file(source).refs
 
 
 def search_roots(worktree: Worktree, rootdir: Path, path: Sequence[str] = ()) -> list[Path]:
@@ -203,57 +108,84 @@ def search_roots(worktree: Worktree, rootdir: Path, path: Sequence[str] = ()) ->
 
 
 class ImportGraph:
-    """The repository modules files import, and their transitive closure.
+    """The repository modules files import, their transitive closure, and the doubts about it.
 
     ``worktree`` gives blob OIDs (the parse memo key) and relative paths; ``roots`` are the
-    directories absolute imports are looked up in (see :func:`search_roots`). Paths in and out
-    are relative to the repository's top, POSIX style.
+    directories absolute imports are looked up in (see :func:`search_roots`); ``path`` is the
+    ``sys.path`` whose other entries hold what is installed (a name found only there is not an
+    input). Paths in and out are relative to the repository's top, POSIX style.
     """
 
     def __init__(
         self,
         worktree: Worktree,
         roots: Iterable[Path],
-        parsed: dict[str, tuple[ImportRef, ...]] | None = None,
+        parsed: dict[str, Parsed] | None = None,
+        path: Sequence[str] | None = None,
     ) -> None:
         self.worktree = worktree
         self.roots = list(roots)
         self.parsed = {} if parsed is None else parsed
-        """Imports by blob OID; pass one loaded with :func:`load_parsed` to skip parsing."""
+        """Parsed files by blob OID; pass one loaded with :func:`load_parsed` to skip parsing."""
         self.used: set[str] = set()
         """The blob OIDs looked up: what is worth saving for the next session."""
-        self._direct: dict[str, tuple[str, ...]] = {}
+        entries = (Path(p or os.getcwd()).resolve() for p in (sys.path if path is None else path))
+        outside = [str(p) for p in dict.fromkeys(entries) if p not in self.roots]
+        self.outside = Outside(worktree, outside)
+        self._direct: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._finders: dict[Path, FileFinder] = {}
 
-    def imports_of(self, rel: str) -> tuple[ImportRef, ...]:
-        """Return the imports in the file ``rel``, parsed once per blob OID (none when absent)."""
+    def parsed_of(self, rel: str) -> Parsed:
+        """Return what the file ``rel`` imports, parsed once per blob OID (nothing when absent).
+
+        A file that is not Python source (a doctest text file) is read as doctest examples.
+        """
         entry = self.worktree.entry(rel)
         if entry is ABSENT or entry.is_tree:
-            return ()
-        self.used.add(entry.oid)
-        cached = self.parsed.get(entry.oid)
+            return Parsed()
+        text = not rel.endswith(tuple(SOURCE_SUFFIXES))
+        memo = f"{entry.oid}:text" if text else entry.oid
+        self.used.add(memo)
+        cached = self.parsed.get(memo)
         if cached is None:
             try:
                 source = (self.worktree.root / rel).read_bytes()
             except OSError:
                 source = b""
-            cached = self.parsed[entry.oid] = parse_imports(source)
+            cached = self.parsed[memo] = parse_file(source, text=text)
         return cached
+
+    def imports_of(self, rel: str) -> tuple[ImportRef, ...]:
+        """Return the imports in the file ``rel`` (none when absent)."""
+        return self.parsed_of(rel).refs
 
     def direct(self, rel: str) -> tuple[str, ...]:
         """Return the repository files the file ``rel`` imports directly, sorted."""
+        return self._read(rel)[0]
+
+    def doubts_of(self, rel: str) -> tuple[str, ...]:
+        """Return why the imports of the file ``rel`` cannot be known statically: a computed
+        import, ``sys.path`` changed, a name found nowhere... (empty: they are known)."""
+        return self._read(rel)[1]
+
+    def _read(self, rel: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         cached = self._direct.get(rel)
         if cached is None:
             found: set[str] = set()
             anchor = (self.worktree.root / rel).parent
-            for ref in self.imports_of(rel):
-                found.update(self._resolve(ref, anchor))
+            if rel.endswith(_COMPILED):
+                doubts = ["a compiled module: its imports cannot be read"]
+            else:
+                parsed = self.parsed_of(rel)
+                doubts = list(parsed.doubts)
+                for ref in parsed.refs:
+                    found.update(self._resolve(ref, anchor, doubts))
             # Importing a module of a package runs the package's __init__.py files first.
             package = anchor
             while package != self.worktree.root and self._add(found, package / "__init__.py"):
                 package = package.parent
             found.discard(rel)
-            cached = self._direct[rel] = tuple(sorted(found))
+            cached = self._direct[rel] = (tuple(sorted(found)), tuple(dict.fromkeys(doubts)))
         return cached
 
     def closure(self, start: Iterable[str]) -> list[str]:
@@ -268,7 +200,15 @@ class ImportGraph:
                     pending.append(found)
         return sorted(seen.difference(start))
 
-    def _resolve(self, ref: ImportRef, anchor: Path) -> set[str]:
+    def doubt(self, files: Iterable[str]) -> str | None:
+        """Return the first doubt (``path: reason``) about the imports of ``files``, if any."""
+        for rel in sorted(files):
+            doubts = self.doubts_of(rel)
+            if doubts:
+                return f"{rel}: {doubts[0]}"
+        return None
+
+    def _resolve(self, ref: ImportRef, anchor: Path, doubts: list[str]) -> set[str]:
         parts = [p for p in ref.module.split(".") if p]
         files: set[str] = set()
         if ref.level:
@@ -277,30 +217,72 @@ class ImportGraph:
             base = anchor
             for _ in range(ref.level - 1):
                 base = base.parent
-            self._add(files, base / "__init__.py")
-            locations = self._package_path(base)
+            init = base / "__init__.py"
+            self._add(files, init)
+            found: list[Found] = [(init if init.is_file() else None, self._package_path(base))]
         else:
-            locations = self.roots
-        self._module_files(files, locations, parts, ref.names)
+            found = [(None, self.roots)]
+        dotted = "." * ref.level
+        for index, part in enumerate(parts):
+            dotted += ("." if index else "") + part
+            locations = [p for _, below in found for p in below]
+            found = self._find(files, locations, part)
+            if not found and index == 0 and not ref.level:
+                elsewhere = self.outside.find(part, ref.kind)
+                if elsewhere == INSTALLED:
+                    return files  # the standard library, or installed: an environment facet
+                if elsewhere != NOWHERE:
+                    origin, below = elsewhere
+                    if origin is not None:
+                        self._add(files, origin)
+                    found = [(origin, below)]
+            if not found:
+                if ref.kind in (STRICT, PLUGIN) or (ref.kind == TARGET and index == 0):
+                    doubts.append(f"import {dotted}: found neither in the worktree nor installed")
+                return files
+        packages = [f for f in found if f[1]]
+        if not packages:
+            return files  # a plain module: the names are its attributes
+        locations = [p for _, below in packages for p in below]
+        for name in ref.names:
+            if name == "*":
+                self._star(files, packages, locations, dotted, doubts)
+            elif (
+                not self._find(files, locations, name)
+                and ref.kind == STRICT
+                and all(origin is None for origin, _ in packages)
+            ):
+                # A namespace package defines no names: only a submodule can be imported, and
+                # one may appear in a portion outside the roots.
+                doubts.append(f"from {dotted or '.'} import {name}: found nowhere")
         return files
 
-    def _module_files(
-        self, files: set[str], locations: list[Path], parts: list[str], names: tuple[str, ...]
+    def _star(
+        self,
+        files: set[str],
+        packages: list[Found],
+        locations: list[Path],
+        dotted: str,
+        doubts: list[str],
     ) -> None:
-        """Add to ``files`` what importing ``parts`` (then ``names`` from it) from the search
-        ``locations`` runs: each package's ``__init__`` and the module itself."""
-        for part in parts:
-            locations = self._find(files, locations, part)
-            if not locations:
-                return  # not found, or a plain module: nothing below it to import
-        for name in names:
-            # `from pkg import name`: name may be a submodule (or just an attribute).
-            self._find(files, locations, name)
+        """``from package import *`` imports the submodules its ``__all__`` names."""
+        for origin, _ in packages:
+            if origin is None:
+                continue  # a namespace package has no __all__
+            try:
+                rel = self.worktree.relpath(origin)
+            except ValueError:
+                continue
+            parsed = self.parsed_of(rel)
+            if not parsed.exports_known:
+                doubts.append(f"from {dotted or '.'} import *: its __all__ is computed")
+            for name in parsed.exports or ():
+                self._find(files, locations, name)
 
-    def _find(self, files: set[str], locations: list[Path], name: str) -> list[Path]:
+    def _find(self, files: set[str], locations: list[Path], name: str) -> list[Found]:
         """Look ``name`` up in each of ``locations`` as Python's path-based finder would, add
-        the file of every regular module or package found, and return the search locations of
-        what was found (its ``__path__``: the package directory, or every namespace portion).
+        the file of every regular module or package found, and return what was found (its
+        file, and its search locations: the package directory, or every namespace portion).
 
         Within one location, :class:`importlib.machinery.FileFinder` itself decides (a
         package directory with an ``__init__`` before a module file ``name.py``, a module
@@ -310,15 +292,16 @@ class ImportGraph:
         was imported is not ``sys.path`` now (pytest's ``prepend`` import mode inserts a
         directory per test module), so a name found in two roots keeps both as inputs.
         """
-        below: list[Path] = []
+        found: list[Found] = []
         for location in locations:
             spec = self._finder(location).find_spec(name)
             if spec is None:
                 continue
-            if spec.origin and spec.has_location:
-                self._add(files, Path(spec.origin))
-            below.extend(Path(p) for p in spec.submodule_search_locations or ())
-        return below
+            origin = Path(spec.origin) if spec.origin and spec.has_location else None
+            if origin is not None:
+                self._add(files, origin)
+            found.append((origin, [Path(p) for p in spec.submodule_search_locations or ()]))
+        return found
 
     def _finder(self, directory: Path) -> FileFinder:
         finder = self._finders.get(directory)

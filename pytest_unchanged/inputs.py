@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pygit2
 
 from .implicit import ConftestFinder, Memo, basedir, defining_files, package_inits
-from .imports import ImportGraph, ImportRef, search_roots
+from .imports import ImportGraph, Parsed, search_roots
 from .keys import canonical_json, digest
 from .links import LinkTargets
 from .worktree import ABSENT, Worktree
@@ -100,9 +100,9 @@ class Resolver:
     _node_marks: dict[object, tuple[pytest.Mark, ...]] = field(default_factory=dict)
     import_path: Sequence[str] | None = None
     _graphs: dict[tuple[Path, ...], ImportGraph] = field(default_factory=dict)
-    _parsed: dict[str, tuple[ImportRef, ...]] = field(default_factory=dict)
+    _parsed: dict[str, Parsed] = field(default_factory=dict)
+    import_doubts: dict[str, str] = field(default_factory=dict)  # why imports fell back to "."
     _last_marks: tuple[pytest.Item, tuple[pytest.Mark, ...]] | None = None
-    _last_defining: tuple[pytest.Item, tuple[str, ...]] | None = None
     _mark_args: dict[int, tuple[pytest.Mark, list[str]]] = field(default_factory=dict)
     plugin_files: Sequence[Path] = ()
     problem: str | None = None
@@ -192,14 +192,9 @@ class Resolver:
     def defining(self, item: pytest.Item) -> tuple[str, ...]:
         """Return the files (absolute) defining ``item`` other than its own module: its test
         function, class and MRO, fixtures (see :func:`.implicit.defining_files`)."""
-        last = self._last_defining
-        if last is not None and last[0] is item:
-            return last[1]  # item_inputs() and the module summary ask in turn for the same item
         own = str(item.path)
         # Commonly the test and its fixtures are defined in its module and conftests.
-        found = tuple(f for f in defining_files(item, self._defining) if f != own)
-        self._last_defining = (item, found)
-        return found
+        return tuple(f for f in defining_files(item, self._defining) if f != own)
 
     def module_inputs(
         self,
@@ -262,7 +257,7 @@ class Resolver:
         )
         for arg in specs:
             if arg == IMPORTS:
-                paths.update(self._import_closure(paths))
+                paths.update(self._import_closure(paths, own))
                 continue
             matched = self._expand(arg)
             if not matched:
@@ -296,17 +291,18 @@ class Resolver:
             manifest, digest(manifest), body, unkeyable, tuple(missing), specs, tuple(problems)
         )
 
-    def _import_closure(self, start: Iterable[str]) -> list[str]:
-        """The repository files the existing files in ``start`` import, transitively.
+    def _import_closure(self, start: Iterable[str], own: str | None = None) -> list[str]:
+        """The repository files the Python files in ``start`` (and ``own``, the item's file,
+        a doctest text file too) import, transitively. For an item (``own`` given), ``[""]``,
+        the whole worktree, when the closure is in doubt (:meth:`.imports.ImportGraph.doubt`).
 
         Names are looked up in ``import_path`` (``sys.path`` when the session began), after the
-        directory pytest's import modes insert for each Python file of ``start`` (the first
-        directory above it without an ``__init__.py``): never in the ``sys.path`` of the
-        moment, which holds the directories of whichever modules were imported so far, so the
-        closure of a module is the same whether it is derived at collection or by the fast
-        path before anything was imported.
+        directory pytest's import modes insert for each Python file of ``start``: never in the
+        ``sys.path`` of the moment, so the closure of a module is the same whether it is derived
+        at collection or by the fast path before anything was imported.
         """
-        present = [p for p in start if self.worktree.entry(p) is not ABSENT]
+        python = [p for p in start if p.endswith(".py") or p == own]
+        present = [p for p in python if self.worktree.entry(p) is not ABSENT]
         bases = tuple(
             sorted({basedir(self.worktree.root / p) for p in present if p.endswith(".py")})
         )
@@ -314,8 +310,12 @@ class Resolver:
         if graph is None:
             path = [*map(str, bases), *(sys.path if self.import_path is None else self.import_path)]
             roots = search_roots(self.worktree, self.rootdir, path)
-            graph = self._graphs[bases] = ImportGraph(self.worktree, roots, self._parsed)
-        return graph.closure(present)
+            graph = self._graphs[bases] = ImportGraph(self.worktree, roots, self._parsed, path)
+        found = graph.closure(present)
+        doubt = None if own is None else graph.doubt([*present, *found])
+        if own is not None and doubt is not None:
+            self.import_doubts[own] = doubt  # for --unchanged-explain
+        return found if doubt is None else [""]
 
     def _implicit_for(self, path: Path, defining: Sequence[str]) -> tuple[list[str], list[str]]:
         """The implicit inputs of a test in ``path`` defined in ``defining`` (relative to the

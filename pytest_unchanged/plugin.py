@@ -14,7 +14,7 @@ import pygit2
 import pytest
 from packaging.utils import canonicalize_name
 
-from . import hookspecs, settings
+from . import hookspecs, import_watch, settings
 from .inputs import ALWAYS_RUN, DEPENDS_ON
 from .selection import MODES, PLUGIN_KEY, UnchangedPlugin, setting
 from .trust import audit, explain, verify
@@ -201,6 +201,7 @@ def pytest_configure(config: pytest.Config) -> None:
     verify.register(config)
     explain.register(config)
     audit.register(config)
+    import_watch.register(config)
 
 
 def _conflicting_plugin(config: pytest.Config) -> str | None:

@@ -1,104 +1,53 @@
-"""Git object IDs of worktree paths, computed read-only through pygit2.
+"""Git object IDs of worktree paths as a reader of the disk sees them, read-only through pygit2.
 
-The OID of a path is what git itself would give it if the worktree were staged with
-``git add -A`` (git's object format: ``<type> <size>\\0<body>`` hashed with SHA-1):
+A value is a tree entry (see :mod:`.gitobjects`): a file is the blob OID of its raw bytes (no
+clean filter: ``git hash-object --no-filters``) with the mode ``lstat`` gives (``100644``,
+``100755``, ``120000`` for a symlink, whose blob is its link text); a directory is the tree OID
+of its on-disk listing (untracked files count, ignored ones do not, a directory holding only
+ignored files is ignored as ``git status --ignored`` says, an empty directory is git's empty
+tree); a submodule is its checked-out commit (``160000``), ``dirty`` when its own worktree differs
+from that commit's tree, or its directory as on disk when not checked out; a path inside a
+submodule is its value there; an ignored path named explicitly is hashed with all it holds; a
+missing path (a sparse checkout's entry too) or one below a symlink is :data:`ABSENT`.
 
-* a file: the blob OID of its current content with the repository's filters (``.gitattributes``,
-  ``core.autocrlf``) applied, what ``git hash-object PATH`` prints (except that, like
-  ``git add``, ``core.autocrlf`` keeps the CRs of a file whose indexed blob has CRs), plus its
-  tree-entry mode (``100644``, ``100755`` or ``120000`` for a symlink);
-* a directory: the tree OID ``git write-tree`` would store for it: untracked files count,
-  ignored files do not; when nothing under it differs from ``HEAD`` the OID is read from
-  ``HEAD``'s tree (``git rev-parse HEAD:DIR``) and nothing is hashed;
-* a submodule: the commit checked out in it (mode ``160000``); a path inside a submodule: its
-  entry in the submodule's own worktree;
-* an ignored path named explicitly: hashed as ``git add -f`` would stage it;
-* a missing path, a directory holding only ignored files, a path below a symlink: :data:`ABSENT`.
-
-Nothing is ever written into the repository (blobs: :meth:`pygit2.Repository.hashfile`).
+Where git's view provably equals the disk (:mod:`.disk` says where it may not), the OIDs are
+``HEAD``'s and status's: a clean directory is ``git rev-parse HEAD:DIR``, nothing is hashed.
+Nothing is ever written into the repository (blobs: :func:`pygit2.hashfile`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob as globmod
-import hashlib
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import FileMode, FileStatus, RepositoryOpenFlag
+from pygit2.enums import FileStatus, RepositoryOpenFlag
 
+from .disk import global_filters, mentions_filters, relaxed_stat, scan_directories
+from .gitobjects import (
+    ABSENT,
+    EMPTY_TREE,
+    MODE_BLOB,
+    MODE_COMMIT,
+    MODE_EXECUTABLE,
+    MODE_LINK,
+    MODE_TREE,
+    Entry,
+    hash_tree,
+    mode_name,
+)
 from .hidden import HiddenEntriesError, hidden_entries
 
-__all__ = ["ABSENT", "Entry", "NotARepositoryError", "Worktree"]
+__all__ = ["ABSENT", "EMPTY_TREE", "Entry", "NotARepositoryError", "Worktree", "hash_tree"]
 
-# Tree-entry modes as git writes them into a tree object (git's object format).
-MODE_TREE = "40000"
-MODE_BLOB = "100644"
-MODE_EXECUTABLE = "100755"
-MODE_LINK = "120000"
-MODE_COMMIT = "160000"
-
-_MODE_NAMES = {
-    FileMode.TREE: MODE_TREE,
-    FileMode.BLOB: MODE_BLOB,
-    FileMode.BLOB_EXECUTABLE: MODE_EXECUTABLE,
-    FileMode.LINK: MODE_LINK,
-    FileMode.COMMIT: MODE_COMMIT,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A tree entry: ``mode`` as git writes it (``"100644"``, ``"40000"``...) and a hex ``oid``.
-
-    A submodule with uncommitted changes has ``dirty=True``; its ``oid`` is still the
-    checked-out commit, as ``git add -A`` would stage it.
-    """
-
-    mode: str
-    oid: str
-    dirty: bool = False
-
-    @property
-    def is_tree(self) -> bool:
-        """True when the entry is a directory (a git tree)."""
-        return self.mode == MODE_TREE
-
-    def describe(self) -> str:
-        """Return the OID as stored in a key: the hex OID, ``+dirty`` for a dirty submodule."""
-        return self.oid + ("+dirty" if self.dirty else "")
-
-
-ABSENT = Entry("0", "0" * 40)
-"""The value of a path that does not exist (or holds only ignored files)."""
+_BLOBS = frozenset({MODE_BLOB, MODE_EXECUTABLE})
 
 
 class NotARepositoryError(Exception):
     """Raised when a path is not inside a git worktree (bare repositories included)."""
-
-
-def _tree_sort_key(item: tuple[str, Entry]) -> bytes:
-    # git sorts tree entries by name, comparing a subtree's name as if it ended in "/".
-    name, entry = item
-    raw = os.fsencode(name)
-    return raw + b"/" if entry.is_tree else raw
-
-
-def hash_tree(entries: dict[str, Entry]) -> str:
-    """Return the hex OID of the tree object git would write for ``entries``.
-
-    ``entries`` maps a plain name (no ``/``) to its :class:`Entry`. The body follows git's tree
-    format: for each entry, sorted as git sorts them, ``<mode> <name>\\0<20-byte OID>``; the
-    object is ``tree <size>\\0<body>`` hashed with SHA-1.
-    """
-    body = b"".join(
-        entry.mode.encode() + b" " + os.fsencode(name) + b"\0" + bytes.fromhex(entry.oid)
-        for name, entry in sorted(entries.items(), key=_tree_sort_key)
-    )
-    return hashlib.sha1(b"tree %d\0" % len(body) + body, usedforsecurity=False).hexdigest()
 
 
 class Worktree:
@@ -121,33 +70,41 @@ class Worktree:
             commit = repository.head.peel(pygit2.Commit)
             self.head_commit = str(commit.id)
             self._head_tree = commit.tree
-        self._filemode = self._config_bool("core.filemode", default=True)
         self._dirty: set[str] = set()
         self._dirty_children: dict[str, set[str]] = {}
         for path, flags in repository.status(untracked_files="all", ignored=False).items():
             if flags == FileStatus.CURRENT or flags & FileStatus.IGNORED:
                 continue
             self._mark_dirty(path.rstrip("/"))
-        # status() honours assume-unchanged and skip-worktree (it hides their edits): hash
-        # those entries from disk. A skip-worktree file missing on disk is a sparse checkout's:
-        # git keeps its blob (libgit2's status calls it deleted).
+        # Entries status does not see as they are on disk: flagged assume-unchanged or
+        # skip-worktree (a sparse checkout's entry missing on disk is absent), and, under a
+        # setting that relaxes git's stat check (core.trustctime=false, core.fileMode=false...),
+        # every entry whose lstat differs from the index's stat data. All are hashed from disk.
         self.hidden_error: str | None = None
         """Why the index flags could not be read (every key is then unknown), or None."""
         try:
-            hidden, links = hidden_entries(repository)
+            scan = hidden_entries(repository, audit=relaxed_stat(repository) is not None)
         except (HiddenEntriesError, pygit2.GitError) as error:
-            self.hidden_error, hidden, links = str(error), {}, []
-        for path, assume in hidden.items():
-            if assume or os.path.lexists(self.root / path):
+            self.hidden_error, hidden, links, gitlinks = str(error), {}, [], []
+        else:
+            hidden, links, gitlinks = scan.hidden, scan.links, scan.gitlinks
+            for path in scan.stale:
                 self._mark_dirty(path)
-            else:
-                self._dirty.discard(path)  # libgit2 reports it deleted; `git add -A` keeps it
+        for path in hidden:
+            self._mark_dirty(path)
+        # A submodule's checkout is never trusted from the superproject's status (a
+        # deinitialised one, `ignore = all` in .gitmodules): each is looked at on disk.
+        self._submodules = set(repository.listall_submodules()) | set(gitlinks)
+        for path in self._submodules:
+            self._mark_dirty(path)
         # The symlinks in the worktree (staged ones, and new or retyped ones status reports).
         self.links: list[str] = sorted(
             path for path in {*links, *self._dirty} if os.path.islink(self.root / path)
         )
         """Paths (relative to the top, sorted) that are symlinks in the worktree."""
-        self._submodules = set(repository.listall_submodules())
+        self._filters = global_filters(repository)
+        self._suspects: dict[str, bool] = {}
+        self._empty: set[str] | None = None
         self._memo: dict[str, Entry] = {}
         self._real_dirs: dict[str, bool] = {"": True}
         self._inner: dict[str, Worktree | None] = {}
@@ -163,12 +120,12 @@ class Worktree:
             raise NotARepositoryError(f"{path} is not inside a git repository")
         return cls(pygit2.Repository(found))
 
-    def _config_bool(self, name: str, *, default: bool) -> bool:
-        config = self.repository.config
-        return config.get_bool(name) if name in config else default
-
     def _mark_dirty(self, path: str) -> None:
         self._dirty.add(path)
+        self._chain(path)
+
+    def _chain(self, path: str) -> None:
+        # Register `path` below each of its parents: their trees are rebuilt around it.
         parent, _, name = path.rpartition("/")
         while True:
             children = self._dirty_children.setdefault(parent, set())
@@ -201,8 +158,7 @@ class Worktree:
     def entry(self, path: str) -> Entry:
         """Return the :class:`Entry` of ``path`` (relative to the top, ``""`` for the top).
 
-        Raises :class:`pygit2.GitError` when a file cannot be hashed (for example a CRLF
-        conversion refused by ``core.safecrlf``) and :class:`OSError` when it cannot be read.
+        Raises :class:`OSError` (or :class:`pygit2.GitError`) when a file cannot be read.
         """
         path = path.strip("/")
         if path == ".":
@@ -219,30 +175,71 @@ class Worktree:
             inner = self._inner_worktree(split[0])
             return ABSENT if inner is None else inner.entry(split[1])
         head = self._head_entry(path)
-        if path in self._dirty_children:
-            st = self._lstat(path)
-            if st is not None and stat.S_ISDIR(st.st_mode):
-                if path in self._dirty and path in self._submodules:
+        st = self._lstat(path)
+        is_dir = st is not None and stat.S_ISDIR(st.st_mode)
+        if self._empty is None and is_dir:
+            self._scan_disk()  # before any tree: empty directories and attributes below
+        whole = head is not None and head.is_tree and self._suspect(path)
+        if path in self._dirty_children or whole:
+            if is_dir:
+                if path in self._submodules:
                     return self._from_disk(path, head)
-                return self._rebuild_tree(path, head if head is not None and head.is_tree else None)
+                tree = head if head is not None and head.is_tree else None
+                return self._rebuild_tree(path, tree, whole=whole)
             # No longer a directory (deleted, or replaced by a file or a symlink, which status
             # reports as the path itself): nothing below it counts.
             return self._from_disk(path, head) if path in self._dirty else ABSENT
         if path in self._dirty:
             return self._from_disk(path, head)
         if head is not None:
-            if head.mode == MODE_COMMIT:
-                return self._submodule(path, head)
+            if head.mode == MODE_COMMIT or (
+                head.mode in _BLOBS and self._suspect(path.rpartition("/")[0])
+            ):
+                return self._from_disk(path, head)  # a content filter may apply: raw bytes
             return head
         if not path:
             # No HEAD and nothing to stage: the empty tree, as `git write-tree` gives it.
-            return Entry(MODE_TREE, hash_tree({}))
+            return EMPTY_TREE
         # Not in HEAD and not reported by status: missing, ignored, or a directory holding only
         # ignored files (which `git add -A` leaves out). An ignored path named explicitly is
         # hashed as `git add -f` would.
-        if self._lstat(path) is None:
+        if st is None:
             return ABSENT
         return self._from_disk(path, None, include_ignored=self._is_ignored(path))
+
+    def _suspect(self, directory: str) -> bool:
+        """Whether a content filter may apply to the files of ``directory`` (or below it): one
+        applies everywhere, or a ``.gitattributes`` in it or above it mentions one."""
+        if self._filters is not None:
+            return True
+        known = self._suspects.get(directory)
+        if known is None:
+            own = f"{directory}/.gitattributes" if directory else ".gitattributes"
+            known = mentions_filters(self.root / own) or (
+                own in self._dirty and not os.path.lexists(self.root / own)
+            )  # deleted but still in the index, where git reads it from
+            if not known and directory:
+                known = self._suspect(directory.rpartition("/")[0])
+            self._suspects[directory] = known
+        return known
+
+    def _scan_disk(self) -> None:
+        """Walk the worktree once: mark its empty directories, and register the directories
+        whose ``.gitattributes`` mentions a filter so that the trees above them are rebuilt."""
+
+        def skip(rel: str) -> bool:
+            # Submodules are looked at on their own; an ignored directory with nothing tracked
+            # or staged in it holds nothing that counts.
+            tracked = self._head_entry(rel) is not None or rel in self._dirty_children
+            return rel in self._submodules or (not tracked and self._is_ignored(rel))
+
+        found = scan_directories(self.root, skip=skip, is_ignored=self._is_ignored)
+        self._empty = found.empty
+        for path in found.empty:
+            self._mark_dirty(path)
+        for path in found.attributes:
+            if path:
+                self._chain(path)
 
     def _split_submodule(self, path: str) -> tuple[str, str] | None:
         """Return (submodule, path inside it) when ``path`` is strictly inside a submodule."""
@@ -254,21 +251,15 @@ class Worktree:
         return None
 
     def _inner_worktree(self, path: str) -> Worktree | None:
-        if path not in self._inner:
-            sub = self._open_submodule(path)
-            self._inner[path] = None if sub is None else Worktree(sub)
-        return self._inner[path]
-
-    def _open_submodule(self, path: str) -> pygit2.Repository | None:
         # NO_SEARCH: an uninitialised submodule's empty directory must not open the superproject.
-        st = self._lstat(path)
-        if st is None or not stat.S_ISDIR(st.st_mode):
-            return None
-        try:
-            sub = pygit2.Repository(str(self.root / path), RepositoryOpenFlag.NO_SEARCH)
-        except pygit2.GitError:
-            return None
-        return None if sub.is_bare or sub.workdir is None else sub
+        if path not in self._inner:
+            self._inner[path] = None
+            st = self._lstat(path)
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                with contextlib.suppress(pygit2.GitError, NotARepositoryError):
+                    sub = pygit2.Repository(str(self.root / path), RepositoryOpenFlag.NO_SEARCH)
+                    self._inner[path] = Worktree(sub)
+        return self._inner[path]
 
     def _is_ignored(self, path: str) -> bool:
         return bool(self.repository.path_is_ignored(path))
@@ -301,20 +292,24 @@ class Worktree:
             obj = self._head_tree[path]
         except KeyError:
             return None
-        return Entry(_MODE_NAMES.get(FileMode(obj.filemode), oct(obj.filemode)[2:]), str(obj.id))
+        return Entry(mode_name(obj.filemode), str(obj.id))
 
-    def _rebuild_tree(self, path: str, head: Entry | None) -> Entry:
+    def _rebuild_tree(self, path: str, head: Entry | None, *, whole: bool) -> Entry:
+        # The tree of `path` from HEAD's, with the children that may differ computed again
+        # (`whole`: every child, as a content filter may apply to any file below).
         entries: dict[str, Entry] = {}
         if head is not None:
             tree = self.repository[head.oid]
             assert isinstance(tree, pygit2.Tree)
             for obj in tree:
                 assert obj.name is not None
-                mode = _MODE_NAMES.get(FileMode(obj.filemode), oct(obj.filemode)[2:])
-                entries[obj.name] = Entry(mode, str(obj.id))
+                entries[obj.name] = Entry(mode_name(obj.filemode), str(obj.id))
         prefix = f"{path}/" if path else ""
+        names = set(self._dirty_children.get(path, ()))
+        if whole:
+            names.update(entries)
         dirty = False
-        for name in self._dirty_children[path]:
+        for name in names:
             child = self.entry(prefix + name)
             if child is ABSENT:
                 entries.pop(name, None)
@@ -322,7 +317,9 @@ class Worktree:
                 entries[name] = child
                 dirty = dirty or child.dirty
         if not entries and path:
-            return ABSENT  # the top stays a tree: `git write-tree` gives the empty tree
+            # Nothing that counts: an empty directory on disk is the empty tree, one holding
+            # only ignored files is ignored (the top stays a tree: `git write-tree` gives it).
+            return EMPTY_TREE if path in (self._empty or ()) else ABSENT
         return Entry(MODE_TREE, hash_tree(entries), dirty=dirty)
 
     def _from_disk(self, path: str, head: Entry | None, *, include_ignored: bool = False) -> Entry:
@@ -334,21 +331,22 @@ class Worktree:
             return Entry(MODE_LINK, str(pygit2.hash(os.readlink(os.fsencode(full)))))
         if stat.S_ISDIR(st.st_mode):
             if path in self._submodules or (full / ".git").exists():
-                return self._submodule(path, head)
-            return self._disk_tree(path) if include_ignored else ABSENT
+                return self._submodule(path)
+            if include_ignored:
+                return self._disk_tree(path)
+            return EMPTY_TREE if path in (self._empty or ()) else ABSENT
         if not stat.S_ISREG(st.st_mode):
             return ABSENT
-        if self._filemode:
-            mode = MODE_EXECUTABLE if st.st_mode & stat.S_IXUSR else MODE_BLOB
-        else:
-            mode = head.mode if head is not None and head.mode != MODE_TREE else MODE_BLOB
+        # The mode lstat gives and the raw bytes, whatever core.fileMode and the filters say.
+        mode = MODE_EXECUTABLE if st.st_mode & stat.S_IXUSR else MODE_BLOB
         try:
-            return Entry(mode, str(self.repository.hashfile(str(full), as_path=path)))
+            return Entry(mode, str(pygit2.hashfile(str(full))))
         except UnicodeError as error:  # a file name that is not UTF-8: an OSError to callers
             raise OSError(f"cannot hash {path!r}: {error}") from error
 
     def _disk_tree(self, path: str) -> Entry:
-        # An ignored directory named explicitly: hash everything in it, as `git add -f` would.
+        # An ignored directory named explicitly, or a submodule's directory with no checkout:
+        # hash everything in it, as `git add -f` would (an empty one is the empty tree).
         entries: dict[str, Entry] = {}
         for name in os.listdir(self.root / path):
             if name == ".git":
@@ -357,19 +355,17 @@ class Worktree:
             entry = self._memo.get(child) or self._from_disk(child, None, include_ignored=True)
             if entry is not ABSENT:
                 entries[name] = entry
-        return Entry(MODE_TREE, hash_tree(entries)) if entries else ABSENT
+        return Entry(MODE_TREE, hash_tree(entries))
 
-    def _submodule(self, path: str, head: Entry | None) -> Entry:
-        sub = self._open_submodule(path)
-        if sub is None or sub.head_is_unborn:
-            # Not checked out: git keeps the gitlink recorded in HEAD.
-            return head if head is not None else ABSENT
-        commit = str(sub.head.peel(pygit2.Commit).id)
-        dirty = any(
-            flags != FileStatus.CURRENT and not flags & FileStatus.IGNORED
-            for flags in sub.status(untracked_files="all").values()
-        )
-        return Entry(MODE_COMMIT, commit, dirty=dirty)
+    def _submodule(self, path: str) -> Entry:
+        inner = self._inner_worktree(path)
+        if inner is None or inner.head_commit is None:
+            # Not checked out (`git submodule deinit`, never initialised): what is on disk.
+            return self._disk_tree(path)
+        tree = str(inner.repository[inner.head_commit].peel(pygit2.Tree).id)
+        top = inner.entry("")
+        dirty = inner.hidden_error is not None or top.dirty or top.oid != tree
+        return Entry(MODE_COMMIT, inner.head_commit, dirty=dirty)
 
     def glob(self, pattern: str) -> list[str]:
         """Return the sorted paths (relative to the top) that ``pattern`` matches.

@@ -188,12 +188,15 @@ def test_crlf_filter(repo: Path, tmp_path: Path, setup: str) -> None:
         git(repo, "config", "core.autocrlf", "true")
     checkpoint("requirements/base.txt", "requirements")
     write(repo / "requirements/base.txt", b"pytest\r\n")  # what a Windows checkout holds
-    # Git stores the normalized LF blob: no change, and the OID is git's.
-    assert same("requirements/base.txt", "requirements")
+    # Git stores the normalized LF blob, but a reader of the file sees the CRs: a change, and
+    # the OID is the raw bytes' (git's own OID is kept only while the disk matches it).
+    assert changed("requirements/base.txt", "requirements")
     [change] = compare("requirements/base.txt")
-    assert change.new.oid == git(repo, "hash-object", "requirements/base.txt")
-    assert change.new.oid != git(repo, "hash-object", "--no-filters", "requirements/base.txt")
-    assert change.new.oid == staged_oid(repo, tmp_path / "scratch", "requirements/base.txt")
+    assert change.new.oid == git(repo, "hash-object", "--no-filters", "requirements/base.txt")
+    assert change.new.oid != git(repo, "hash-object", "requirements/base.txt")
+    assert staged_oid(repo, tmp_path / "scratch", "requirements/base.txt") == change.old.oid
+    checkpoint("requirements/base.txt", "requirements")
+    assert same("requirements/base.txt", "requirements")
     write(repo / "requirements/base.txt", b"pytest\r\nrequests\r\n")
     assert changed("requirements/base.txt", "requirements")
 

@@ -43,7 +43,7 @@ class Function:
     """One generated test function: what it checks and which marks it carries."""
 
     name: str
-    checks: str  # "core:2", "util:1", "data:data/d0.txt", "glob", "settings", "warn"
+    checks: str  # "core:2", "util:1", "extra:3", "sneaky:0", "data:data/d0.txt", "glob"...
     marks: list[str] = field(default_factory=list)  # depends_on arguments, or "slow"
 
     def source(self) -> str:
@@ -59,6 +59,12 @@ class Function:
             lines.append(f"    assert core.V{arg} == 1")
         elif kind == "util":
             lines.append(f"    assert util.W{arg} == 1")
+        elif kind == "extra":  # a computed name: the module depends on the whole worktree
+            lines.append(f"    assert importlib.import_module('pkg.' + 'extra').E{arg} == 1")
+        elif kind == "sneaky":  # unseen statically: caught when the pass is recorded
+            lines.append(
+                f"    assert getattr(importlib, 'import_module')('pkg.sneaky').S{arg} == 1"
+            )
         elif kind == "data":
             lines.append(f"    assert 'bad' not in read({arg!r})")
         elif kind == "glob":
@@ -72,6 +78,7 @@ class Function:
 
 
 HEADER = """\
+import importlib
 import pathlib
 import sys
 import warnings
@@ -81,8 +88,14 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent
 while not (ROOT / "pkg").is_dir():
     ROOT = ROOT.parent
+"""
+
+SYS_PATH = """\
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # every module finds pkg, whichever modules were imported
+"""
+
+IMPORTS = """\
 
 from pkg import core, util
 
@@ -106,9 +119,10 @@ class Module:
     path: str
     functions: list[Function]
     module_marks: list[str] = field(default_factory=list)
+    sys_path: bool = True  # else pkg is found through the ini's pythonpath
 
     def source(self) -> str:
-        text = HEADER
+        text = HEADER + (SYS_PATH if self.sys_path else "") + IMPORTS
         if self.module_marks:
             arguments = ", ".join(map(repr, self.module_marks))
             text += f"pytestmark = pytest.mark.depends_on({arguments})\n\n"
@@ -131,6 +145,8 @@ CONFTESTS = {
         "        if item.name.endswith('1'):\n            item.add_marker(pytest.mark.slow)\n"
     ),
 }
+
+PYTHONPATH = "pythonpath = .\n"  # modules without the sys.path lines find pkg through it
 
 INI_LINES = {
     "strict": "filterwarnings =\n    error\n",
@@ -193,8 +209,10 @@ class Project:
                 f"data:{rng.choice(DATA)}",
                 "glob",
                 "settings",
+                f"extra:{rng.randrange(VALUES)}",
+                f"sneaky:{rng.randrange(VALUES)}",
                 "warn",
-            ][: 6 if rng.random() < 0.3 else 5]
+            ][: 8 if rng.random() < 0.3 else 7]
         )
         return Function(f"test_{self.counter}", checks, self.random_marks())
 
@@ -212,15 +230,18 @@ class Project:
     def new_module(self, path: str) -> Module:
         module_marks = ["pkg/core.py"] if self.rng.random() < 0.4 else []
         functions = [self.new_function() for _ in range(self.rng.randint(2, 5))]
-        return Module(path, functions, module_marks)
+        return Module(path, functions, module_marks, sys_path=self.rng.random() < 0.5)
 
     def create(self) -> None:
         self.write(".gitignore", ".pytest_cache/\n__pycache__/\n")
         self.write("pkg/__init__.py", "")
         self.write("pkg/core.py", "".join(f"V{i} = 1\n" for i in range(VALUES)))
         self.write("pkg/util.py", "".join(f"W{i} = 1\n" for i in range(VALUES)))
+        self.write("pkg/extra.py", "".join(f"E{i} = 1\n" for i in range(VALUES)))
+        self.write("pkg/sneaky.py", "".join(f"S{i} = 1\n" for i in range(VALUES)))
         for name in DATA:
             self.write(name, "good\n")
+        self.write("data/.gitattributes", "* text=auto\n")
         for path in (
             "tests/test_a.py",
             "tests/test_b.py",
@@ -230,9 +251,10 @@ class Project:
             "test_top.py",
         ):
             self.write_module(self.new_module(path))
-        self.write("pytest.ini", "[pytest]\nmarkers =\n    slow: slow tests\n")
+        self.write("pytest.ini", f"[pytest]\n{PYTHONPATH}markers =\n    slow: slow tests\n")
         self.write(
-            "strict.ini", "[pytest]\nmarkers =\n    slow: slow\nfilterwarnings =\n    error\n"
+            "strict.ini",
+            f"[pytest]\n{PYTHONPATH}markers =\n    slow: slow\nfilterwarnings =\n    error\n",
         )
         commit(self.root, "generated project")
 
@@ -259,6 +281,7 @@ class Project:
             (3, self.local_settings),
             (2, self.commit),
             (4, self.repair),
+            (2, self.disk_only),
             (2, self.package_init),
             (1, self.plugin),
         ]
@@ -266,7 +289,16 @@ class Project:
         return self.rng.choices([a for _, a in actions], weights)[0]()
 
     def edit_source(self) -> str:
-        name, letter = self.rng.choice([("core", "V"), ("util", "W")])
+        name, letter = self.rng.choice(
+            [
+                ("core", "V"),
+                ("util", "W"),
+                ("core", "V"),
+                ("util", "W"),
+                ("extra", "E"),
+                ("sneaky", "S"),
+            ]
+        )
         i = self.rng.randrange(VALUES)
         path = self.root / "pkg" / f"{name}.py"
         lines = path.read_text().splitlines()
@@ -299,6 +331,31 @@ class Project:
         target = self.rng.choice([n for n in DATA if n != name] + ["data/renamed.txt"])
         os.replace(self.root / name, self.root / target)
         return f"renamed {name} -> {target}"
+
+    def disk_only(self) -> str:
+        """A change git's status does not show: CRLF over LF under ``text=auto`` (in
+        ``data/.gitattributes``), an empty directory made or removed, an executable bit."""
+        rng = self.rng
+        kind = rng.choice(["crlf", "empty", "chmod"])
+        present = sorted(p.relative_to(self.root).as_posix() for p in self.root.glob("data/*.txt"))
+        if kind == "crlf" and present:
+            name = rng.choice(present)
+            data = (self.root / name).read_bytes()
+            crlf = b"\r\n" not in data
+            (self.root / name).write_bytes(
+                data.replace(b"\n", b"\r\n") if crlf else data.replace(b"\r\n", b"\n")
+            )
+            return f"{name}: {'CRLF' if crlf else 'LF'}"
+        if kind == "chmod" and present:
+            path = self.root / rng.choice(present)
+            path.chmod(path.stat().st_mode ^ 0o100)
+            return f"chmod {path.relative_to(self.root).as_posix()} {oct(path.stat().st_mode)}"
+        where = self.root / rng.choice(["data/empty", "tests/empty", "empty/deeper"])
+        if where.is_dir():
+            where.rmdir()
+            return f"rmdir {where.relative_to(self.root).as_posix()}"
+        where.mkdir(parents=True)
+        return f"mkdir {where.relative_to(self.root).as_posix()}"
 
     def pick_module(self) -> Module | None:
         return self.modules[self.rng.choice(sorted(self.modules))] if self.modules else None
@@ -374,7 +431,7 @@ class Project:
             return f"deleted {where}"
         lines = self.rng.sample(sorted(INI_LINES), self.rng.randint(0, 2))
         section = "[tool:pytest]" if where == "setup.cfg" else "[pytest]"
-        text = f"{section}\nmarkers =\n    slow: slow tests\n" + "".join(
+        text = f"{section}\n{PYTHONPATH}markers =\n    slow: slow tests\n" + "".join(
             INI_LINES[n] for n in lines
         )
         self.write(where, text)
@@ -432,6 +489,8 @@ class Project:
         that whole modules become unchanged and the fast path has something to decide."""
         self.write("pkg/core.py", "".join(f"V{i} = 1\n" for i in range(VALUES)))
         self.write("pkg/util.py", "".join(f"W{i} = 1\n" for i in range(VALUES)))
+        self.write("pkg/extra.py", "".join(f"E{i} = 1\n" for i in range(VALUES)))
+        self.write("pkg/sneaky.py", "".join(f"S{i} = 1\n" for i in range(VALUES)))
         for path in self.root.glob("data/*.txt"):
             path.write_text("good\n")
         for where in ("conftest.py", "tests/conftest.py", "tests/sub/conftest.py"):

@@ -38,7 +38,7 @@ def test_parse_imports_at_every_level() -> None:
         ImportRef("up", 2, ("thing",)),
         ImportRef("pkg", 0, ("module", "name")),
         ImportRef("importlib"),
-        ImportRef("plugins.fixtures"),
+        ImportRef("plugins.fixtures", kind="plugin"),
         ImportRef("inside.function"),
         ImportRef("dynamic.constant"),
         ImportRef("nested", 1, ("deep",)),

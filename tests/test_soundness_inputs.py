@@ -375,9 +375,11 @@ def test_files_git_status_hides_are_hashed_from_disk(
 # -- issue 11: a worktree file pygit2 cannot hash --------------------------------------------------
 
 
-def test_a_file_pygit2_refuses_to_hash_makes_only_its_tests_run(
+def test_core_safecrlf_does_not_stop_a_file_being_keyed(
     repo: Path, pytester: pytest.Pytester
 ) -> None:
+    # Inputs are hashed as raw bytes, never through the CRLF filter core.safecrlf guards: a
+    # mixed-EOL file git would refuse to stage is keyed like any other.
     write(repo / "src" / "a.py", "A = 1\n")
     write(
         repo / "test_mixed.py",
@@ -389,30 +391,32 @@ def test_a_file_pygit2_refuses_to_hash_makes_only_its_tests_run(
     commit(repo)
     git(repo, "config", "core.autocrlf", "true")
     git(repo, "config", "core.safecrlf", "true")
-    (repo / "mixed.txt").write_bytes(b"one\r\ntwo\n")  # refused: LF would become CRLF
-    for _ in range(2):  # a plain run is not changed: no warning, only no record
-        result = pytester.runpytest(*WARN)
-        result.assert_outcomes(passed=3, warnings=0)
+    (repo / "mixed.txt").write_bytes(b"one\r\ntwo\n")  # git add refuses: LF would become CRLF
     result = run(pytester, *WARN)
-    result.assert_outcomes(passed=2, skipped=1, warnings=2)
-    result.stdout.fnmatch_lines(["*UnkeyableInputWarning*cannot hash an input*"])
+    result.assert_outcomes(passed=3, warnings=0)
+    result = run(pytester, *WARN)
+    result.assert_outcomes(warnings=0)
+    result.stdout.fnmatch_lines(["unchanged: 3 unchanged*"])
+    (repo / "mixed.txt").write_bytes(b"one\r\ntwo\r\n")
+    result = run(pytester, *WARN)
+    result.assert_outcomes(passed=2, skipped=1, warnings=0)
     assert "INTERNALERROR" not in result.stdout.str()
 
 
 UNREADABLE = """
 import pygit2
 
-_hashfile = pygit2.Repository.hashfile
+_hashfile = pygit2.hashfile
 
 
-def _refuse(self, path, *args, **kwargs):
+def _refuse(path, *args, **kwargs):
     # What an unreadable file (chmod 000, as a user other than root) gives pygit2.
     if str(path).endswith("secret.txt"):
         raise PermissionError(13, "Permission denied", str(path))
-    return _hashfile(self, path, *args, **kwargs)
+    return _hashfile(path, *args, **kwargs)
 
 
-pygit2.Repository.hashfile = _refuse
+pygit2.hashfile = _refuse
 """
 
 

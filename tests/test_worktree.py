@@ -1,8 +1,10 @@
 """OIDs from :mod:`pytest_unchanged.worktree` checked against the git command line.
 
-Every expectation comes from git itself: ``git hash-object`` for files, and ``git add -A`` +
-``git write-tree`` on a scratch index and a scratch object directory (so neither the real index
-nor the repository's object store is touched) for trees, modes, symlinks and submodules.
+Every expectation comes from git itself: ``git hash-object --no-filters`` for files (the raw
+bytes on disk), and ``git add -A`` + ``git write-tree`` on a scratch index and a scratch object
+directory (so neither the real index nor the repository's object store is touched) for trees,
+modes, symlinks and submodules; git stores no empty directory, so the empty directories on disk
+are added to git's trees as the empty tree (see :func:`with_empty_dirs`).
 """
 
 from __future__ import annotations
@@ -98,6 +100,37 @@ def staged_entries(repo: Path, scratch: Path) -> dict[str, Entry]:
     return entries
 
 
+def with_empty_dirs(repo: Path, entries: dict[str, Entry]) -> dict[str, Entry]:
+    """``entries`` with each empty, not ignored directory on disk as the empty tree, and the
+    trees above them hashed again."""
+    empty = []
+    for directory, dirs, files in os.walk(repo):
+        rel = Path(directory).relative_to(repo).as_posix()
+        dirs[:] = [d for d in dirs if d != ".git" and not (Path(directory) / d / ".git").exists()]
+        if rel != "." and not dirs and not files:
+            ignored = subprocess.run(["git", "check-ignore", "-q", rel], cwd=repo).returncode == 0
+            if not ignored:
+                empty.append(rel)
+    if not empty:
+        return entries
+    result = dict(entries)
+    parents: set[str] = set()
+    for rel in empty:
+        result[rel] = Entry("40000", hash_tree({}))
+        while rel:
+            rel = rel.rpartition("/")[0]
+            parents.add(rel)
+    for parent in sorted(parents, key=lambda p: -p.count("/") if p else 1):
+        prefix = f"{parent}/" if parent else ""
+        children = {
+            p[len(prefix) :]: e
+            for p, e in result.items()
+            if p and p.startswith(prefix) and "/" not in p[len(prefix) :]
+        }
+        result[parent] = Entry("40000", hash_tree(children))
+    return result
+
+
 def head_paths(repo: Path) -> set[str]:
     """Every path in ``HEAD``'s tree (none on an unborn branch)."""
     try:
@@ -114,7 +147,7 @@ def assert_matches_git(
 
     Files (except ``unhashed``) are also checked against ``git hash-object``.
     """
-    expected = staged_entries(repo, scratch)
+    expected = with_empty_dirs(repo, staged_entries(repo, scratch))
     worktree = Worktree.discover(repo)
     paths = sorted(set(expected) | head_paths(repo) | set(extra))
     actual = {path: worktree.entry(path) for path in paths}
@@ -123,7 +156,7 @@ def assert_matches_git(
     }
     files = [p for p in paths if expected.get(p, ABSENT).mode[:3] == "100" and p not in unhashed]
     if files:
-        hashed = git(repo, "hash-object", "--", *files).split("\n")
+        hashed = git(repo, "hash-object", "--no-filters", "--", *files).split("\n")
         assert {p: actual[p].oid for p in files} == dict(zip(files, hashed, strict=True))
     return worktree
 
@@ -209,31 +242,37 @@ def test_clean_entry_is_heads(repo: Path, path: str) -> None:
 def test_ignored_paths_named_explicitly_are_hashed_as_git_add_f(repo: Path, scratch: Path) -> None:
     write_all(repo, {"d/x.log": "log\n", "build/out.txt": "out\n", "build/sub/deep.log": "deep\n"})
     worktree = assert_matches_git(repo, scratch)  # the trees above them leave them out
-    assert worktree.entry("d/x.log").oid == git(repo, "hash-object", "d/x.log")
+    assert worktree.entry("d/x.log").oid == git(repo, "hash-object", "--no-filters", "d/x.log")
     tree, env = scratch_tree(repo, scratch, "-f", "build")
     assert worktree.entry("build").oid == git(repo, "rev-parse", f"{tree}:build", env=env)
 
 
-@pytest.mark.parametrize("setup", ["attributes", "autocrlf"])
-def test_crlf_conversion(tmp_path: Path, scratch: Path, setup: str) -> None:
+@pytest.mark.parametrize("setup", ["attributes", "autocrlf", "info-attributes"])
+def test_content_filters_do_not_hide_raw_bytes(tmp_path: Path, setup: str) -> None:
+    # git normalises CRLF to the LF blob it stores; a reader of the disk sees the CRs.
     repo = init(tmp_path / "repo", {"crlf.txt": "committed\r\nwith CRLF\r\n"})
     if setup == "attributes":
-        write(repo / ".gitattributes", "*.txt text eol=lf\n")
+        write(repo / "d/.gitattributes", "*.txt text eol=lf\n")
+    elif setup == "info-attributes":
+        write(repo / ".git/info/attributes", "* text=auto\n")
     else:
         git(repo, "config", "core.autocrlf", "true")
-    write_all(repo, {"same.txt": "1\n2\n", "d/changed.txt": "1\n2\n", "kept.bin": "\0bin\r\n"})
+    write_all(repo, {"d/same.txt": "1\n2\n", "d/changed.txt": "1\n2\n", "d/kept.bin": "\0b\r\n"})
+    write(repo / "other.txt", "o\n")
     commit(repo)
-    write_all(repo, {"same.txt": "1\r\n2\r\n", "d/changed.txt": "1\r\n3\r\n", "d/new.txt": "n\r\n"})
-    write_all(repo, {"kept.bin": "\0bin\r\nmore\r\n", "crlf.txt": "changed\r\nwith CRLF\r\n"})
-    autocrlf = setup == "autocrlf"
-    worktree = assert_matches_git(repo, scratch, unhashed=("crlf.txt",) if autocrlf else ())
-    if autocrlf:
-        # The blob in the index has CRs, so `git add` keeps them ("safer autocrlf"), but
-        # `git hash-object` does not look at the index: the module follows `git add`.
-        kept = git(repo, "hash-object", "--no-filters", "crlf.txt")
-        assert worktree.entry("crlf.txt").oid == kept != git(repo, "hash-object", "crlf.txt")
-    assert worktree.entry("same.txt").oid == git(repo, "rev-parse", "HEAD:same.txt")
-    assert worktree.entry("d/new.txt").oid == blob(repo, "n\n")
+    head = git(repo, "rev-parse", "HEAD^{tree}")
+    assert Worktree.discover(repo).entry("").oid == head  # the disk is what was committed
+    write_all(repo, {"d/same.txt": "1\r\n2\r\n", "d/changed.txt": "1\r\n3\r\n"})
+    write_all(repo, {"d/new.txt": "n\r\n", "d/kept.bin": "\0b\r\nmore\r\n"})
+    worktree = Worktree.discover(repo)
+    for path in ["crlf.txt", "other.txt", "d/same.txt", "d/changed.txt", "d/new.txt", "d/kept.bin"]:
+        assert worktree.entry(path).oid == git(repo, "hash-object", "--no-filters", path), path
+    assert worktree.entry("d/same.txt").oid != git(repo, "rev-parse", "HEAD:d/same.txt")
+    assert worktree.entry("other.txt").oid == git(repo, "rev-parse", "HEAD:other.txt")
+    assert worktree.entry("").oid != head
+    write_all(repo, {"d/same.txt": "1\n2\n", "d/changed.txt": "1\n2\n", "d/kept.bin": "\0b\r\n"})
+    (repo / "d/new.txt").unlink()
+    assert Worktree.discover(repo).entry("").oid == head  # back as committed: git's OIDs again
 
 
 def test_executable_bit_and_symlinks(repo: Path, scratch: Path) -> None:
@@ -286,14 +325,20 @@ def test_submodule_clean(superproject: Path, scratch: Path) -> None:
     assert worktree.glob("sub/**") == ["sub", "sub/new", "sub/new/n.txt", "sub/s.txt"]  # not x.tmp
 
 
-def test_submodule_not_checked_out_keeps_the_gitlink(superproject: Path, tmp_path: Path) -> None:
+def test_submodule_not_checked_out_is_its_empty_directory(
+    superproject: Path, tmp_path: Path
+) -> None:
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(superproject), str(clone))
     assert not any((clone / "sub").iterdir())
     worktree = Worktree.discover(clone)
+    assert worktree.entry("sub") == Entry("40000", hash_tree({}))
+    assert worktree.entry("").oid != git(clone, "rev-parse", "HEAD^{tree}")
+    assert worktree.entry("sub/s.txt") is ABSENT
+    git(clone, "submodule", "update", "--init", "-q")
+    worktree = Worktree.discover(clone)
     assert worktree.entry("sub") == Entry("160000", git(clone, "rev-parse", "HEAD:sub"))
     assert worktree.entry("") == Entry("40000", git(clone, "rev-parse", "HEAD^{tree}"))
-    assert worktree.entry("sub/s.txt") is ABSENT
 
 
 def test_submodule_removed(superproject: Path, scratch: Path) -> None:
@@ -417,10 +462,26 @@ def test_entries_status_hides_are_hashed_from_disk(tmp_path: Path, flag: str) ->
     assert worktree.entry("").oid != git(repo, "rev-parse", "HEAD^{tree}")
 
 
-def test_a_sparse_checkout_entry_missing_on_disk_keeps_its_blob(tmp_path: Path) -> None:
+def test_a_sparse_checkout_entry_missing_on_disk_is_absent(tmp_path: Path) -> None:
     repo = init(tmp_path / "r", {"a.txt": "1\n", "b.txt": "1\n"})
     git(repo, "update-index", "--skip-worktree", "a.txt")
     (repo / "a.txt").unlink()
     worktree = Worktree.discover(repo)
-    assert worktree.entry("a.txt").oid == git(repo, "rev-parse", "HEAD:a.txt")
-    assert worktree.entry("").oid == git(repo, "rev-parse", "HEAD^{tree}")
+    assert worktree.entry("a.txt") is ABSENT
+    tree = {"b.txt": Entry("100644", git(repo, "rev-parse", "HEAD:b.txt"))}
+    assert worktree.entry("") == Entry("40000", hash_tree(tree))
+
+
+def test_info_attributes_of_a_linked_worktree_come_from_the_common_directory(
+    tmp_path: Path,
+) -> None:
+    repo = init(tmp_path / "repo", {"x.txt": "a\n"})
+    git(repo, "worktree", "add", "-q", str(tmp_path / "linked"))
+    write(repo / ".git/info/attributes", "* text=auto\n")
+    linked = tmp_path / "linked"
+    write(linked / "x.txt", "a\r\n")
+    git(linked, "add", "x.txt")  # the index now holds the CRLF file's stat: status is clean
+    assert git(linked, "status", "--porcelain") == ""
+    worktree = Worktree.discover(linked)
+    assert worktree.entry("x.txt").oid == git(linked, "hash-object", "--no-filters", "x.txt")
+    assert worktree.entry("").oid != git(linked, "rev-parse", "HEAD^{tree}")

@@ -1,0 +1,112 @@
+"""The import facts of one file (:class:`ImportRef`, :class:`Parsed`), and their memo on disk.
+
+:mod:`.import_syntax` reads them from a file's syntax tree; :mod:`.imports` resolves them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "LENIENT",
+    "PLUGIN",
+    "STRICT",
+    "TARGET",
+    "ImportRef",
+    "Parsed",
+    "load_parsed",
+    "save_parsed",
+]
+
+STRICT = "import"
+"""A module that must exist for the import to succeed: not found anywhere is a doubt."""
+TARGET = "target"
+"""A dotted target: its first name is a module, the rest may be submodules or attributes."""
+LENIENT = "maybe"
+"""Imports that never run (``if TYPE_CHECKING:``): found modules count, nothing is a doubt."""
+PLUGIN = "plugin"
+"""A ``pytest_plugins`` entry: a module, or the name of one of pytest's own plugins."""
+
+_FORMAT = 2  # of the file save_parsed writes
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRef:
+    """One import's target.
+
+    ``module`` is the dotted name after the dots (``""`` for ``from . import x``); ``level`` the
+    number of leading dots (0 for an absolute import); ``names`` the names of a
+    ``from ... import`` (each may be a submodule; ``"*"`` for a star import), empty for
+    ``import a.b``; ``kind`` one of :data:`STRICT`, :data:`TARGET`, :data:`LENIENT`,
+    :data:`PLUGIN`.
+    """
+
+    module: str
+    level: int = 0
+    names: tuple[str, ...] = ()
+    kind: str = STRICT
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What :func:`parse_file` read from one file.
+
+    ``exports`` is the file's literal ``__all__`` (``None``: it has none); ``exports_known`` is
+    false when ``__all__`` is computed, so a star import of the package cannot know what it
+    imports. ``doubts`` say why the file's imports cannot be known statically (line numbers).
+    """
+
+    refs: tuple[ImportRef, ...] = ()
+    doubts: tuple[str, ...] = ()
+    exports: tuple[str, ...] | None = None
+    exports_known: bool = True
+
+
+def load_parsed(path: Path) -> dict[str, Parsed]:
+    """Return the parsed files by blob OID saved at ``path`` by :func:`save_parsed`.
+
+    A missing, unreadable or older-format file gives an empty mapping: it is only a cache.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != _FORMAT:
+            return {}
+        return {
+            oid: Parsed(
+                tuple(
+                    ImportRef(m, int(level), tuple(names), str(kind))
+                    for m, level, names, kind in refs
+                ),
+                tuple(map(str, doubts)),
+                None if exports is None else tuple(map(str, exports)),
+                bool(known),
+            )
+            for oid, (refs, doubts, exports, known) in data["files"].items()
+        }
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):
+        return {}
+
+
+def save_parsed(path: Path, parsed: dict[str, Parsed]) -> None:
+    """Write ``parsed`` (by blob OID) to ``path`` as JSON, atomically (write, rename)."""
+    files = {
+        oid: [
+            [[r.module, r.level, list(r.names), r.kind] for r in p.refs],
+            list(p.doubts),
+            None if p.exports is None else list(p.exports),
+            p.exports_known,
+        ]
+        for oid, p in parsed.items()
+    }
+    data = {"format": _FORMAT, "files": files}
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()

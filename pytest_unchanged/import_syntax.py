@@ -1,0 +1,380 @@
+"""What a Python file says it imports, read from its syntax tree without importing it.
+
+:func:`parse_file` turns a file's source into a :class:`Parsed`: the imports it states
+(:class:`ImportRef`), its literal ``__all__``, and the *doubts* that make a static import
+closure unsure, so :mod:`.imports` falls back to the whole worktree ("when in doubt, run"):
+
+* an import by name whose name is not a literal: ``importlib.import_module(name)``,
+  ``__import__``, ``pytest.importorskip``, ``importlib.util.find_spec``, ``runpy.run_module``,
+  ``pkgutil.resolve_name``, ``mock.patch(target)``, ``monkeypatch.setattr(target, value)``,
+  ``exec``/``eval``/``compile`` of computed code, a computed ``pytest_plugins``;
+* a module loaded from a path (``runpy.run_path``, ``spec_from_file_location``, the file
+  loaders, ``pkgutil.walk_packages``);
+* ``sys.path``, ``sys.meta_path`` or ``sys.path_hooks`` changed or handed to other code
+  (anything but reading it: ``x in sys.path``, iterating, indexing, ``len``, ``join``...),
+  ``syspath_prepend``, ``site.addsitedir``.
+
+Literal names are imports like statements: ``import_module("a.b")``, ``import_module(".b",
+package="a")``, ``__import__("a", fromlist=["b"])``, ``importorskip("a")``; a dotted target
+(``mock.patch("a.b.X")``, ``monkeypatch.setattr("a.b.X", v)``, ``resolve_name("a.b")``) imports
+its module prefix. Code in a literal given to ``exec``/``eval``/``compile`` and the examples of
+docstrings (:class:`doctest.DocTestParser`, as ``--doctest-modules`` runs them; every example of
+a doctest text file) are read like the file's own code. Imports under ``if TYPE_CHECKING:``
+never run: found ones count, missing ones raise no doubt.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import doctest
+from dataclasses import dataclass, field
+
+from .import_refs import LENIENT, PLUGIN, TARGET, ImportRef, Parsed
+
+__all__ = ["parse_file"]
+
+_BY_NAME = {
+    # callee name: the keyword its module name may be given as
+    "import_module": "name",
+    "__import__": "name",
+    "importorskip": "modname",
+    "find_spec": "name",
+    "run_module": "mod_name",
+}
+_TARGETS = {"resolve_name": "name", "import_string": "dotted_path", "locate": "path"}
+_BY_PATH = frozenset(
+    {
+        "run_path",
+        "spec_from_file_location",
+        "SourceFileLoader",
+        "SourcelessFileLoader",
+        "ExtensionFileLoader",
+        "load_source",
+        "load_module",
+        "walk_packages",
+        "syspath_prepend",
+        "addsitedir",
+    }
+)
+_CODE = frozenset({"exec", "eval", "compile"})
+_MAX_DEPTH = 3
+_SYS_PATHS = frozenset({"path", "meta_path", "path_hooks", "path_importer_cache"})
+_SYS_TARGETS = [[name] for name in _SYS_PATHS]
+_READ_METHODS = frozenset({"index", "count", "copy", "__contains__", "__len__", "__iter__"})
+_READ_FUNCTIONS = frozenset(
+    {"len", "list", "tuple", "set", "frozenset", "sorted", "print", "str", "repr", "any", "all",
+     "enumerate", "iter", "reversed", "join", "isinstance", "bool"}
+)  # fmt: skip
+
+
+def parse_file(source: bytes, *, text: bool = False) -> Parsed:
+    """Return what the Python ``source`` imports; ``text``: ``source`` is a doctest text file
+    (only its ``>>>`` examples are code).
+
+    A file that does not parse (a syntax error, null bytes) has no imports: importing it fails,
+    so no test that needs it can pass and be recorded. A file that is not UTF-8 text is read
+    as Python reads it (``ast.parse`` honours a coding declaration).
+    """
+    reader = _Reader()
+    if text:
+        reader.doctest(source.decode("utf-8", "replace"), 1, lenient=False)
+    else:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            return Parsed()
+        reader.read(tree, lenient=False)
+    refs = tuple(dict.fromkeys(reader.refs))
+    doubts = tuple(dict.fromkeys(reader.doubts + reader.sys_doubts()))
+    exports = None if reader.exports is None else tuple(dict.fromkeys(reader.exports))
+    return Parsed(refs, doubts, exports, reader.exports_known)
+
+
+@dataclass
+class _Reader:
+    refs: list[ImportRef] = field(default_factory=list)
+    doubts: list[str] = field(default_factory=list)
+    exports: list[str] | None = None
+    exports_known: bool = True
+    sys_names: set[str] = field(default_factory=lambda: {"sys"})
+    sys_uses: list[tuple[str, int]] = field(default_factory=list)  # (name used, line)
+    depth: int = 0
+
+    def read(self, tree: ast.AST, *, lenient: bool) -> None:
+        pending: list[tuple[ast.AST, bool]] = [(tree, lenient)]
+        while pending:
+            node, quiet = pending.pop()
+            self.visit(node, quiet)
+            if isinstance(node, ast.If) and _is_type_checking(node.test):
+                pending.extend((child, True) for child in node.body)
+                pending.extend((child, quiet) for child in node.orelse)
+                continue
+            for child in ast.iter_child_nodes(node):
+                pending.append((child, quiet))
+                used = _sys_path_name(child)
+                if used is not None and not _reads_only(node, child):
+                    self.sys_uses.append((used, _line(child)))
+
+    def sys_doubts(self) -> list[str]:
+        return [
+            f"line {line}: sys.{name.partition('.')[2]} is changed or handed on"
+            for name, line in self.sys_uses
+            if name.partition(".")[0] in self.sys_names
+        ]
+
+    def ref(self, ref: ImportRef, lenient: bool) -> None:
+        self.refs.append(ImportRef(ref.module, ref.level, ref.names, LENIENT) if lenient else ref)
+
+    def doubt(self, node: ast.AST, what: str, lenient: bool) -> None:
+        if not lenient:
+            self.doubts.append(f"line {_line(node)}: {what}")
+
+    def visit(self, node: ast.AST, lenient: bool) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                self.ref(ImportRef(alias.name), lenient)
+                if alias.name == "sys":
+                    self.sys_names.add(alias.asname or "sys")
+        elif isinstance(node, ast.ImportFrom):
+            names = tuple(alias.name for alias in node.names)
+            self.ref(ImportRef(node.module or "", node.level, names), lenient)
+            if node.module == "sys" and not node.level and _SYS_PATHS.intersection(names):
+                self.doubt(node, "from sys import path", lenient)
+        elif isinstance(node, ast.Call):
+            self.call(node, lenient)
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            self.assign(node, lenient)
+        elif isinstance(node, ast.Expr):
+            self.exports_call(node.value)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            docstring = ast.get_docstring(node, clean=False)
+            if docstring and ">>>" in docstring:
+                self.doctest(docstring, _line(node), lenient)
+
+    def call(self, node: ast.Call, lenient: bool) -> None:
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        if name is None:
+            return
+        if name in _BY_NAME:
+            self.by_name(node, name, lenient)
+        elif name in _TARGETS:
+            text = _literal(_argument(node, 0, _TARGETS[name]))
+            if text is None:
+                self.doubt(node, f"{name}() of a computed name", lenient)
+            elif ":" in text:
+                self.ref(ImportRef(text.partition(":")[0]), lenient)
+            else:
+                self.target(text, lenient)
+        elif name in _BY_PATH:
+            self.doubt(node, f"{name}() loads code from a path", lenient)
+        elif name in _CODE and isinstance(func, ast.Name):
+            self.code(node, name, lenient)
+        elif name == "patch" and _is_mock(func):
+            self.dotted_target(node, "patch", "target", lenient)
+        elif name in ("dict", "multiple") and isinstance(func, ast.Attribute):
+            if isinstance(func.value, ast.Name | ast.Attribute) and _is_mock(func.value):
+                text = _literal(_argument(node, 0, "in_dict" if name == "dict" else "target"))
+                if text is not None:
+                    self.target(text, lenient, attribute=name == "dict")
+        elif name in ("setattr", "delattr") and isinstance(func, ast.Attribute):
+            # monkeypatch.setattr("a.b.X", value) / delattr("a.b.X"): the string form imports.
+            positional = 2 if name == "setattr" else 1
+            if len(node.args) == positional and not any(k.arg == "name" for k in node.keywords):
+                self.dotted_target(node, name, "target", lenient)
+        if name in ("setattr", "delattr") and len(node.args) >= 2:
+            target, attribute = node.args[0], _literal(node.args[1])
+            if isinstance(target, ast.Name) and attribute in _SYS_PATHS:
+                self.sys_uses.append((f"{target.id}.{attribute}", _line(node)))
+
+    def by_name(self, node: ast.Call, name: str, lenient: bool) -> None:
+        text = _literal(_argument(node, 0, _BY_NAME[name]))
+        if text is None:
+            self.doubt(node, f"{name}() of a computed module name", lenient)
+            return
+        level = len(text) - len(text.lstrip("."))
+        names: tuple[str, ...] = ()
+        if name == "__import__":
+            fromlist = _argument(node, 3, "fromlist")
+            strings = _literals(fromlist) if fromlist is not None else []
+            if strings is None:
+                self.doubt(node, "__import__() with a computed fromlist", lenient)
+                return
+            names = tuple(strings)
+            level_node = _argument(node, 4, "level")
+            if level_node is not None:
+                if not isinstance(level_node, ast.Constant) or not isinstance(
+                    level_node.value, int
+                ):
+                    self.doubt(node, "__import__() with a computed level", lenient)
+                    return
+                level = level_node.value
+        elif level:
+            package = _literal(_argument(node, 1, "package"))
+            if package is None:
+                self.doubt(node, f"{name}() of a relative name in a computed package", lenient)
+                return
+            base = package.split(".")
+            base = base[: len(base) - (level - 1)] if level > 1 else base
+            text, level = ".".join([*base, text.lstrip(".")]).strip("."), 0
+        self.ref(ImportRef(text.lstrip("."), level, names), lenient)
+
+    def dotted_target(self, node: ast.Call, name: str, keyword: str, lenient: bool) -> None:
+        text = _literal(_argument(node, 0, keyword))
+        if text is None:
+            self.doubt(node, f"{name}() of a computed target", lenient)
+        elif text.partition(".")[0] == "sys" and text.split(".")[1:2] in _SYS_TARGETS:
+            self.sys_uses.append((text, _line(node)))
+        else:
+            self.target(text, lenient)
+
+    def target(self, text: str, lenient: bool, *, attribute: bool = True) -> None:
+        """``a.b.X``: the module prefix ``a.b`` (``X`` is the attribute patched or read);
+        with ``attribute`` false, ``a.b`` names the module itself."""
+        module = text.rpartition(".")[0] if attribute else text
+        if module and all(part.isidentifier() for part in module.split(".")):
+            self.ref(ImportRef(module, kind=TARGET), lenient)
+
+    def code(self, node: ast.Call, name: str, lenient: bool) -> None:
+        argument = _argument(node, 0, "source")
+        if not isinstance(argument, ast.Constant) or not isinstance(argument.value, str | bytes):
+            self.doubt(node, f"{name}() of computed code", lenient)
+            return
+        if self.depth >= _MAX_DEPTH:
+            self.doubt(node, f"{name}() nested too deep", lenient)
+            return
+        self.depth += 1
+        try:
+            with contextlib.suppress(SyntaxError, ValueError, RecursionError):
+                self.read(ast.parse(argument.value), lenient=lenient)
+        finally:
+            self.depth -= 1
+
+    def doctest(self, text: str, line: int, lenient: bool) -> None:
+        try:
+            examples = doctest.DocTestParser().get_examples(text)
+        except ValueError:
+            return  # pytest's doctest collection fails the same way: nothing can pass
+        for example in examples:
+            with contextlib.suppress(SyntaxError, ValueError, RecursionError):
+                self.read(ast.parse(example.source), lenient=lenient)
+
+    def assign(self, node: ast.Assign | ast.AnnAssign | ast.AugAssign, lenient: bool) -> None:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        names = {t.id for t in targets if isinstance(t, ast.Name)}
+        value = node.value
+        if "pytest_plugins" in names and value is not None:
+            strings = _literals(value)
+            if strings is None:
+                self.doubt(node, "pytest_plugins is computed", lenient)
+            for text in strings or ():
+                self.ref(ImportRef(text, kind=PLUGIN), lenient)
+        if "__all__" in names:
+            self.add_exports(value)
+        if "__test__" in names and isinstance(value, ast.Dict):
+            for entry in value.values:
+                example = _literal(entry)
+                if example and ">>>" in example:
+                    self.doctest(example, _line(node), lenient)
+
+    def exports_call(self, value: ast.expr) -> None:
+        """``__all__.extend([...])`` and ``__all__.append("x")``."""
+        if (
+            isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Attribute)
+            and isinstance(value.func.value, ast.Name)
+            and value.func.value.id == "__all__"
+            and value.func.attr in ("extend", "append", "insert")
+        ):
+            argument = value.args[-1] if value.args else None
+            if value.func.attr == "extend":
+                self.add_exports(argument)
+            else:
+                self.add_exports(ast.List([argument]) if argument is not None else None)
+
+    def add_exports(self, value: ast.expr | None) -> None:
+        strings = None if value is None else _literals(value)
+        if strings is None:
+            self.exports_known = False
+        self.exports = [*(self.exports or []), *(strings or [])]
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    if isinstance(test, ast.Name):
+        return test.id == "TYPE_CHECKING"
+    return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+
+
+def _is_mock(func: ast.expr) -> bool:
+    """``patch`` itself, or ``mock.patch``, ``mocker.patch``, ``unittest.mock.patch``."""
+    if isinstance(func, ast.Name):
+        return func.id == "patch"
+    if isinstance(func, ast.Attribute) and func.attr == "patch":
+        owner = func.value
+        return (isinstance(owner, ast.Name) and owner.id in ("mock", "mocker")) or (
+            isinstance(owner, ast.Attribute) and owner.attr in ("mock", "mocker")
+        )
+    return False
+
+
+def _sys_path_name(node: ast.AST) -> str | None:
+    """``"sys.path"`` for ``sys.path`` (any name, checked against the file's aliases later)."""
+    if isinstance(node, ast.Attribute) and node.attr in _SYS_PATHS:
+        owner = node.value
+        if isinstance(owner, ast.Name):
+            return f"{owner.id}.{node.attr}"
+        if isinstance(owner, ast.Attribute) and owner.attr == "sys":
+            return f"sys.{node.attr}"
+    return None
+
+
+def _reads_only(parent: ast.AST, child: ast.AST) -> bool:
+    """Whether ``parent`` only reads the ``sys.path``-like ``child``."""
+    if isinstance(child, ast.Attribute) and not isinstance(child.ctx, ast.Load):
+        return False
+    if isinstance(parent, ast.Compare | ast.FormattedValue | ast.JoinedStr):
+        return True
+    if isinstance(parent, ast.For | ast.comprehension):
+        return parent.iter is child
+    if isinstance(parent, ast.Subscript):
+        return parent.value is child and isinstance(parent.ctx, ast.Load)
+    if isinstance(parent, ast.Attribute):
+        return parent.attr in _READ_METHODS
+    if isinstance(parent, ast.Call) and child is not parent.func:
+        func = parent.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        return name in _READ_FUNCTIONS
+    return False
+
+
+def _argument(node: ast.Call, index: int, keyword: str) -> ast.expr | None:
+    if len(node.args) > index and not any(isinstance(a, ast.Starred) for a in node.args):
+        return node.args[index]
+    return next((k.value for k in node.keywords if k.arg == keyword), None)
+
+
+def _literal(node: ast.expr | None) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def _literals(node: ast.expr) -> list[str] | None:
+    """The strings of a literal string or list/tuple/set of them; ``None`` when computed."""
+    text = _literal(node)
+    if text is not None:
+        return [text]
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        found: list[str] = []
+        for element in node.elts:
+            strings = _literals(element)
+            if strings is None:
+                return None
+            found.extend(strings)
+        return found
+    return None
+
+
+def _line(node: ast.AST) -> int:
+    return int(getattr(node, "lineno", 0))

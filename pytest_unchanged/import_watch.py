@@ -1,0 +1,288 @@
+"""Under ``unchanged_default = imports``: check the static import closure against what runs.
+
+The static closure (:mod:`.imports`) is an inference; this plugin checks it where it matters,
+when a pass is recorded. It notes the worktree modules first imported (``sys.modules`` before
+and after, each new module's ``__file__``) while each collector is collected (the test module
+itself, its package, its directory's ``conftest.py``) and while each item runs (setup, call,
+teardown). An item whose inputs came from ``imports`` and that imported a worktree file its
+inputs do not cover does not keep its pass under that key: the pass is recorded under the key
+the item would have with the whole worktree (``.``) in place of ``imports``, every other record
+of the item is forgotten, and the terminal summary names the files. A later run skips the item
+while that key holds, that is while nothing in the worktree changed. A failure of such an item
+forgets all its records, the whole-worktree one included.
+
+A module already imported before the window (by another test module, or an earlier item) is
+not seen again: what the static closure misses there is not caught, hence the static layer's
+own rule, "when in doubt, the whole worktree". Registered only when ``imports`` is in
+``unchanged_default`` or ``unchanged_inputs``. A window is cheap: ``sys.modules`` keeps
+insertion order, so it is the last entry at its start and the entries after it at its end.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from . import selection
+from .inputs import IMPORTS, ItemInputs, Resolver
+from .keys import item_key
+from .recording import REPORT_ATTR
+
+__all__ = ["ImportWatch", "register"]
+
+PAYLOAD_KEY = "imports_outside"
+"""In a teardown report's payload: the worktree files the item imported outside its inputs."""
+FORGET_KEY = "imports_forget"
+"""In a teardown report's payload: forget every record of the item."""
+WHOLE = "."
+
+
+def register(config: pytest.Config) -> None:
+    """Register :class:`ImportWatch` when pytest-unchanged is active and ``imports`` is in
+    ``unchanged_default`` or ``unchanged_inputs``."""
+    core = config.stash.get(selection.PLUGIN_KEY, None)
+    names = [*config.getini("unchanged_default"), *config.getini("unchanged_inputs")]
+    if core is not None and IMPORTS in names:
+        config.pluginmanager.register(ImportWatch(core), "unchanged-import-watch")
+
+
+@dataclass(eq=False)
+class ImportWatch:
+    """The plugin: observation windows, the check at teardown, the whole-worktree keys."""
+
+    core: selection.UnchangedPlugin
+    collected: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Worktree files first imported while a collector was collected, by its nodeid."""
+    outside: dict[str, list[str]] = field(default_factory=dict)
+    """Controller side: the files each item imported outside its inputs, by nodeid."""
+    _before: _Mark | None = None
+    _charged: set[str] = field(default_factory=set)
+    _failed: set[str] = field(default_factory=set)
+    _covers: dict[str, frozenset[str]] = field(default_factory=dict)
+    _files: dict[str, str | None] = field(default_factory=dict)
+    _wide: Resolver | None = None
+
+    # -- which modules were imported -------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+        before = _mark()
+        try:
+            return (yield)
+        finally:
+            # pytest collects the nodes leading to its arguments inside the session's
+            # collection: what an inner collector imported is charged to it alone.
+            names = set(_since(before)) - self._charged
+            self._charged.update(names)
+            found = _module_files(names)
+            if found:
+                self.collected[collector.nodeid] = frozenset(found)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        state = item.stash.get(selection.ITEM_KEY, None)
+        watched = state is not None and state.saved is None and self._narrow(state) is not None
+        self._before = _mark() if watched else None
+        try:
+            return (yield)
+        finally:
+            self._before = None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        state = item.stash.get(selection.ITEM_KEY, None)
+        if state is None or state.key is None or state.saved is not None:
+            return report
+        if report.failed and IMPORTS in state.inputs.specs:
+            self._failed.add(item.nodeid)
+        if report.when != "teardown":
+            return report
+        if item.nodeid in self._failed:
+            self._failed.discard(item.nodeid)
+            _payload(report)[FORGET_KEY] = True
+        covered = self._narrow(state)
+        if covered is None or self._before is None:
+            return report
+        imported = set(_module_files(_since(self._before)))
+        for node in item.listchain():
+            imported.update(self.collected.get(node.nodeid, ()))
+        relative = {self._relative(filename) for filename in imported}
+        outside = sorted(p for p in relative if p is not None and not _covers(covered, p))
+        if outside:
+            wide = self.wide_inputs(item, state.inputs)
+            key = item_key(item.nodeid, wide.inputs_id, self.core.env_id)
+            state.inputs, state.key = wide, None if wide.unkeyable else key
+            _payload(report).update({PAYLOAD_KEY: outside, FORGET_KEY: True})
+        return report
+
+    def _narrow(self, state: selection.ItemState) -> frozenset[str] | None:
+        """The paths of an item's inputs when they came from ``imports`` and do not hold the
+        whole worktree; ``None`` otherwise (nothing to check)."""
+        inputs = state.inputs
+        if state.key is None or IMPORTS not in inputs.specs:
+            return None
+        covered = self._covers.get(inputs.inputs_id)
+        if covered is None:
+            covered = self._covers[inputs.inputs_id] = frozenset(p for p, _, _ in inputs.manifest)
+        return None if WHOLE in covered else covered
+
+    def _relative(self, filename: str) -> str | None:
+        """The worktree path (relative, POSIX) of a module's file, when it is one git sees:
+        not outside the repository, not ignored, not in an installed distribution (a
+        virtualenv inside the repository)."""
+        if filename in self._files:
+            return self._files[filename]
+        worktree = self.core.context.worktree
+        rel: str | None = None
+        try:
+            rel = worktree.relpath(os.path.abspath(filename))
+            parts = rel.split("/")
+            if (
+                not rel
+                or "site-packages" in parts
+                or "dist-packages" in parts
+                or worktree.repository.path_is_ignored(rel)
+            ):
+                rel = None
+        except ValueError:
+            rel = None
+        except Exception:
+            pass  # a path pygit2 cannot check: counted, so the item is checked against it
+        self._files[filename] = rel
+        return rel
+
+    # -- the whole-worktree key ------------------------------------------------------------
+
+    def wide_inputs(self, item: pytest.Item, inputs: ItemInputs) -> ItemInputs:
+        """The inputs ``item`` would have with the whole worktree in place of ``imports``."""
+        core = self.core.context.resolver
+        if self._wide is None:
+            self._wide = Resolver(
+                core.worktree,
+                core.rootdir,
+                config_file=core.config_file,
+                global_inputs=(),
+                default=(WHOLE,),
+                conftests=core.conftests,
+                import_path=core.import_path,
+            )
+        specs = [WHOLE if spec == IMPORTS else spec for spec in inputs.specs]
+        return self._wide.module_inputs(item.path, specs, (), core.defining(item))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> Generator[None, None, None]:
+        """Before the session plugin selects: an item whose narrow key has no record but whose
+        whole-worktree key has one takes that key (it passed with this very worktree)."""
+        items = [i for i in session.items if self._has_narrow(i)]
+        if items:
+            records = self.core.context.records(item.nodeid for item in items)
+            for item in items:
+                own = records.get(item.nodeid)
+                state = item.stash[selection.ITEM_KEY]
+                if not own or state.key in own:
+                    continue
+                wide = self.wide_inputs(item, state.inputs)
+                key = item_key(item.nodeid, wide.inputs_id, self.core.env_id)
+                if not wide.unkeyable and key in own:
+                    state.inputs, state.key = wide, key
+        return (yield)
+
+    def _has_narrow(self, item: pytest.Item) -> bool:
+        state = item.stash.get(selection.ITEM_KEY, None)
+        return state is not None and self._narrow(state) is not None
+
+    # -- the controller --------------------------------------------------------------------
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.core.is_worker or report.when != "teardown":
+            return
+        payload = getattr(report, REPORT_ATTR, None)
+        if not isinstance(payload, dict):
+            return
+        if payload.get(FORGET_KEY):
+            self.core.recorder.forget.add(report.nodeid)
+        outside = payload.get(PAYLOAD_KEY)
+        if isinstance(outside, list):
+            self.outside[report.nodeid] = [str(path) for path in outside]
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.core.is_worker:
+            return
+        if selection.setting(self.core.config, "unchanged_explain") and self.core.states:
+            # Keys were computed in this process (not under pytest-xdist): say why a closure
+            # fell back to the whole worktree.
+            doubts = self.core.context.resolver.import_doubts
+            for file, doubt in sorted(doubts.items()):
+                terminalreporter.write_line(
+                    f"unchanged: {file} depends on the whole worktree (imports in doubt: {doubt})"
+                )
+        if not self.outside:
+            return
+        count = len(self.outside)
+        terminalreporter.write_line(
+            f"unchanged: {count} {'test' if count == 1 else 'tests'} imported worktree modules "
+            "their inferred imports miss; recorded against the whole worktree:"
+        )
+        for nodeid, paths in sorted(self.outside.items()):
+            terminalreporter.write_line(f"    {nodeid}: {', '.join(paths)}")
+
+
+_Mark = tuple[str | None, object]
+
+
+def _mark() -> _Mark:
+    """Where ``sys.modules`` stands: its last entry and module (a dict keeps insertion order,
+    so modules imported later come after it)."""
+    last = next(reversed(sys.modules), None)
+    return (last, None if last is None else sys.modules.get(last))
+
+
+def _since(mark: _Mark) -> list[str]:
+    """The names added to ``sys.modules`` since ``mark``: walked back from the end to the
+    entry that was last, the same module object (a module removed and imported again moves to
+    the end). When that entry is gone, every name is returned: more to check, never less."""
+    last, module = mark
+    found: list[str] = []
+    for name in reversed(sys.modules):
+        if name == last and sys.modules.get(name) is module:
+            return found
+        found.append(name)
+    return found
+
+
+def _module_files(names: Iterable[str]) -> list[str]:
+    """The files (``__file__``) of the modules ``names`` in ``sys.modules``."""
+    found = []
+    for name in names:
+        filename = getattr(sys.modules.get(name), "__file__", None)
+        if isinstance(filename, str):
+            found.append(filename)
+    return found
+
+
+def _covers(covered: frozenset[str], path: str) -> bool:
+    """Whether ``path`` is one of the inputs ``covered`` or lies in a directory among them."""
+    if path in covered:
+        return True
+    parts = path.split("/")
+    return any("/".join(parts[:i]) in covered for i in range(1, len(parts)))
+
+
+def _payload(report: pytest.TestReport) -> dict[str, Any]:
+    found = getattr(report, REPORT_ATTR, None)
+    if not isinstance(found, dict):
+        found = {}
+        setattr(report, REPORT_ATTR, found)
+    return found
