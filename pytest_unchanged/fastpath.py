@@ -19,6 +19,7 @@ input, a missing record, a path named explicitly on the command line.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -225,13 +226,13 @@ def summarize(
     for file, members in grouped.items():
         groups: dict[Signature, str] = {}
         marksets: dict[frozenset[str], int] = {}
-        triples: list[tuple[str, str, int]] = []
+        triples: list[tuple[str, str, int, str]] = []
         for nodeid, key, signature, inputs_id, names in members:
             if key is None:
                 break
             groups[signature] = inputs_id
             index = UNKNOWN_MARKS if names is None else marksets.setdefault(names, len(marksets))
-            triples.append((nodeid, key, index))
+            triples.append((nodeid, key, index, inputs_id))
         else:
             signatures = sorted(map(_wire, groups), key=canonical_json)
             summaries[file] = ModuleSummary(
@@ -241,15 +242,23 @@ def summarize(
                     {
                         "conftests": sorted(conftests),
                         "signatures": signatures,
-                        "items": digest(
-                            [[sorted(names) for names in marksets], [list(t) for t in triples]]
-                        ),
+                        "items": _items_digest(marksets, triples),
                     }
                 ),
                 marksets=tuple(marksets),
                 items=tuple(triples),
             )
     return summaries
+
+
+def _items_digest(
+    marksets: Iterable[frozenset[str]], items: Iterable[tuple[str, str, int, str]]
+) -> str:
+    """The hex SHA-256 of the mark sets and the ``(nodeid, key, mark set)`` of every item (a key
+    covers its inputs digest): each nodeid after its length, so the text reads one way only."""
+    text = canonical_json([sorted(names) for names in marksets])
+    text += "".join(f"\n{len(nodeid)}:{nodeid}\0{key}\0{index}" for nodeid, key, index, _ in items)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _wire(signature: Signature) -> list[object]:

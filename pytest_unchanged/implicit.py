@@ -126,7 +126,7 @@ def defining_files(item: pytest.Item, memo: Memo) -> tuple[str, ...]:
     requests (directly or through other fixtures: ``item._fixtureinfo.name2fixturedefs``, each
     definition of an overridden fixture included).
 
-    ``memo`` keeps the answer per test function, class and fixture closure (the items of a
+    ``memo`` keeps the answer per test function, parent node and fixture closure (the items of a
     parametrized function share them). Raises nothing: an object whose file cannot be found
     adds nothing (the item's own file is an input anyway).
     """
@@ -137,12 +137,12 @@ def defining_files(item: pytest.Item, memo: Memo) -> tuple[str, ...]:
     except Exception:
         return ()
     function = getattr(obj, "__func__", obj)
-    cls = item.cls
     fixtureinfo = getattr(item, "_fixtureinfo", None)
-    ident = (id(function), id(cls), id(fixtureinfo))
+    # The parent decides the class (item.cls walks the tree: asked only on a miss).
+    ident = (id(function), id(item.parent), id(fixtureinfo))
     cached = memo.get(ident)
     if cached is None or cached[0] is not function:
-        found = dict.fromkeys(_files_of(function, cls))
+        found = dict.fromkeys(_files_of(function, item.cls))
         for fixturedefs in _fixturedefs(fixtureinfo):
             for fixturedef in fixturedefs:
                 found.update(dict.fromkeys(_files_of(getattr(fixturedef, "func", None), None)))

@@ -18,7 +18,6 @@ __all__ = [
     "StoreBusyError",
     "StoreError",
     "classify_error",
-    "prune_by_count",
     "utc_text",
 ]
 
@@ -82,19 +81,3 @@ class Record:
     passed_at: float
     head: str | None
     source: str = ""
-
-
-def prune_by_count(db: sqlite3.Connection, max_keys: int) -> set[str]:
-    """Keep the newest ``max_keys`` records of every nodeid; return the nodeids pruned."""
-    # One scan of the primary key finds the few nodeids over the limit; only those are pruned.
-    crowded = db.execute(
-        "SELECT nodeid FROM records GROUP BY nodeid HAVING count(*) > ?", (max_keys,)
-    ).fetchall()
-    for (nodeid,) in crowded:
-        db.execute(
-            """DELETE FROM records WHERE nodeid = :nodeid AND key NOT IN (
-                   SELECT key FROM records WHERE nodeid = :nodeid
-                   ORDER BY passed_at DESC LIMIT :keep)""",
-            {"nodeid": nodeid, "keep": max_keys},
-        )
-    return {nodeid for (nodeid,) in crowded}

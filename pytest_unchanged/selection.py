@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from .clashes import omit, reveal_clash
+from .derive import Derivation
 from .fastpath import MarkNames, analysable, observed_marks, predictable, summarize
 from .inputs import InputError, ItemInputs
 from .keys import item_key
@@ -170,15 +171,16 @@ class UnchangedPlugin:
         marks = [before.of(item) for item in collected]
         result = yield
         # Items sharing a nodeid (--keep-duplicates): no key, they always run, no module summary.
-        counts = Counter(item.nodeid for item in collected)
+        nodeids = [item.nodeid for item in collected]  # a property pytest 9 computes each time
+        counts = Counter(nodeids)
         twice = {nodeid for nodeid, count in counts.items() if count > 1}
-        unique = [(i, m) for i, m in zip(collected, marks, strict=True) if i.nodeid not in twice]
+        unique = [u for u in zip(collected, nodeids, marks, strict=True) if u[1] not in twice]
         if unique:
             after = MarkNames()
             self._compute_keys(
                 config,
-                [item for item, _ in unique],
-                [observed_marks(names, after.of(item)) for item, names in unique],
+                [(item, nodeid) for item, nodeid, _ in unique],
+                [observed_marks(names, after.of(item)) for item, _, names in unique],
             )
         for nodeid in twice:
             self.summaries.pop(module_file(nodeid), None)
@@ -187,28 +189,22 @@ class UnchangedPlugin:
     def _compute_keys(
         self,
         config: pytest.Config,
-        items: list[pytest.Item],
+        items: list[tuple[pytest.Item, str]],
         marks: list[frozenset[str] | None],
     ) -> None:
         context = self.context
-        resolver = context.resolver
         hook = config.hook.pytest_unchanged_item_inputs
         errors: dict[str, list[str]] = {}  # one line per bad mark, not per item
         members = []
-        extend = bool(hook.get_hookimpls())
-        for item, names in zip(items, marks, strict=True):
-            nodeid = item.nodeid
+        derivation = Derivation(context.resolver, hook, bool(hook.get_hookimpls()))
+        for (item, nodeid), names in zip(items, marks, strict=True):
             try:
-                extra = [p for r in hook(item=item) if r for p in r] if extend else []
-                declared = resolver.declared(item)
-                inputs = resolver.item_inputs(item, declared, extra)
+                inputs, signature = derivation.of(item)
             except InputError as error:
                 errors.setdefault(str(error), []).append(nodeid)
                 continue
             key = None if inputs.unkeyable else item_key(nodeid, inputs.inputs_id, self.env_id)
             item.stash[ITEM_KEY] = self.states[nodeid] = ItemState(inputs, key)
-            arguments = None if declared is None else tuple(declared)
-            signature = (arguments, tuple(extra), resolver.defining(item))
             members.append((nodeid, key, signature, inputs.inputs_id, names))
         if errors:
             self.usage_error = True

@@ -19,19 +19,20 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+from .passes import Names, name_hash, pack_key, split
 from .records import (
     CorruptStoreError,
     Record,
     StoreBusyError,
     StoreError,
     classify_error,
-    prune_by_count,
 )
+from .store_format import STORE_FORMAT, migrate
 from .summaries import (
-    SHARED_SCHEMA,
     ModuleSummary,
     StoredModule,
     chunks,
+    drop_orphan_lists,
     incomplete_files,
     module_file,
     refresh_tallies,
@@ -40,55 +41,13 @@ from .summaries import (
 
 __all__ = ["CorruptStoreError", "Record", "Store", "StoreBusyError", "StoreError", "StoredModule"]
 
-STORE_FORMAT = "4"  # 4: the shared_records table (SHARED_SCHEMA)
-_SUMMARY_TABLES = ("modules", "module_items")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS records (
-    nodeid TEXT NOT NULL,
-    key TEXT NOT NULL,
-    inputs_id TEXT NOT NULL,
-    env_id TEXT NOT NULL,
-    duration REAL NOT NULL,
-    passed_at REAL NOT NULL,
-    head TEXT,
-    PRIMARY KEY (nodeid, key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS bodies (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS failures (
-    nodeid TEXT NOT NULL,
-    key TEXT NOT NULL,
-    failed_at REAL NOT NULL,
-    PRIMARY KEY (nodeid, key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS modules (
-    file TEXT NOT NULL,
-    env_id TEXT NOT NULL,
-    inputs_id TEXT NOT NULL,
-    specs TEXT NOT NULL,
-    marksets TEXT NOT NULL,
-    recorded_at REAL NOT NULL,
-    tally TEXT,
-    PRIMARY KEY (file, env_id, inputs_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS module_items (
-    file TEXT NOT NULL,
-    env_id TEXT NOT NULL,
-    inputs_id TEXT NOT NULL,
-    nodeid TEXT NOT NULL,
-    key TEXT NOT NULL,
-    markset INTEGER NOT NULL,
-    PRIMARY KEY (file, env_id, inputs_id, nodeid)
-) WITHOUT ROWID;
-"""
-# A module summary's tally is derived from the records table: a JSON list of
-# [markset, items, items with a record, their recorded seconds], one per mark set of its items
-# (index -1: marks not known). Every transaction that adds or removes records recomputes it for
-# the modules concerned, so a reader never joins module_items with records. NULL: not known.
+# A module summary's tally is derived from the records: a JSON list of [markset, items, items
+# with a record, their recorded seconds], one per mark set of its items (index -1: marks not
+# known). Every transaction that adds or removes records recomputes it for the modules
+# concerned, so a reader never reads the item lists. NULL: not known.
 
-_ORPHAN_BODIES = """DELETE FROM bodies WHERE id NOT IN (SELECT inputs_id FROM records UNION
-    SELECT env_id FROM records UNION SELECT inputs_id FROM shared_records UNION
-    SELECT env_id FROM shared_records)"""
+_ORPHAN_BODIES = """DELETE FROM bodies WHERE id NOT IN (SELECT value FROM digests UNION
+    SELECT inputs_id FROM shared_records UNION SELECT env_id FROM shared_records)"""
 
 
 class Store:
@@ -124,24 +83,13 @@ class Store:
 
     def _prepare(self) -> None:
         # The common case reads one row and writes nothing; the schema is only created (or a
-        # store of the previous format migrated) under a write lock.
+        # store of an older format migrated) under a write lock.
+        self._names = Names(self._connection)
+        self._names.register()
         if self._format() == STORE_FORMAT:
             return
         with self._transaction() as db:
-            found = self._format()
-            if found in ("1", "2"):
-                # Formats 1 and 2 kept module summaries in other columns; summaries are only a
-                # cache of the records, so they are dropped and the records kept.
-                for table in _SUMMARY_TABLES:
-                    db.execute(f"DROP TABLE IF EXISTS {table}")
-            elif found not in (None, "3", STORE_FORMAT):
-                raise CorruptStoreError(
-                    f"{self.path} is a pass store of format {found!r}, not {STORE_FORMAT} "
-                    "(written by a newer pytest-unchanged?)"
-                )
-            for statement in filter(str.strip, (_SCHEMA + SHARED_SCHEMA).split(";")):
-                db.execute(statement)
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (STORE_FORMAT,))
+            migrate(db, self._names, self._format(), self.path)
 
     def _format(self) -> str | None:
         try:
@@ -158,12 +106,15 @@ class Store:
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         db = self._connection
         db.execute("BEGIN IMMEDIATE")
+        self._names.reset()  # another process may have written since
         try:
             yield db
         except BaseException:
             db.execute("ROLLBACK")
+            self._names.reset()
             raise
         db.execute("COMMIT")
+        self._names.reset()  # a later read through the records view reads them afresh
 
     @staticmethod
     def discard(path: Path) -> Path:
@@ -185,23 +136,39 @@ class Store:
         Raises :class:`StoreError` (:class:`CorruptStoreError` when damaged) when the file
         cannot be read.
         """
-        query = "SELECT nodeid, key, inputs_id, env_id, duration, passed_at, head FROM records"
         result: dict[str, dict[str, Record]] = {}
+        names = self._names
         try:
-            if nodeids is None:
-                rows = self._connection.execute(query).fetchall()
-            else:
-                wanted = list(dict.fromkeys(nodeids))
-                rows = []
-                for chunk, marks in chunks(wanted):
-                    sql = f"{query} WHERE nodeid IN ({marks})"
-                    rows += self._connection.execute(sql, chunk).fetchall()
+            with self._read():
+                files = names.files()
+                found: list[Record] = []
+                if nodeids is None:
+                    for number in files.values():
+                        found += names.records(number)
+                else:
+                    by_file: dict[str, list[str]] = {}
+                    for nodeid in dict.fromkeys(nodeids):
+                        by_file.setdefault(split(nodeid)[0], []).append(nodeid)
+                    for file, wanted in by_file.items():
+                        if file in files:
+                            found += names.records(files[file], wanted)
         except sqlite3.Error as error:
             raise classify_error(self.path, error, "read") from error
-        for row in rows:
-            record = Record(*row)
+        for record in found:
             result.setdefault(record.nodeid, {})[record.key] = record
         return result
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[None]:
+        """One read transaction (a consistent snapshot), with the interned names read afresh."""
+        db = self._connection
+        db.execute("BEGIN")
+        self._names.reset()
+        try:
+            yield
+        finally:
+            db.execute("COMMIT")
+            self._names.reset()
 
     def body(self, body_id: str) -> str | None:
         """Return the JSON text stored under ``body_id`` (a manifest or environment digest)."""
@@ -291,65 +258,72 @@ class Store:
         failures = list(failures)
         modules = list(modules)
         forget = sorted(set(forget))
-        used = {r.inputs_id for r in passes} | {r.env_id for r in passes}
         # The files whose summaries may see a record go in this transaction (new records only
-        # matter to summaries that still miss some: see _refresh_modules).
+        # matter to summaries that still miss some: see incomplete_files).
         added = {module_file(r.nodeid) for r in passes}
-        touched = {module_file(nodeid) for nodeid, _ in failures}
-        touched.update(module_file(nodeid) for nodeid in forget)
         try:
             with self._transaction() as db:
-                db.executemany("DELETE FROM records WHERE nodeid = ?", [(n,) for n in forget])
-                self._update(
-                    db,
-                    passes,
-                    failures,
-                    bodies,
-                    used,
-                    modules,
-                    env_id,
-                    now,
-                    max_keys,
-                    max_age,
-                    touched,
-                    added,
-                )
-                if forget:
-                    db.execute(_ORPHAN_BODIES)
+                changed = self._forget(db, forget, failures)
+                dropped = 0
+                for module in modules:
+                    inserted, pruned_modules = write_summary(db, module, env_id, now, max_keys)
+                    dropped += pruned_modules
+                    if inserted:
+                        changed.add(module.file)  # a summary with the same specs is up to date
+                dropped += db.execute(
+                    "DELETE FROM modules WHERE recorded_at < ?", (now - max_age,)
+                ).rowcount
+                if dropped:
+                    drop_orphan_lists(db)
+                changed |= self._write(db, passes, failures, bodies, now, max_keys, max_age)
+                refresh_tallies(db, changed | incomplete_files(db, added - changed))
         except sqlite3.Error as error:
             raise classify_error(self.path, error, "written") from error
 
-    def _update(
+    def _locate(self, nodeids: Iterable[str]) -> dict[int, set[int]]:
+        """``{file id: {name hash}}`` of the stored ``nodeids`` (unknown ones left out)."""
+        files = self._names.files()
+        found: dict[int, set[int]] = {}
+        for nodeid in nodeids:
+            file, name = split(nodeid)
+            if file in files:
+                found.setdefault(files[file], set()).add(name_hash(name))
+        return found
+
+    def _forget(
+        self, db: sqlite3.Connection, forget: list[str], failures: list[tuple[str, str]]
+    ) -> set[str]:
+        """Delete every record of ``forget`` and the failed ``(nodeid, key)`` pairs; record
+        the failures. Return the files concerned."""
+        located = self._locate(forget)
+        db.executemany(
+            "DELETE FROM passes WHERE file = ? AND name = ?",
+            [(number, name) for number, hashes in located.items() for name in hashes],
+        )
+        files = self._names.files()
+        doomed = []
+        for nodeid, key in failures:
+            file, name = split(nodeid)
+            if file in files:
+                doomed.append((files[file], name_hash(name), pack_key(key)))
+        db.executemany("DELETE FROM passes WHERE file = ? AND name = ? AND key = ?", doomed)
+        self._deleted = set(located) | {number for number, _, _ in doomed}
+        return {module_file(nodeid) for nodeid in forget} | {
+            module_file(nodeid) for nodeid, _ in failures
+        }
+
+    def _write(
         self,
         db: sqlite3.Connection,
         passes: list[Record],
         failures: list[tuple[str, str]],
         bodies: Mapping[str, str],
-        used: set[str],
-        modules: list[ModuleSummary],
-        env_id: str,
         now: float,
         max_keys: int,
         max_age: float,
-        touched: set[str],
-        added: set[str],
-    ) -> None:
-        dropped = 0
-        for module in modules:
-            inserted, pruned_modules = write_summary(db, module, env_id, now, max_keys)
-            dropped += pruned_modules
-            if inserted:
-                touched.add(module.file)  # a summary whose specs did not change is up to date
-        dropped += db.execute(
-            "DELETE FROM modules WHERE recorded_at < ?", (now - max_age,)
-        ).rowcount
-        if dropped:
-            db.execute(
-                """DELETE FROM module_items WHERE NOT EXISTS (SELECT 1 FROM modules m
-                   WHERE m.file = module_items.file AND m.env_id = module_items.env_id
-                   AND m.inputs_id = module_items.inputs_id)"""
-            )
-        db.executemany("DELETE FROM records WHERE nodeid = ? AND key = ?", failures)
+    ) -> set[str]:
+        """Write passes and failures, prune; return the files whose records were pruned."""
+        names = self._names
         db.executemany(
             "INSERT OR REPLACE INTO failures VALUES (?, ?, ?)",
             [(nodeid, key, now) for nodeid, key in failures],
@@ -360,38 +334,67 @@ class Store:
                 [(r.nodeid, r.key) for r in passes],
             )
         db.execute("DELETE FROM failures WHERE failed_at < ?", (now - max_age,))
+        located = names.add(r.nodeid for r in passes)
         # A record passed again under the same key within a day is left as it was: the same
         # key means the same inputs, and most rows of a rerun need no write at all.
         db.executemany(
-            """INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (nodeid, key) DO UPDATE SET duration = excluded.duration,
+            """INSERT INTO passes VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (file, name, key) DO UPDATE SET duration = excluded.duration,
                    passed_at = excluded.passed_at, head = excluded.head
-               WHERE records.passed_at < excluded.passed_at - 86400""",
+               WHERE passes.passed_at < excluded.passed_at - 86400""",
             [
-                (r.nodeid, r.key, r.inputs_id, r.env_id, r.duration, r.passed_at, r.head)
+                (
+                    *located[r.nodeid],
+                    pack_key(r.key),
+                    names.intern(r.inputs_id),
+                    names.intern(r.env_id),
+                    r.duration,
+                    r.passed_at,
+                    None if r.head is None else names.intern(r.head),
+                )
                 for r in passes
             ],
         )
+        used = {r.inputs_id for r in passes} | {r.env_id for r in passes}
         db.executemany(
             "INSERT OR IGNORE INTO bodies VALUES (?, ?)",
             [(i, bodies[i]) for i in used if i in bodies],
         )
         pruned = prune_by_count(db, max_keys) if passes else set()
-        expired = [
-            nodeid
-            for (nodeid,) in db.execute(
-                "SELECT DISTINCT nodeid FROM records WHERE passed_at < ?", (now - max_age,)
+        pruned.update(
+            number
+            for (number,) in db.execute(
+                "SELECT DISTINCT file FROM passes WHERE passed_at < ?", (now - max_age,)
             )
-        ]
-        if expired:
-            db.execute("DELETE FROM records WHERE passed_at < ?", (now - max_age,))
-        pruned.update(expired)
-        touched.update(module_file(nodeid) for nodeid in pruned)
-        if pruned or failures:
+        )
+        if pruned:
+            db.execute("DELETE FROM passes WHERE passed_at < ?", (now - max_age,))
+        deleted = pruned | self._deleted
+        if deleted:
+            file_names = {number: file for file, number in names.files().items()}
+            touched = {file_names[number] for number in pruned if number in file_names}
+            names.compact(deleted)
             db.execute(_ORPHAN_BODIES)
-        refresh_tallies(db, touched | incomplete_files(db, added - touched))
+            return touched
+        return set()
 
     def vacuum_bodies(self) -> int:
         """Delete bodies no record refers to; return how many were deleted."""
         with self._transaction() as db:
             return db.execute(_ORPHAN_BODIES).rowcount
+
+
+def prune_by_count(db: sqlite3.Connection, max_keys: int) -> set[int]:
+    """Keep the newest ``max_keys`` records of every nodeid; return the file ids pruned."""
+    # One scan of the primary key finds the few nodeids over the limit; only those are pruned.
+    crowded = db.execute(
+        "SELECT file, name FROM passes GROUP BY file, name HAVING count(*) > ?", (max_keys,)
+    ).fetchall()
+    for number, name in crowded:
+        db.execute(
+            """DELETE FROM passes WHERE file = :file AND name = :name AND key NOT IN (
+                   SELECT key FROM passes WHERE file = :file AND name = :name
+                   ORDER BY passed_at DESC LIMIT :keep)""",
+            {"file": number, "name": name, "keep": max_keys},
+        )
+    return {number for number, _ in crowded}

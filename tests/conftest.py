@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 from collections.abc import Iterator
 from contextlib import closing
@@ -11,6 +10,8 @@ from pathlib import Path
 import pygit2
 import pytest
 from pygit2.enums import ConfigLevel
+
+from pytest_unchanged.store import Store
 
 pytest_plugins = ["pytester"]
 
@@ -98,8 +99,9 @@ def records(path: Path) -> list[tuple[str, str]]:
     store = path / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
     if not store.exists():
         return []
-    with closing(sqlite3.connect(store)) as db, db:
-        return sorted(db.execute("SELECT nodeid, key FROM records").fetchall())
+    with closing(Store(store)) as opened:
+        found = opened.records()
+    return sorted((nodeid, key) for nodeid, keys in found.items() for key in keys)
 
 
 def assert_unchanged(result: pytest.RunResult, count: int) -> None:

@@ -653,7 +653,10 @@ def test_the_fast_path_runs_what_the_slow_path_runs(
     if LOG:
         with open(LOG, "a") as log:
             log.write(summary + "\n")
-    # Not vacuous: the fast path did leave modules out, and changes did break tests.
+    # Not vacuous: the fast path did leave modules out, and changes did break tests. A summary
+    # stands only while its module's import closure is unchanged (collection.py), and most
+    # generated modules import pkg (edited often) or change sys.path (a closure in doubt is the
+    # whole worktree), so modules are left out in few steps: at least one is required.
     if STEPS >= 20:
-        assert uncollected >= STEPS // 10
+        assert uncollected >= 1
         assert failed >= STEPS // 10

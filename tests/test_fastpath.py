@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import zlib
 from contextlib import closing
 from pathlib import Path
 
@@ -209,8 +211,13 @@ def test_a_summary_with_other_items_replaces_the_stored_one(
         monkeypatch.setenv("N", str(count))
         pytester.runpytest().assert_outcomes(passed=count)
         with closing(sqlite3.connect(store)) as db, db:
-            rows = db.execute("SELECT nodeid FROM module_items ORDER BY nodeid").fetchall()
-        assert [r[0] for r in rows] == [f"test_param.py::test_it[{n}]" for n in range(count)]
+            lists = db.execute(
+                "SELECT body FROM modules m JOIN item_lists i ON i.id = m.items"
+            ).fetchall()
+            assert db.execute("SELECT count(*) FROM item_lists").fetchone() == (1,)
+        ((body,),) = lists  # the list of the old items is gone with their summary
+        names = [name for name, _, _ in json.loads(zlib.decompress(body))]
+        assert names == [f"::test_it[{n}]" for n in range(count)]
     assert_unchanged(pytester.runpytest("--unchanged"), 3)
 
 
@@ -361,7 +368,7 @@ def test_only_expressions_that_added_marks_cannot_make_true_are_used(
 
 def test_a_summary_survives_the_trip_from_an_xdist_worker() -> None:
     summary = ModuleSummary(
-        "t.py", "i", "{}", (frozenset({"a", "b"}), frozenset()), (("t.py::x", "k", 1),)
+        "t.py", "i", "{}", (frozenset({"a", "b"}), frozenset()), (("t.py::x", "k", 1, "i"),)
     )
     assert ModuleSummary.from_wire(summary.to_wire()) == summary
 

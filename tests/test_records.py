@@ -233,7 +233,7 @@ def test_a_record_keeps_the_seconds_of_setup_call_and_teardown(
     commit(repo)
     pytester.runpytest_subprocess(*workers).assert_outcomes(passed=1)
     with closing(sqlite3.connect(repo / STORE)) as db, db:
-        ((duration,),) = db.execute("SELECT duration FROM records").fetchall()
+        ((duration,),) = db.execute("SELECT duration FROM passes").fetchall()
     assert 0.6 <= duration < 5
     result = pytester.runpytest_subprocess("--unchanged", *workers)
     result.stdout.re_match_lines(

@@ -16,7 +16,7 @@ import pytest
 from pytest_unchanged.store import Store
 
 from .conftest import TESTS, commit
-from .sharing_helpers import fill_store, records_cli
+from .sharing_helpers import records_cli
 
 STORE = Path(".pytest_cache", "d", "unchanged", "store.sqlite3")
 
@@ -233,10 +233,18 @@ def test_ignored_distributions_leave_the_environment_facet(
 
 def test_a_store_of_format_3_keeps_its_records(tmp_path: Path) -> None:
     path = tmp_path / "store.sqlite3"
-    fill_store(path, ["t.py::test_old"])
     db = sqlite3.connect(path, isolation_level=None)
-    db.execute("DROP TABLE shared_records")
-    db.execute("UPDATE meta SET value = '3' WHERE name = 'format'")
+    db.executescript(  # the tables of format 3 that hold records
+        """
+        CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        INSERT INTO meta VALUES ('format', '3');
+        CREATE TABLE records (nodeid TEXT NOT NULL, key TEXT NOT NULL,
+            inputs_id TEXT NOT NULL, env_id TEXT NOT NULL, duration REAL NOT NULL,
+            passed_at REAL NOT NULL, head TEXT, PRIMARY KEY (nodeid, key)) WITHOUT ROWID;
+        INSERT INTO records VALUES ('t.py::test_old', 'k', 'i', 'e', 1.0, 5.0, NULL);
+        CREATE TABLE bodies (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+        """
+    )
     db.close()
     shown = records_cli(tmp_path, "show", "--store", str(path))
     assert shown.returncode == 0, shown.stderr

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pytest_unchanged.keys import item_key
 from pytest_unchanged.recording import Recorder
 from pytest_unchanged.store import (
     CorruptStoreError,
@@ -27,12 +28,15 @@ pytestmark = pytest.mark.depends_on("pytest_unchanged/")
 DAY = 86400.0
 A = "tests/test_m.py::test_a"
 SLOW = "tests/test_m.py::test_slow"
+KA = item_key(A, "inputs", "env")  # a summary's keys are those of its items' inputs
+KS = item_key(SLOW, "inputs", "env")
+KB = item_key(A, "other inputs", "env")
 SUMMARY = ModuleSummary(
     file="tests/test_m.py",
     inputs_id="inputs",
     specs_body='{"specs": []}',
     marksets=(frozenset(), frozenset({"slow"})),
-    items=((A, "ka", 0), (SLOW, "ks", 1)),
+    items=((A, KA, 0, "inputs"), (SLOW, KS, 1, "inputs")),
 )
 
 
@@ -87,18 +91,18 @@ def tally(store: Store) -> tuple[tuple[int, int, int, float], ...]:
 
 def test_the_tally_follows_passes_failures_pruning_and_forgetting(tmp_path: Path) -> None:
     store = Store(tmp_path / "store.sqlite3")
-    write(store, 100.0, passes=[record(A, "ka", 100.0)], modules=[SUMMARY])
+    write(store, 100.0, passes=[record(A, KA, 100.0)], modules=[SUMMARY])
     assert tally(store) == ((0, 1, 1, 1.5), (1, 1, 0, 0.0))  # test_slow has no record
-    write(store, 101.0, passes=[record(SLOW, "ks", 101.0)])
+    write(store, 101.0, passes=[record(SLOW, KS, 101.0)])
     assert tally(store) == ((0, 1, 1, 1.5), (1, 1, 1, 1.5))
-    write(store, 102.0, failures=[(A, "ka")])
+    write(store, 102.0, failures=[(A, KA)])
     assert tally(store) == ((0, 1, 0, 0.0), (1, 1, 1, 1.5))
-    write(store, 103.0, passes=[record(A, "ka", 103.0)])
+    write(store, 103.0, passes=[record(A, KA, 103.0)])
     assert tally(store)[0] == (0, 1, 1, 1.5)
     # Newer keys push test_a's key out (max_keys=2): the summary sees it go.
     write(store, 104.0, passes=[record(A, f"k{n}", 104.0 + n) for n in range(2)], max_keys=2)
     assert tally(store)[0] == (0, 1, 0, 0.0)
-    write(store, 106.0, passes=[record(A, "ka", 106.0)])
+    write(store, 106.0, passes=[record(A, KA, 106.0)])
     write(store, 107.0, forget=[A])  # a crash: every key of test_a goes
     assert tally(store)[0] == (0, 1, 0, 0.0)
     assert list(store.records()) == [SLOW]
@@ -110,11 +114,15 @@ def test_the_tally_follows_passes_failures_pruning_and_forgetting(tmp_path: Path
 
 def test_a_rewritten_summary_starts_from_the_records(tmp_path: Path) -> None:
     store = Store(tmp_path / "store.sqlite3")
-    write(store, 100.0, passes=[record(A, "ka", 100.0), record(SLOW, "ks", 100.0)])
+    write(store, 100.0, passes=[record(A, KA, 100.0), record(SLOW, KS, 100.0)])
     write(store, 101.0, modules=[SUMMARY])
     assert tally(store) == ((0, 1, 1, 1.5), (1, 1, 1, 1.5))
     other = ModuleSummary(
-        SUMMARY.file, SUMMARY.inputs_id, '{"specs": ["x"]}', (frozenset(),), ((A, "kb", -1),)
+        SUMMARY.file,
+        SUMMARY.inputs_id,
+        '{"specs": ["x"]}',
+        (frozenset(),),
+        ((A, KB, -1, "other inputs"),),
     )
     write(store, 102.0, modules=[other])
     assert tally(store) == ((-1, 1, 0, 0.0),)
@@ -141,18 +149,18 @@ def test_a_format_1_store_keeps_its_records(tmp_path: Path) -> None:
     store = Store(path)
     assert list(store.records()) == ["t.py::t"]
     assert store.module_candidates("e") == {}
-    write(store, 10.0, passes=[record(A, "ka", 10.0)], modules=[SUMMARY])
+    write(store, 10.0, passes=[record(A, KA, 10.0)], modules=[SUMMARY])
     assert tally(store) == ((0, 1, 1, 1.5), (1, 1, 0, 0.0))
 
 
 def test_a_locked_store_is_reported_not_discarded(tmp_path: Path) -> None:
     path = tmp_path / "store.sqlite3"
-    write(Store(path), 1.0, passes=[record(A, "ka", 1.0)])
+    write(Store(path), 1.0, passes=[record(A, KA, 1.0)])
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
         with pytest.raises(StoreBusyError, match="locked by another pytest process"):
-            write(Store(path, timeout=0.1), 2.0, passes=[record(SLOW, "ks", 2.0)])
+            write(Store(path, timeout=0.1), 2.0, passes=[record(SLOW, KS, 2.0)])
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -169,7 +177,7 @@ def test_a_store_damaged_inside_is_replaced_when_written(tmp_path: Path) -> None
     data[3 * page : 6 * page] = b"\xff" * (3 * page)  # B-tree pages of the records table
     path.write_bytes(bytes(data))
     recorder = Recorder()
-    recorder.passes.append(record(A, "ka", time.time()))
+    recorder.passes.append(record(A, KA, time.time()))
     warnings: list[Exception] = []
     recorder.write(path, head=None, summaries=(), max_keys=8, max_age=DAY, warn=warnings.append)
     assert [type(w) for w in warnings] == [CorruptStoreError]
