@@ -253,7 +253,7 @@ def test_a_store_of_format_3_keeps_its_records(tmp_path: Path) -> None:
 
 def _rows(project: Path) -> list[tuple[object, ...]]:
     with sqlite3.connect(project / STORE) as db:
-        rows = db.execute("SELECT * FROM records ORDER BY 1, 2").fetchall()
+        rows = db.execute("SELECT * FROM passes ORDER BY 1, 2").fetchall()
     db.close()
     return rows
 
@@ -287,7 +287,7 @@ def test_a_stored_time_beyond_datetime_is_shown_not_a_crash(
     project: Path, pytester: pytest.Pytester
 ) -> None:
     with sqlite3.connect(project / STORE) as db:  # written by hand, or by an older reader
-        db.execute("UPDATE records SET passed_at = 1e300")
+        db.execute("UPDATE passes SET passed_at = 1e300")
     db.close()
     for command in ("show", "stats"):
         done = records_cli(project, command)
