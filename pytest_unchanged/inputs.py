@@ -385,7 +385,8 @@ class Resolver:
             if globmod.has_magic(arg):
                 matched = self.worktree.glob(rel)
             else:
-                matched = [rel] if self.worktree.entry(rel) is not ABSENT else []
+                present = self.worktree.entry(rel) is not ABSENT or self._links.through_link(rel)
+                matched = [rel] if present else []
         except ValueError as error:  # not a path the system takes (a NUL byte, a lone surrogate)
             raise InputError(f"depends_on({arg!r}): not a usable path: {error}") from None
         self._paths[arg] = matched

@@ -156,3 +156,27 @@ def test_declared_ignored_directory_counts_its_ignored_files(
     for fast in ("true", "false"):
         result = pytester.runpytest_subprocess("--unchanged", "-o", f"unchanged_fast_path={fast}")
         result.assert_outcomes(failed=1)
+
+
+@pytest.mark.parametrize("fast", ["true", "false"])
+def test_path_below_a_symlinked_directory_counts_its_target(
+    repo: Path, pytester: pytest.Pytester, fast: str
+) -> None:
+    (repo / "real").mkdir()
+    (repo / "real" / "x.txt").write_text("1\n")
+    (repo / "data").symlink_to("real")
+    pytester.makepyfile(
+        test_s="""
+        import pathlib, pytest
+
+        @pytest.mark.depends_on("data/x.txt")
+        def test_x():
+            assert pathlib.Path("data/x.txt").read_text() == "1\\n"
+        """
+    )
+    commit(repo)
+    option = ("--unchanged", "-W", "error", "-o", f"unchanged_fast_path={fast}")
+    pytester.runpytest_subprocess(*option).assert_outcomes(passed=1)  # no "matches nothing"
+    assert_unchanged(pytester.runpytest_subprocess(*option), 1)
+    (repo / "real" / "x.txt").write_text("2\n")
+    pytester.runpytest_subprocess(*option).assert_outcomes(failed=1)
