@@ -33,9 +33,12 @@ def collection_closure(resolver: Resolver, module: Path, conftests: Iterable[Pat
 
     When the closure is in doubt (a computed import, ``sys.path`` changed; see
     :meth:`pytest_unchanged.imports.ImportGraph.doubt`) it is the whole worktree, so any
-    change makes the module collected. A module outside the repository gives ``""`` (its items
-    cannot be keyed anyway). Raises nothing: an error hashing a file gives a digest no summary
-    can have (it holds a random nonce), so the module is collected.
+    change makes the module collected. A name found nowhere (``try: import ujson``) is no
+    doubt here: the closure is derived again at every check, so the module it would resolve to
+    joins the closure, and changes the digest, as soon as it exists. A module outside the
+    repository gives ``""`` (its items cannot be keyed anyway). Raises nothing: an error
+    hashing a file gives a digest no summary can have (it holds a random nonce), so the module
+    is collected.
     """
     try:
         own = resolver.worktree.relpath(module)
@@ -48,7 +51,7 @@ def collection_closure(resolver: Resolver, module: Path, conftests: Iterable[Pat
     doubts = resolver.import_doubts
     noted = doubts.get(own)
     try:
-        found = resolver.import_closure(start, own)
+        found = resolver.import_closure(start, own, nowhere=False)
         manifest = [
             (rel, entry.mode, entry.oid)
             for rel in sorted({*start, *found})

@@ -65,6 +65,9 @@ __all__ = [
 
 # The loaders of Python's default path hook, in its order (importlib._bootstrap_external.
 # _get_supported_file_loaders): extension modules, then source, then bytecode.
+NOWHERE_DOUBTS = ("found neither in the worktree nor installed", "found nowhere")
+"""How a doubt about a name found nowhere ends (see :meth:`ImportGraph.doubt`)."""
+
 _LOADERS = (
     (ExtensionFileLoader, EXTENSION_SUFFIXES),
     (SourceFileLoader, SOURCE_SUFFIXES),
@@ -200,10 +203,14 @@ class ImportGraph:
                     pending.append(found)
         return sorted(seen.difference(start))
 
-    def doubt(self, files: Iterable[str]) -> str | None:
-        """Return the first doubt (``path: reason``) about the imports of ``files``, if any."""
+    def doubt(self, files: Iterable[str], nowhere: bool = True) -> str | None:
+        """Return the first doubt (``path: reason``) about the imports of ``files``, if any.
+
+        ``nowhere=False`` leaves out names found nowhere (:data:`NOWHERE_DOUBTS`): a caller that
+        derives the closure again each time finds such a module once it exists.
+        """
         for rel in sorted(files):
-            doubts = self.doubts_of(rel)
+            doubts = [d for d in self.doubts_of(rel) if nowhere or not d.endswith(NOWHERE_DOUBTS)]
             if doubts:
                 return f"{rel}: {doubts[0]}"
         return None
@@ -238,7 +245,7 @@ class ImportGraph:
                     found = [(origin, below)]
             if not found:
                 if ref.kind in (STRICT, PLUGIN) or (ref.kind == TARGET and index == 0):
-                    doubts.append(f"import {dotted}: found neither in the worktree nor installed")
+                    doubts.append(f"import {dotted}: {NOWHERE_DOUBTS[0]}")
                 return files
         packages = [f for f in found if f[1]]
         if not packages:
@@ -254,7 +261,7 @@ class ImportGraph:
             ):
                 # A namespace package defines no names: only a submodule can be imported, and
                 # one may appear in a portion outside the roots.
-                doubts.append(f"from {dotted or '.'} import {name}: found nowhere")
+                doubts.append(f"from {dotted or '.'} import {name}: {NOWHERE_DOUBTS[1]}")
         return files
 
     def _star(

@@ -286,10 +286,13 @@ class Resolver:
             manifest, digest(manifest), body, unkeyable, tuple(missing), specs, tuple(problems)
         )
 
-    def import_closure(self, start: Iterable[str], own: str | None = None) -> list[str]:
+    def import_closure(
+        self, start: Iterable[str], own: str | None = None, nowhere: bool = True
+    ) -> list[str]:
         """The repository files the Python files in ``start`` (and ``own``, the item's file,
         a doctest text file too) import, transitively. For an item (``own`` given), ``[""]``,
-        the whole worktree, when the closure is in doubt (:meth:`.imports.ImportGraph.doubt`).
+        the whole worktree, when the closure is in doubt (:meth:`.imports.ImportGraph.doubt`;
+        with ``nowhere=False`` a name found nowhere is no doubt).
 
         Names are looked up in ``import_path`` (``sys.path`` when the session began), after the
         directory pytest's import modes insert for each Python file of ``start``: never in the
@@ -298,16 +301,15 @@ class Resolver:
         """
         python = [p for p in start if p.endswith(".py") or p == own]
         present = [p for p in python if self.worktree.entry(p) is not ABSENT]
-        bases = tuple(
-            sorted({basedir(self.worktree.root / p) for p in present if p.endswith(".py")})
-        )
+        root = self.worktree.root
+        bases = tuple(sorted({basedir(root / p) for p in present if p.endswith(".py")}))
         graph = self._graphs.get(bases)
         if graph is None:
             path = [*map(str, bases), *(sys.path if self.import_path is None else self.import_path)]
             roots = search_roots(self.worktree, self.rootdir, path)
             graph = self._graphs[bases] = ImportGraph(self.worktree, roots, self._parsed, path)
         found = graph.closure(present)
-        doubt = None if own is None else graph.doubt([*present, *found])
+        doubt = None if own is None else graph.doubt([*present, *found], nowhere)
         if own is not None and doubt is not None:
             self.import_doubts[own] = doubt  # for --unchanged-explain
         return found if doubt is None else [""]
@@ -333,8 +335,7 @@ class Resolver:
                 try:
                     found.append(self.worktree.relpath(candidate))
                 except ValueError:
-                    # A conftest above the repository (confcutdir set above it) cannot be
-                    # keyed when it exists; one that does not exist there is not watched.
+                    # Above the repository: one that exists makes the item unkeyable.
                     if os.path.isfile(candidate):
                         problems.append(f"{candidate} is outside the repository")
             with contextlib.suppress(ValueError):
@@ -345,8 +346,7 @@ class Resolver:
         if defining:
             found = list(found)
             for filename in defining:
-                # Files outside the repository (installed distributions, the standard library)
-                # are environment facets, like imports from there.
+                # Outside the repository: environment facets, like imports from there.
                 with contextlib.suppress(ValueError):
                     found.append(self.worktree.relpath(filename))
         return found, list(problems)
