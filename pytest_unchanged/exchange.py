@@ -21,12 +21,13 @@ and nodeid, entries by key), so the same records give the same bytes and the sam
 
 What a reader checks, every line before anything is used: the header; a body hashes to its id
 and is a JSON object or list; a record's key is 64 hex digits, its indexes are in range, its
-numbers finite and >= 0, its source a source name (:func:`check_source`). An entry that ships
-its ``inputs_id`` must have the key :func:`~pytest_unchanged.keys.item_key` gives for its
-nodeid, inputs and environment, else the file is refused. A git ref does not ship the inputs
-(they would double its size, and the key alone decides a skip: a reader skips a test only when
-the key it computes from its own inputs and environment is the record's key, and a key encodes
-both), so there the key is checked for its form only. Version 1 files and refs are still read
+numbers from 0 to :data:`~.exchange_v1.MAX_SECONDS`, its source a source name
+(:func:`check_source`). An entry that ships its ``inputs_id`` must have the key
+:func:`~pytest_unchanged.keys.item_key` gives for its nodeid, inputs and environment, else
+the file is refused. A git ref does not ship the inputs (they would double its size, and the
+key alone decides a skip: a reader skips a test only when the key it computes from its own
+inputs and environment is the record's key, and a key encodes both), so there the key is
+checked for its form only. Version 1 files and refs are still read
 (:mod:`pytest_unchanged.exchange_v1`).
 """
 
@@ -39,7 +40,15 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from json.encoder import encode_basestring
 
-from .exchange_v1 import Row, check_body, finite, parse_v1, valid_head, valid_source
+from .exchange_v1 import (
+    MAX_SECONDS,
+    Row,
+    check_body,
+    finite,
+    parse_v1,
+    valid_head,
+    valid_source,
+)
 from .keys import item_key
 from .records import Record
 
@@ -62,7 +71,6 @@ FORMAT_VERSION = 2
 READS = (1, 2)
 _HEX = re.compile(r"[0-9a-f]*")
 _SOURCE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
-_INF = float("inf")
 _SHAPE = "an entry is [key, env, duration, passed_at, head] (and inputs_id)"
 
 
@@ -282,9 +290,9 @@ def _test_line(
             raise ValueError(f"the environment index of {nodeid} is not in the e list")
         if head is not None and (type(head) is not int or not 0 <= head < n_heads):
             raise ValueError(f"the HEAD index of {nodeid} is not in the h list")
-        if type(duration) is not float or not 0 <= duration < _INF:
+        if type(duration) is not float or not 0 <= duration <= MAX_SECONDS:
             duration = finite("duration", nodeid, duration)
-        if type(passed_at) is not float or not 0 <= passed_at < _INF:
+        if type(passed_at) is not float or not 0 <= passed_at <= MAX_SECONDS:
             passed_at = finite("passed_at", nodeid, passed_at)
         keys.append(key)
         rows.append(

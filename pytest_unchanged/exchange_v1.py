@@ -29,7 +29,9 @@ Row = tuple[str, str, str, str, str, float, float, str | None]
 _HEX128 = re.compile(r"[0-9a-f]{128}")
 _HEAD = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _SOURCE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
-_INF = float("inf")
+MAX_SECONDS = 253402300799
+"""The largest ``duration`` or ``passed_at`` taken (seconds): 9999-12-31 23:59:59 UTC, the last
+time :mod:`datetime` shows (``passed_at = 1e300`` broke every report of the record)."""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -45,12 +47,13 @@ def valid_head(head: str) -> bool:
 
 
 def finite(label: str, nodeid: str, value: object) -> float:
-    """Return ``value`` as a float; raise :class:`ValueError` unless it is a finite number >= 0
-    (JSON ``NaN`` and ``Infinity``, which :func:`json.loads` accepts, are refused)."""
+    """Return ``value`` as a float; raise :class:`ValueError` unless it is a number from 0 to
+    :data:`MAX_SECONDS` (JSON ``NaN`` and ``Infinity``, which :func:`json.loads` accepts, and
+    integers too large for a float are refused)."""
     if type(value) is not float and type(value) is not int:
         raise ValueError(f"{label} of {nodeid} is not a number")
-    if not 0 <= value < _INF:
-        raise ValueError(f"{label} of {nodeid} is not a finite number >= 0")
+    if not 0 <= value <= MAX_SECONDS:  # NaN compares false; a huge int compares exactly
+        raise ValueError(f"{label} of {nodeid} is not a number of seconds from 0 to {MAX_SECONDS}")
     return float(value)
 
 

@@ -106,6 +106,19 @@ def analysable(keyword: str | None, expression: str | None) -> bool:
     return not expression or not expression.strip() or mark_selector(expression) is not _select_all
 
 
+def predictable(config: pytest.Config) -> bool:
+    """Whether pytest's cache provider leaves every item it collects selected, as the fast path
+    assumes: not under ``--lf --lfnf=none`` (with no failures recorded, every item is
+    deselected and the run exits 5) nor under ``--sw`` (items before the last failure are
+    deselected); ``--lf`` otherwise collects only modules with failures, which the fast path
+    leaves collected (see :meth:`.selection.UnchangedPlugin.pytest_ignore_collect`).
+    """
+    lf_none = config.getoption("lf", False) and (
+        config.getoption("last_failed_no_failures", "all") == "none"
+    )
+    return not lf_none and not config.getoption("stepwise", False)
+
+
 def mark_selector(expression: str | None) -> Callable[[frozenset[str]], bool]:
     """Return whether pytest's ``-m expression`` selects an item with the given mark names.
 

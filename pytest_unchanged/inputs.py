@@ -28,12 +28,7 @@ if TYPE_CHECKING:
     import pytest
     from _pytest.nodes import Node
 
-__all__ = [
-    "DEPENDS_ON",
-    "InputError",
-    "ItemInputs",
-    "Resolver",
-]
+__all__ = ["DEPENDS_ON", "InputError", "ItemInputs", "Resolver"]
 
 DEPENDS_ON = "depends_on"
 ALWAYS_RUN = "always_run"
@@ -386,10 +381,14 @@ class Resolver:
                 f"{self.worktree.root}; declare paths inside it, relative to the rootdir "
                 f"{self.rootdir}"
             ) from None
-        if globmod.has_magic(arg):
-            matched = self.worktree.glob(rel)
-        else:
-            matched = [rel] if self.worktree.entry(rel) is not ABSENT else []
+        try:
+            if globmod.has_magic(arg):
+                matched = self.worktree.glob(rel)
+            else:
+                present = self.worktree.entry(rel) is not ABSENT or self._links.through_link(rel)
+                matched = [rel] if present else []
+        except ValueError as error:  # not a path the system takes (a NUL byte, a lone surrogate)
+            raise InputError(f"depends_on({arg!r}): not a usable path: {error}") from None
         self._paths[arg] = matched
         return matched
 

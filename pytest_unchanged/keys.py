@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import TypeAlias
 
-__all__ = ["SCHEMA_VERSION", "Facets", "Manifest", "canonical_json", "digest", "item_key"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Facets",
+    "Manifest",
+    "canonical_json",
+    "digest",
+    "encode",
+    "item_key",
+]
 
 SCHEMA_VERSION = 3
 """Bumped whenever the meaning of a key changes; old records then never match again.
@@ -30,21 +39,45 @@ Facets: TypeAlias = Mapping[str, str | None]
 """Environment facet name to value (``None`` for an unset environment variable)."""
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def canonical_json(value: object) -> str:
-    """Return the canonical JSON text of ``value``: sorted keys, no spaces, UTF-8 kept."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Return the canonical JSON text of ``value``: sorted keys, no spaces, UTF-8 kept.
+
+    A lone surrogate (a byte that was not UTF-8 in an environment variable, an ``-o`` value or
+    a file name, decoded with ``surrogateescape`` by Python, PEP 383) is written as its JSON
+    escape ``\\udcXX``: the text is then valid Unicode, which UTF-8 encodes and SQLite stores,
+    and :func:`json.loads` gives the value back. Other text is unchanged.
+    """
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def encode(text: str) -> bytes:
+    """Return ``text`` as UTF-8 bytes, lone surrogates included (``surrogatepass``).
+
+    Keyed text may hold values the system gave as bytes that are not UTF-8 (a ``PYTHON*``
+    variable, an ``-o`` value, a directory name): Python decodes them with ``surrogateescape``
+    (PEP 383), and a strict encode would raise :class:`UnicodeEncodeError`. ``surrogatepass``
+    never raises and stays one-to-one (valid UTF-8 never holds an encoded surrogate), so such a
+    value keys the same on every run. Never raises.
+    """
+    return text.encode("utf-8", "surrogatepass")
 
 
 def digest(value: object) -> str:
-    """Return the hex SHA-256 of :func:`canonical_json` of ``value`` (64 characters)."""
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+    """Return the hex SHA-256 of :func:`canonical_json` of ``value`` (64 characters), encoded
+    with :func:`encode`."""
+    return hashlib.sha256(encode(canonical_json(value))).hexdigest()
 
 
 def item_key(nodeid: str, inputs_id: str, env_id: str) -> str:
     """Return the key of test item ``nodeid`` given the digests of its inputs and environment.
 
     The key is the hex SHA-256 of ``schema NUL nodeid NUL inputs digest NUL environment
-    digest`` (UTF-8): canonical, since a nodeid holds no NUL and the digests are fixed-size hex.
+    digest`` (UTF-8, see :func:`encode`): canonical, since a nodeid holds no NUL and the
+    digests are fixed-size hex.
     """
     text = f"{SCHEMA_VERSION}\0{nodeid}\0{inputs_id}\0{env_id}"
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(encode(text)).hexdigest()

@@ -46,6 +46,13 @@ class LinkTargets:
             cached = self._memo[rel] = (found, outside)
         return cached
 
+    def through_link(self, rel: str) -> bool:
+        """Whether ``rel`` exists on disk only through a symlinked directory above it (git
+        sees nothing below a symlink, so its entry is absent): it counts as its target."""
+        full = os.path.join(self.worktree.root, rel)
+        plain = os.path.join(os.path.realpath(self.worktree.root), rel)
+        return os.path.exists(full) and os.path.realpath(full) != plain
+
     def _links_below(self, rel: str) -> list[str]:
         links = self.worktree.links
         if not links or not self.worktree.entry(rel).is_tree:

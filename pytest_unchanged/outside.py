@@ -39,6 +39,7 @@ from urllib.parse import unquote, urlparse
 import pygit2
 from packaging.utils import canonicalize_name
 
+from .keys import encode
 from .worktree import NotARepositoryError, Worktree
 
 __all__ = ["MAX_BYTES", "MAX_FILES", "OutsideCode", "directory_digest", "outside_code"]
@@ -226,7 +227,7 @@ def _files_digest(directory: Path) -> str:
                     f"{MAX_BYTES // 2**20} MiB)"
                 )
             relative = path.relative_to(directory).as_posix()
-            hasher.update(f"{relative}\0{len(content)}\0".encode())
+            hasher.update(encode(f"{relative}\0{len(content)}\0"))
             hasher.update(content)
     return hasher.hexdigest()
 

@@ -16,6 +16,7 @@ from packaging.utils import canonicalize_name
 
 from . import hookspecs, import_watch, settings
 from .inputs import ALWAYS_RUN, DEPENDS_ON
+from .records import MAX_COUNT
 from .selection import MODES, PLUGIN_KEY, UnchangedPlugin, setting
 from .trust import audit, explain, verify
 from .warning_types import ConflictingPluginWarning
@@ -166,9 +167,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if mode not in MODES:
         raise pytest.UsageError(f"unchanged_mode must be one of {', '.join(MODES)}, not {mode!r}")
     for name in ("unchanged_max_keys", "unchanged_max_age_days"):
-        value = str(config.getini(name))
-        if not value.isdigit() or int(value) < 1:
-            raise pytest.UsageError(f"{name} must be a whole number of at least 1, not {value!r}")
+        value = str(config.getini(name))  # at most MAX_COUNT: SQLite integers are 64-bit
+        if not (value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_COUNT):
+            raise pytest.UsageError(
+                f"{name} must be a whole number from 1 to {MAX_COUNT}, not {value!r}"
+            )
     if pygit2.discover_repository(str(config.rootpath)) is None:
         if requested:
             raise pytest.UsageError(

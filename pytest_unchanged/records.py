@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 __all__ = [
+    "MAX_COUNT",
     "CorruptStoreError",
     "Record",
     "StoreBusyError",
     "StoreError",
     "classify_error",
+    "utc_text",
 ]
 
 
@@ -30,6 +33,20 @@ class CorruptStoreError(StoreError):
 class StoreBusyError(StoreError):
     """Raised when another process held the store's write lock for longer than the timeout."""
 
+
+def utc_text(seconds: float) -> str:
+    """Return Unix time ``seconds`` as ``YYYY-MM-DD HH:MM UTC``, or the number itself when it
+    is no date :mod:`datetime` shows (a store written by hand or an older reader). Never raises.
+    """
+    try:
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, ValueError, OSError):
+        return f"{seconds!r} (Unix seconds)"
+
+
+MAX_COUNT = 2**31
+"""The largest ``max_keys`` / ``max_age_days`` taken: SQLite binds 64-bit integers only, and
+days are turned into seconds (``unchanged_max_keys = 9223372036854775808`` overflowed)."""
 
 _CORRUPT = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_FORMAT"})
 _BUSY = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})

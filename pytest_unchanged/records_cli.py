@@ -19,13 +19,13 @@ import os
 import time
 import tomllib
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pygit2
 
 from . import shared
 from .exchange import Row, SharingError, check_source, dump_lines, parse_lines, row_of
+from .records import MAX_COUNT, utc_text
 from .sharing import Transport, fetch_records, push_records
 from .store import Store
 
@@ -121,6 +121,28 @@ def find_store(start: Path) -> Path:
     return root / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
 
 
+def make_cache_dir(cache: Path) -> None:
+    """Make pytest's cache directory ``cache`` when it is missing, as pytest makes it: with a
+    ``.gitignore`` of ``*`` (so the store is no untracked file in the worktree, which would
+    change ``.``, the default input, on every write), ``CACHEDIR.TAG`` and ``README.md``.
+    Raises :class:`OSError`."""
+    if cache.is_dir():
+        return
+    cache.mkdir(parents=True)
+    (cache / ".gitignore").write_text("# Created by pytest automatically.\n*\n")
+    (cache / "CACHEDIR.TAG").write_text(
+        "Signature: 8a477f597d28d172789f06886806bc55\n"
+        "# This file is a cache directory tag created by pytest.\n"
+        "# For information about cache directory tags, see:\n"
+        "#\thttps://bford.info/cachedir/spec.html\n"
+    )
+    (cache / "README.md").write_text(
+        "# pytest cache directory #\n\nThis directory contains data from the pytest's cache "
+        "plugin (made here by `pytest-unchanged records`).\n\n**Do not** commit this to "
+        "version control.\n"
+    )
+
+
 def _cache_dir(path: Path) -> tuple[bool, str]:
     """Whether ``path`` is a pytest configuration file, and its ``cache_dir``."""
     default = ".pytest_cache"
@@ -145,15 +167,17 @@ def _cache_dir(path: Path) -> tuple[bool, str]:
 
 @contextlib.contextmanager
 def _store(args: argparse.Namespace) -> Iterator[Store]:
-    store = Store(args.store or find_store(Path.cwd()))
+    path = args.store or find_store(Path.cwd())
+    try:
+        if args.store is None:
+            make_cache_dir(path.parents[2])  # CACHE_DIR/d/unchanged/store.sqlite3
+    except OSError as error:
+        raise SharingError(f"cannot make the cache directory ({error})") from None
+    store = Store(path)
     try:
         yield store
     finally:
         store.close()
-
-
-def _when(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def show_command(args: argparse.Namespace) -> int:
@@ -172,7 +196,7 @@ def show_command(args: argparse.Namespace) -> int:
     for r in found:
         head = r.head[:10] if r.head else "-"
         print(
-            f"{r.nodeid}  {_when(r.passed_at)}  HEAD {head}  {r.duration:.2f}s  "
+            f"{r.nodeid}  {utc_text(r.passed_at)}  HEAD {head}  {r.duration:.2f}s  "
             f"{r.source or 'local'}  env {r.env_id[:8]}"
         )
     return 0
@@ -189,7 +213,8 @@ def stats_command(args: argparse.Namespace) -> int:
     for s in found:
         print(
             f"{s.source or 'local'}: {s.records:,} records of {s.nodeids:,} tests in "
-            f"{s.environments} environment(s), oldest {_when(s.oldest)}, newest {_when(s.newest)}"
+            f"{s.environments} environment(s), oldest {utc_text(s.oldest)}, "
+            f"newest {utc_text(s.newest)}"
         )
     if not found:
         print("no records")
@@ -224,10 +249,15 @@ def export_command(args: argparse.Namespace) -> int:
         found = shared.all_records(store)
         bodies = shared.bodies_of(store, found)
     rows = [row_of(r) for r in found]
-    partial = args.file.with_name(args.file.name + ".partial")
-    with open(partial, "w", encoding="utf-8") as file:
-        file.writelines(dump_lines(rows, bodies, inputs=True))
-    os.replace(partial, args.file)
+    partial = Path(f"{args.file}.partial")
+    try:
+        with open(partial, "w", encoding="utf-8") as file:
+            file.writelines(dump_lines(rows, bodies, inputs=True))
+        os.replace(partial, args.file)
+    except OSError as error:  # a missing directory, a directory named as FILE, no permission
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise SharingError(f"cannot write {args.file} ({error})") from None
     print(f"exported {len(rows)} record(s) to {args.file}")
     return 0
 
@@ -354,8 +384,11 @@ def _mark(value: str | None) -> dict[str, object]:
 
 def _limits(args: argparse.Namespace) -> tuple[int, float]:
     """``(max_keys, max_age in seconds)`` from the command line."""
-    if args.max_keys < 1 or args.max_age_days <= 0:
-        raise SharingError("--max-keys must be at least 1 and --max-age-days above 0")
+    if not 1 <= args.max_keys <= MAX_COUNT or not 0 < args.max_age_days <= MAX_COUNT:
+        raise SharingError(
+            f"--max-keys must be from 1 to {MAX_COUNT} and --max-age-days above 0 and at most "
+            f"{MAX_COUNT}"
+        )
     return int(args.max_keys), float(args.max_age_days) * 86400
 
 

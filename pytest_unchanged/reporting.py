@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import warnings
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from .records import CorruptStoreError, Record
+from .records import CorruptStoreError, Record, utc_text
 from .warning_types import CorruptStoreWarning, PytestUnchangedWarning, StoreUnavailableWarning
 
 __all__ = [
@@ -73,7 +72,7 @@ def issue_warning(config: pytest.Config, warning: PytestUnchangedWarning) -> Non
 
 
 def skip_reason(record: Record) -> str:
-    when = datetime.fromtimestamp(record.passed_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = utc_text(record.passed_at)
     commit = record.head[:10] if record.head else "no commit yet"
     source = f", from source {record.source}" if record.source else ""
     return f"unchanged since it passed at {when} (HEAD {commit}{source})"

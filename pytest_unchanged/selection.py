@@ -17,7 +17,7 @@ import pytest
 
 from .clashes import omit, reveal_clash
 from .derive import Derivation
-from .fastpath import MarkNames, analysable, observed_marks, summarize
+from .fastpath import MarkNames, analysable, observed_marks, predictable, summarize
 from .inputs import InputError, ItemInputs
 from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
@@ -70,8 +70,7 @@ class UnchangedPlugin:
         self.mode = mode
         self.is_worker = hasattr(config, "workerinput")
         self.store_path = store_path(config)
-        self.env_id = ""
-        self.env_body = ""
+        self.env_id = self.env_body = ""
         self.head: str | None = None
         self.unchanged: list[pytest.Item] = []
         self.to_run = 0
@@ -87,6 +86,7 @@ class UnchangedPlugin:
             and bool(config.getini("unchanged_fast_path"))
             and not bool(config.getoption("unchanged_verify", False))
             and analysable(config.getoption("keyword", ""), config.getoption("markexpr", ""))
+            and predictable(config)
         )
         self.preview = bool(config.getoption("collectonly", False))
         self.not_collected: dict[str, UnchangedModule] = {}

@@ -18,7 +18,6 @@ Nothing is ever written into the repository (blobs: :func:`pygit2.hashfile`).
 from __future__ import annotations
 
 import contextlib
-import glob as globmod
 import os
 import stat
 from pathlib import Path
@@ -40,6 +39,7 @@ from .gitobjects import (
     mode_name,
 )
 from .hidden import HiddenEntriesError, hidden_entries
+from .pathglob import expand
 
 __all__ = ["ABSENT", "EMPTY_TREE", "Entry", "NotARepositoryError", "Worktree", "hash_tree"]
 
@@ -156,13 +156,19 @@ class Worktree:
         return "" if text == "." else text
 
     def entry(self, path: str) -> Entry:
-        """Return the :class:`Entry` of ``path`` (relative to the top, ``""`` for the top).
-
-        Raises :class:`OSError` (or :class:`pygit2.GitError`) when a file cannot be read.
+        """Return the :class:`Entry` of ``path`` (relative to the top, ``""`` for the top); an
+        ignored directory as ``git add -f PATH`` stages it, whatever is tracked below it (in a
+        parent's tree: as ``git add -A`` does). Raises :class:`OSError`, :class:`pygit2.GitError`.
         """
-        path = path.strip("/")
-        if path == ".":
-            path = ""
+        path = "" if path.strip("/") == "." else path.strip("/")
+        found = self._entry(path)
+        if not (found.is_tree and path and self._is_ignored(path)):
+            return found
+        if (forced := self._memo.get(f"\0{path}")) is None:  # "\0": no path holds a NUL
+            forced = self._memo[f"\0{path}"] = self._disk_tree(path)
+        return forced
+
+    def _entry(self, path: str) -> Entry:
         cached = self._memo.get(path)
         if cached is None:
             cached = self._memo[path] = self._compute(path)
@@ -200,9 +206,8 @@ class Worktree:
         if not path:
             # No HEAD and nothing to stage: the empty tree, as `git write-tree` gives it.
             return EMPTY_TREE
-        # Not in HEAD and not reported by status: missing, ignored, or a directory holding only
-        # ignored files (which `git add -A` leaves out). An ignored path named explicitly is
-        # hashed as `git add -f` would.
+        # Not in HEAD nor reported by status: missing, ignored, or holding only ignored files
+        # (which `git add -A` leaves out). An ignored path: as `git add -f` (see entry).
         if st is None:
             return ABSENT
         return self._from_disk(path, None, include_ignored=self._is_ignored(path))
@@ -262,7 +267,10 @@ class Worktree:
         return self._inner[path]
 
     def _is_ignored(self, path: str) -> bool:
-        return bool(self.repository.path_is_ignored(path))
+        try:
+            return bool(self.repository.path_is_ignored(path))
+        except UnicodeError:  # a name that is not UTF-8: counted (hashing it then says why)
+            return False
 
     def _is_real_dir(self, path: str) -> bool:
         # True when `path` is a directory and no component of it is a symlink: git never
@@ -290,7 +298,7 @@ class Worktree:
             return Entry(MODE_TREE, str(self._head_tree.id))
         try:
             obj = self._head_tree[path]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: not UTF-8, read from disk (an OSError there)
             return None
         return Entry(mode_name(obj.filemode), str(obj.id))
 
@@ -310,7 +318,7 @@ class Worktree:
             names.update(entries)
         dirty = False
         for name in names:
-            child = self.entry(prefix + name)
+            child = self._entry(prefix + name)
             if child is ABSENT:
                 entries.pop(name, None)
             else:
@@ -372,15 +380,11 @@ class Worktree:
 
         ``pattern`` is relative to the top and uses :mod:`glob` syntax (``*``, ``?``,
         ``[...]``, and ``**`` for any number of directories). Ignored paths are left out unless
-        they are tracked in ``HEAD``, and so are paths below a symlink; hidden names match only
-        when the pattern names them.
+        they are tracked in ``HEAD``, and so are paths below a symlink; hidden names match as
+        :meth:`pathlib.Path.glob` matches them (see :mod:`.pathglob`).
         """
-        matches = globmod.glob(pattern, root_dir=self.root, recursive=True)
         result = []
-        for match in matches:
-            relative = Path(match).as_posix().rstrip("/")
-            if relative.split("/", 1)[0] == ".git":
-                continue
+        for relative in expand(self.root, pattern):
             if not self._is_real_dir(relative.rpartition("/")[0]):
                 continue  # found through a symlink to a directory: not in the worktree
             if self._globbed(relative):

@@ -249,3 +249,83 @@ def test_a_store_of_format_3_keeps_its_records(tmp_path: Path) -> None:
     shown = records_cli(tmp_path, "show", "--store", str(path))
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith("t.py::test_old  ")
+
+
+def _rows(project: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(project / STORE) as db:
+        rows = db.execute("SELECT * FROM passes ORDER BY 1, 2").fetchall()
+    db.close()
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [(2, "1" + "0" * 400), (3, "1e300"), (3, "253402300800")],
+    ids=["huge-int-duration", "far-future-passed_at", "after-year-9999"],
+)
+def test_import_refuses_numbers_beyond_a_date_naming_the_line(
+    project: Path, tmp_path: Path, field: int, value: str
+) -> None:
+    exported = tmp_path / "out.jsonl"
+    assert records_cli(project, "export", str(exported)).returncode == 0
+    lines = exported.read_text().splitlines()
+    tag, source, nodeid, entries = json.loads(lines[-1])
+    entries[0][field] = "@@"
+    lines[-1] = json.dumps([tag, source, nodeid, entries]).replace('"@@"', value)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n")
+    before = _rows(project)
+    done = records_cli(project, "import", str(bad), "--source", "ci")
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert f"bad.jsonl, line {len(lines)}:" in done.stderr, done.stderr
+    assert "from 0 to 253402300799" in done.stderr, done.stderr
+    assert _rows(project) == before
+
+
+def test_a_stored_time_beyond_datetime_is_shown_not_a_crash(
+    project: Path, pytester: pytest.Pytester
+) -> None:
+    with sqlite3.connect(project / STORE) as db:  # written by hand, or by an older reader
+        db.execute("UPDATE passes SET passed_at = 1e300")
+    db.close()
+    for command in ("show", "stats"):
+        done = records_cli(project, command)
+        assert done.returncode == 0, done.stderr
+        assert "1e+300 (Unix seconds)" in done.stdout, done.stdout
+    for fast in ("true", "false"):
+        result = pytester.runpytest_subprocess(
+            "--unchanged",
+            "-rs",
+            "-o",
+            f"unchanged_fast_path={fast}",
+            "-o",
+            "unchanged_max_age_days=1",
+        )
+        assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+        result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+@pytest.mark.parametrize("target", ["no/such/dir/out.jsonl", "."], ids=["missing-dir", "dot"])
+def test_export_to_a_path_that_cannot_be_written_is_one_line(project: Path, target: str) -> None:
+    done = records_cli(project, "export", target)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("pytest-unchanged: error: cannot write"), done.stderr
+    assert "Traceback" not in done.stderr
+    assert not list(project.glob("*.partial"))
+
+
+def test_records_before_the_first_run_make_the_cache_directory_as_pytest_does(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(test_a="def test_1(): pass\n")
+    commit(repo)
+    assert records_cli(repo, "stats").returncode == 0
+    assert (repo / ".pytest_cache" / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert (repo / ".pytest_cache" / "CACHEDIR.TAG").is_file()
+    pytester.runpytest_subprocess("--unchanged").assert_outcomes(passed=1)
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True)
+    assert status.stdout == b"", status.stdout  # the store is ignored, `.` stays the same
+    result = pytester.runpytest_subprocess("--unchanged")
+    result.assert_outcomes()
+    assert "1 unchanged" in result.stdout.str()

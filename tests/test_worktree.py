@@ -406,11 +406,14 @@ def test_discover_outside_a_repository_raises(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("pattern", "expected"),
     [
-        ("**/*.py", ["a.py", "d/b.py", "d/e/c.py"]),
-        ("*.py", ["a.py"]),
+        # Hidden names match as pathlib matches them (a test reads them with Path.glob).
+        ("**/*.py", [".hidden.py", "a.py", "d/.hid/x.py", "d/b.py", "d/e/c.py"]),
+        ("*.py", [".hidden.py", "a.py"]),
         (".*.py", [".hidden.py"]),
         ("d/.*/*.py", ["d/.hid/x.py"]),
-        ("d/**", ["d", "d/b.py", "d/e", "d/e/c.py", "d/tracked.pyc"]),
+        ("d/**", ["d", "d/.hid", "d/.hid/x.py", "d/b.py", "d/e", "d/e/c.py", "d/tracked.pyc"]),
+        ("d/*/", ["d/.hid", "d/e"]),
+        ("**/.git*", [".gitignore"]),
         ("**/*.pyc", ["d/tracked.pyc"]),
         ("nothing*", []),
         ("l*", ["lnk"]),
@@ -445,7 +448,17 @@ def test_nothing_is_written_into_the_repository(superproject: Path) -> None:
     worktree = Worktree.discover(repo)
     for path in ["", "a.txt", "d", "d/e", "d/e/new.txt", "d/x.txt", "sub", "sub/s.txt", "link"]:
         assert worktree.entry(path) is not ABSENT
-    listed = ["a.txt", "d", "d/e", "d/e/new.txt", "d/x.txt", "link", "sub", "sub/s.txt"]
+    listed = [
+        ".gitmodules",
+        "a.txt",
+        "d",
+        "d/e",
+        "d/e/new.txt",
+        "d/x.txt",
+        "link",
+        "sub",
+        "sub/s.txt",
+    ]
     assert worktree.glob("**") == listed
     assert worktree.entry("").dirty
     assert git_dir_state(repo) == before

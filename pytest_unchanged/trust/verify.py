@@ -11,12 +11,12 @@ status non-zero. Passing items are recorded as in any run; a failing one loses i
 from __future__ import annotations
 
 from collections.abc import Generator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from .. import recording, selection
+from ..records import utc_text
 from ..reporting import plural
 from ..store import Record
 from ..worktree import ABSENT
@@ -44,7 +44,7 @@ def register(config: pytest.Config) -> None:
 
 
 def _when(passed_at: float) -> str:
-    return datetime.fromtimestamp(passed_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return utc_text(passed_at)
 
 
 class VerifyPlugin:
