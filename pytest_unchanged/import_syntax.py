@@ -230,11 +230,13 @@ class _Reader:
             self.target(text, lenient)
 
     def target(self, text: str, lenient: bool, *, attribute: bool = True) -> None:
-        """``a.b.X``: the module prefix ``a.b`` (``X`` is the attribute patched or read);
-        with ``attribute`` false, ``a.b`` names the module itself."""
-        module = text.rpartition(".")[0] if attribute else text
-        if module and all(part.isidentifier() for part in module.split(".")):
-            self.ref(ImportRef(module, kind=TARGET), lenient)
+        """``a.b.X``: the module prefix ``a.b`` (``X`` is the attribute patched or read), and
+        ``a.b.X`` itself in case ``X`` is a module (``resolve_name("mid")`` imports ``mid``;
+        a name that is no module raises no doubt); with ``attribute`` false, ``a.b`` names the
+        module itself."""
+        for module in (text.rpartition(".")[0], text) if attribute else (text,):
+            if module and all(part.isidentifier() for part in module.split(".")):
+                self.ref(ImportRef(module, kind=TARGET), lenient)
 
     def code(self, node: ast.Call, name: str, lenient: bool) -> None:
         argument = _argument(node, 0, "source")
