@@ -211,7 +211,15 @@ def directory_digest(directory: Path, top: Path) -> str | None:
 def _files_digest(directory: Path) -> str:
     hasher = hashlib.sha256()
     count = size = 0
-    for current, dirs, files in os.walk(directory, onerror=_raise):
+    seen: set[tuple[int, int]] = set()
+    # Symlinked directories are followed (Python imports through them), each real one once.
+    for current, dirs, files in os.walk(directory, onerror=_raise, followlinks=True):
+        status = os.stat(current)
+        if (status.st_dev, status.st_ino) in seen:
+            dirs.clear()
+            hasher.update(encode(f"{Path(current).relative_to(directory).as_posix()}\0seen\0"))
+            continue
+        seen.add((status.st_dev, status.st_ino))
         if "pyvenv.cfg" in files and Path(current) != directory:
             dirs.clear()
             continue

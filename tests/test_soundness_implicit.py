@@ -268,3 +268,20 @@ def test_a_module_name_clash_is_reported_on_the_fast_path(
         result = run_subprocess(pytester, fast_path)
         assert result.ret == pytest.ExitCode.INTERRUPTED, (fast_path, result.stdout.str())
         result.stdout.fnmatch_lines(["ERROR b/test_x.py*"])  # the second in collection order
+
+
+def test_a_symlinked_directory_in_code_outside_the_repository_is_followed(tmp_path: Path) -> None:
+    """Python imports through a symlinked directory, so its files count (once, even in a loop);
+    adversarial review of issue 10, round 2 (an editable install's linked subpackage)."""
+    from pytest_unchanged.outside import directory_digest
+
+    real = tmp_path / "real"
+    write(real / "__init__.py", "X = 1\n")
+    project = tmp_path / "project"
+    write(project / "pkg" / "__init__.py", "")
+    (project / "pkg" / "sub").symlink_to(real, target_is_directory=True)
+    (project / "pkg" / "loop").symlink_to(project / "pkg", target_is_directory=True)
+    top = tmp_path / "repository"
+    before = directory_digest(project, top)
+    (real / "__init__.py").write_text("X = 2\n")
+    assert directory_digest(project, top) != before
