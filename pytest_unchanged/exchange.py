@@ -49,7 +49,7 @@ from .exchange_v1 import (
     valid_head,
     valid_source,
 )
-from .keys import item_key
+from .keys import item_key, utf8
 from .records import Record
 
 __all__ = [
@@ -269,8 +269,8 @@ def _test_line(
         raise ValueError(f"bad source {source!r}")
     if wanted is not None and source != wanted:
         raise ValueError(f"a record of source {source!r} under {wanted!r}")
-    if type(nodeid) is not str or not nodeid or "\0" in nodeid:
-        raise ValueError(f"bad nodeid {nodeid!r}")
+    if type(nodeid) is not str or not nodeid or "\0" in nodeid or not utf8(nodeid):
+        raise ValueError(f"bad nodeid {nodeid!r} (empty, a NUL, or not UTF-8 text)")
     n_envs, n_heads = len(envs), len(heads)
     keys = []
     for entry in entries:

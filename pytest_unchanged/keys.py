@@ -22,6 +22,7 @@ __all__ = [
     "digest",
     "encode",
     "item_key",
+    "utf8",
 ]
 
 SCHEMA_VERSION = 3
@@ -81,3 +82,13 @@ def item_key(nodeid: str, inputs_id: str, env_id: str) -> str:
     """
     text = f"{SCHEMA_VERSION}\0{nodeid}\0{inputs_id}\0{env_id}"
     return hashlib.sha256(encode(text)).hexdigest()
+
+
+def utf8(text: str) -> bool:
+    """Whether ``text`` is UTF-8 text (no lone surrogate: a file name that is not UTF-8 decodes
+    to one). Records of such nodeids are never shared: SQLite and git blobs hold UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -40,7 +40,7 @@ V1_BLOB = "records.jsonl"
 def shard_of(nodeid: str) -> str:
     """The shard of ``nodeid``: two hex digits, the low 8 bits of the CRC-32 of the UTF-8 of
     its file part (up to the first ``::``)."""
-    return f"{zlib.crc32(nodeid.split('::', 1)[0].encode()) & 0xFF:02x}"
+    return f"{zlib.crc32(nodeid.split('::', 1)[0].encode('utf-8', 'surrogatepass')) & 0xFF:02x}"
 
 
 @dataclass
@@ -55,7 +55,10 @@ class RefRecords:
 
 
 def _text(repository: pygit2.Repository, oid: pygit2.Oid, name: str) -> list[str]:
-    found = repository[oid]
+    try:
+        found = repository[oid]
+    except (KeyError, ValueError):  # a gitlink (mode 160000) names a commit not in this repository
+        raise SharingError(f"{name} is not an object of this ref (a submodule link?)") from None
     if not isinstance(found, pygit2.Blob):
         raise SharingError(f"{name} is a {found.type_str}, not a blob of records")
     data = found.data.decode("utf-8", "replace")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 from .exchange_v1 import Row
+from .keys import utf8
 from .records import Record, classify_error
 from .store import Store
 from .summaries import chunks
@@ -111,11 +112,11 @@ def all_records(store: Store, patterns: Iterable[str] = ()) -> list[Record]:
 
 def local_rows(store: Store) -> list[Row]:
     """Return the local records (this machine's passes) as rows with source ``""``, in the
-    ``records`` table's order. Raises :class:`~pytest_unchanged.records.StoreError` when the
-    store cannot be read."""
+    ``records`` table's order; those of a nodeid that is not UTF-8 text are left out. Raises
+    :class:`~pytest_unchanged.records.StoreError` when the store cannot be read."""
     try:
         query = f"SELECT '', {_COLUMNS} FROM records"
-        return list(_connection(store).execute(query))
+        return [row for row in _connection(store).execute(query) if utf8(row[1])]
     except sqlite3.Error as error:
         raise classify_error(store.path, error, "read") from error
 

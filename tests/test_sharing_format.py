@@ -218,3 +218,30 @@ def test_a_ref_whose_shard_is_not_a_blob_is_a_clear_error(tmp_path: Path) -> Non
     assert fetched.returncode == 2
     assert f"{REF}ci:shards/00.jsonl is a tree, not a blob of records" in fetched.stderr
     assert "Traceback" not in fetched.stderr
+
+
+@pytest.mark.parametrize("entry", ["environments.jsonl", "shards/00.jsonl"])
+def test_a_ref_holding_a_submodule_link_is_a_clear_error(tmp_path: Path, entry: str) -> None:
+    """A gitlink (mode 160000) names a commit the ref's repository does not hold: exit 2 and
+    one line, not a KeyError traceback (adversarial review of issue 10, round 2)."""
+    origin = make_origin(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q")
+    header = '{"format":"pytest-unchanged-records","version":2}\n["e",[]]\n["h",[]]\n'
+    blob = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"], cwd=origin, input=header,
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    git(origin, "read-tree", "--empty")
+    if entry != "environments.jsonl":
+        git(origin, "update-index", "--add", "--cacheinfo", f"100644,{blob},environments.jsonl")
+    git(origin, "update-index", "--add", "--cacheinfo", f"160000,{'1' * 40},{entry}")
+    made = git(origin, "commit-tree", git(origin, "write-tree"), "-m", "odd")
+    git(origin, "update-ref", f"{REF}ci", made)
+    fetched = records_cli(
+        work, "fetch", str(origin), "--from", "ci", "--store", str(tmp_path / "s")
+    )
+    assert fetched.returncode == 2, fetched.stderr
+    assert f"{REF}ci:{entry} is not an object of this ref" in fetched.stderr
+    assert "Traceback" not in fetched.stderr
