@@ -30,6 +30,7 @@ import contextlib
 import doctest
 from dataclasses import dataclass, field
 
+from . import import_nodes as nodes
 from .import_refs import LENIENT, PLUGIN, TARGET, ImportRef, Parsed
 
 __all__ = ["parse_file"]
@@ -58,14 +59,9 @@ _BY_PATH = frozenset(
     }
 )
 _CODE = frozenset({"exec", "eval", "compile"})
+_HANDED = frozenset({*_BY_NAME, *_TARGETS, "exec", "patch"})
+"""Import functions whose calls are read only when made directly under their own name."""
 _MAX_DEPTH = 3
-_SYS_PATHS = frozenset({"path", "meta_path", "path_hooks", "path_importer_cache"})
-_SYS_TARGETS = [[name] for name in _SYS_PATHS]
-_READ_METHODS = frozenset({"index", "count", "copy", "__contains__", "__len__", "__iter__"})
-_READ_FUNCTIONS = frozenset(
-    {"len", "list", "tuple", "set", "frozenset", "sorted", "print", "str", "repr", "any", "all",
-     "enumerate", "iter", "reversed", "join", "isinstance", "bool"}
-)  # fmt: skip
 
 
 def parse_file(source: bytes, *, text: bool = False) -> Parsed:
@@ -106,15 +102,35 @@ class _Reader:
         while pending:
             node, quiet = pending.pop()
             self.visit(node, quiet)
-            if isinstance(node, ast.If) and _is_type_checking(node.test):
+            if isinstance(node, ast.If) and nodes.is_type_checking(node.test):
                 pending.extend((child, True) for child in node.body)
                 pending.extend((child, quiet) for child in node.orelse)
                 continue
             for child in ast.iter_child_nodes(node):
                 pending.append((child, quiet))
-                used = _sys_path_name(child)
-                if used is not None and not _reads_only(node, child):
-                    self.sys_uses.append((used, _line(child)))
+                self.handed_on(node, child, quiet)
+                used = nodes.sys_path_name(child)
+                if used is not None and not nodes.reads_only(node, child):
+                    self.sys_uses.append((used, nodes.line(child)))
+
+    def handed_on(self, parent: ast.AST, child: ast.AST, lenient: bool) -> None:
+        """A doubt when an import function is used other than by a direct call under its own
+        name (``load = importlib.import_module``, ``map(import_module, names)``): calls through
+        another name are not seen. Attribute access (``patch.object``) is no such use. Also a
+        doubt: ``__path__`` used other than by ``pkgutil.extend_path`` (a package extending
+        where its submodules are found)."""
+        name = child.id if isinstance(child, ast.Name) else getattr(child, "attr", None)
+        if not isinstance(child, ast.Name | ast.Attribute) or not isinstance(name, str):
+            return
+        if name == "__path__":
+            if not nodes.calls(parent, "extend_path") and not nodes.is_extend_path(parent):
+                self.doubt(child, "__path__ is changed or handed on", lenient)
+            return
+        if name not in _HANDED or isinstance(parent, ast.Attribute):
+            return
+        if isinstance(parent, ast.Call) and parent.func is child:
+            return
+        self.doubt(child, f"{name} used other than by a direct call", lenient)
 
     def sys_doubts(self) -> list[str]:
         return [
@@ -128,7 +144,7 @@ class _Reader:
 
     def doubt(self, node: ast.AST, what: str, lenient: bool) -> None:
         if not lenient:
-            self.doubts.append(f"line {_line(node)}: {what}")
+            self.doubts.append(f"line {nodes.line(node)}: {what}")
 
     def visit(self, node: ast.AST, lenient: bool) -> None:
         if isinstance(node, ast.Import):
@@ -138,8 +154,11 @@ class _Reader:
                     self.sys_names.add(alias.asname or "sys")
         elif isinstance(node, ast.ImportFrom):
             names = tuple(alias.name for alias in node.names)
+            for alias in node.names:
+                if alias.name in _HANDED and alias.asname not in (None, alias.name):
+                    self.doubt(node, f"{alias.name} imported as {alias.asname}", lenient)
             self.ref(ImportRef(node.module or "", node.level, names), lenient)
-            if node.module == "sys" and not node.level and _SYS_PATHS.intersection(names):
+            if node.module == "sys" and not node.level and nodes.SYS_PATHS.intersection(names):
                 self.doubt(node, "from sys import path", lenient)
         elif isinstance(node, ast.Call):
             self.call(node, lenient)
@@ -150,7 +169,7 @@ class _Reader:
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             docstring = ast.get_docstring(node, clean=False)
             if docstring and ">>>" in docstring:
-                self.doctest(docstring, _line(node), lenient)
+                self.doctest(docstring, nodes.line(node), lenient)
 
     def call(self, node: ast.Call, lenient: bool) -> None:
         func = node.func
@@ -160,7 +179,7 @@ class _Reader:
         if name in _BY_NAME:
             self.by_name(node, name, lenient)
         elif name in _TARGETS:
-            text = _literal(_argument(node, 0, _TARGETS[name]))
+            text = nodes.literal(nodes.argument(node, 0, _TARGETS[name]))
             if text is None:
                 self.doubt(node, f"{name}() of a computed name", lenient)
             elif ":" in text:
@@ -171,11 +190,13 @@ class _Reader:
             self.doubt(node, f"{name}() loads code from a path", lenient)
         elif name in _CODE and isinstance(func, ast.Name):
             self.code(node, name, lenient)
-        elif name == "patch" and _is_mock(func):
+        elif name == "patch" and nodes.is_mock(func):
             self.dotted_target(node, "patch", "target", lenient)
         elif name in ("dict", "multiple") and isinstance(func, ast.Attribute):
-            if isinstance(func.value, ast.Name | ast.Attribute) and _is_mock(func.value):
-                text = _literal(_argument(node, 0, "in_dict" if name == "dict" else "target"))
+            if isinstance(func.value, ast.Name | ast.Attribute) and nodes.is_mock(func.value):
+                text = nodes.literal(
+                    nodes.argument(node, 0, "in_dict" if name == "dict" else "target")
+                )
                 if text is not None:
                     self.target(text, lenient, attribute=name == "dict")
         elif name in ("setattr", "delattr") and isinstance(func, ast.Attribute):
@@ -184,25 +205,25 @@ class _Reader:
             if len(node.args) == positional and not any(k.arg == "name" for k in node.keywords):
                 self.dotted_target(node, name, "target", lenient)
         if name in ("setattr", "delattr") and len(node.args) >= 2:
-            target, attribute = node.args[0], _literal(node.args[1])
-            if isinstance(target, ast.Name) and attribute in _SYS_PATHS:
-                self.sys_uses.append((f"{target.id}.{attribute}", _line(node)))
+            target, attribute = node.args[0], nodes.literal(node.args[1])
+            if isinstance(target, ast.Name) and attribute in nodes.SYS_PATHS:
+                self.sys_uses.append((f"{target.id}.{attribute}", nodes.line(node)))
 
     def by_name(self, node: ast.Call, name: str, lenient: bool) -> None:
-        text = _literal(_argument(node, 0, _BY_NAME[name]))
+        text = nodes.literal(nodes.argument(node, 0, _BY_NAME[name]))
         if text is None:
             self.doubt(node, f"{name}() of a computed module name", lenient)
             return
         level = len(text) - len(text.lstrip("."))
         names: tuple[str, ...] = ()
         if name == "__import__":
-            fromlist = _argument(node, 3, "fromlist")
-            strings = _literals(fromlist) if fromlist is not None else []
+            fromlist = nodes.argument(node, 3, "fromlist")
+            strings = nodes.literals(fromlist) if fromlist is not None else []
             if strings is None:
                 self.doubt(node, "__import__() with a computed fromlist", lenient)
                 return
             names = tuple(strings)
-            level_node = _argument(node, 4, "level")
+            level_node = nodes.argument(node, 4, "level")
             if level_node is not None:
                 if not isinstance(level_node, ast.Constant) or not isinstance(
                     level_node.value, int
@@ -211,7 +232,7 @@ class _Reader:
                     return
                 level = level_node.value
         elif level:
-            package = _literal(_argument(node, 1, "package"))
+            package = nodes.literal(nodes.argument(node, 1, "package"))
             if package is None:
                 self.doubt(node, f"{name}() of a relative name in a computed package", lenient)
                 return
@@ -221,11 +242,11 @@ class _Reader:
         self.ref(ImportRef(text.lstrip("."), level, names), lenient)
 
     def dotted_target(self, node: ast.Call, name: str, keyword: str, lenient: bool) -> None:
-        text = _literal(_argument(node, 0, keyword))
+        text = nodes.literal(nodes.argument(node, 0, keyword))
         if text is None:
             self.doubt(node, f"{name}() of a computed target", lenient)
-        elif text.partition(".")[0] == "sys" and text.split(".")[1:2] in _SYS_TARGETS:
-            self.sys_uses.append((text, _line(node)))
+        elif text.partition(".")[0] == "sys" and text.split(".")[1:2] in nodes.SYS_TARGETS:
+            self.sys_uses.append((text, nodes.line(node)))
         else:
             self.target(text, lenient)
 
@@ -239,7 +260,7 @@ class _Reader:
                 self.ref(ImportRef(module, kind=TARGET), lenient)
 
     def code(self, node: ast.Call, name: str, lenient: bool) -> None:
-        argument = _argument(node, 0, "source")
+        argument = nodes.argument(node, 0, "source")
         if not isinstance(argument, ast.Constant) or not isinstance(argument.value, str | bytes):
             self.doubt(node, f"{name}() of computed code", lenient)
             return
@@ -267,7 +288,7 @@ class _Reader:
         names = {t.id for t in targets if isinstance(t, ast.Name)}
         value = node.value
         if "pytest_plugins" in names and value is not None:
-            strings = _literals(value)
+            strings = nodes.literals(value)
             if strings is None:
                 self.doubt(node, "pytest_plugins is computed", lenient)
             for text in strings or ():
@@ -276,9 +297,9 @@ class _Reader:
             self.add_exports(value)
         if "__test__" in names and isinstance(value, ast.Dict):
             for entry in value.values:
-                example = _literal(entry)
+                example = nodes.literal(entry)
                 if example and ">>>" in example:
-                    self.doctest(example, _line(node), lenient)
+                    self.doctest(example, nodes.line(node), lenient)
 
     def exports_call(self, value: ast.expr) -> None:
         """``__all__.extend([...])`` and ``__all__.append("x")``."""
@@ -296,87 +317,7 @@ class _Reader:
                 self.add_exports(ast.List([argument]) if argument is not None else None)
 
     def add_exports(self, value: ast.expr | None) -> None:
-        strings = None if value is None else _literals(value)
+        strings = None if value is None else nodes.literals(value)
         if strings is None:
             self.exports_known = False
         self.exports = [*(self.exports or []), *(strings or [])]
-
-
-def _is_type_checking(test: ast.expr) -> bool:
-    if isinstance(test, ast.Name):
-        return test.id == "TYPE_CHECKING"
-    return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-
-
-def _is_mock(func: ast.expr) -> bool:
-    """``patch`` itself, or ``mock.patch``, ``mocker.patch``, ``unittest.mock.patch``."""
-    if isinstance(func, ast.Name):
-        return func.id == "patch"
-    if isinstance(func, ast.Attribute) and func.attr == "patch":
-        owner = func.value
-        return (isinstance(owner, ast.Name) and owner.id in ("mock", "mocker")) or (
-            isinstance(owner, ast.Attribute) and owner.attr in ("mock", "mocker")
-        )
-    return False
-
-
-def _sys_path_name(node: ast.AST) -> str | None:
-    """``"sys.path"`` for ``sys.path`` (any name, checked against the file's aliases later)."""
-    if isinstance(node, ast.Attribute) and node.attr in _SYS_PATHS:
-        owner = node.value
-        if isinstance(owner, ast.Name):
-            return f"{owner.id}.{node.attr}"
-        if isinstance(owner, ast.Attribute) and owner.attr == "sys":
-            return f"sys.{node.attr}"
-    return None
-
-
-def _reads_only(parent: ast.AST, child: ast.AST) -> bool:
-    """Whether ``parent`` only reads the ``sys.path``-like ``child``."""
-    if isinstance(child, ast.Attribute) and not isinstance(child.ctx, ast.Load):
-        return False
-    if isinstance(parent, ast.Compare | ast.FormattedValue | ast.JoinedStr):
-        return True
-    if isinstance(parent, ast.For | ast.comprehension):
-        return parent.iter is child
-    if isinstance(parent, ast.Subscript):
-        return parent.value is child and isinstance(parent.ctx, ast.Load)
-    if isinstance(parent, ast.Attribute):
-        return parent.attr in _READ_METHODS
-    if isinstance(parent, ast.Call) and child is not parent.func:
-        func = parent.func
-        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-        return name in _READ_FUNCTIONS
-    return False
-
-
-def _argument(node: ast.Call, index: int, keyword: str) -> ast.expr | None:
-    if len(node.args) > index and not any(isinstance(a, ast.Starred) for a in node.args):
-        return node.args[index]
-    return next((k.value for k in node.keywords if k.arg == keyword), None)
-
-
-def _literal(node: ast.expr | None) -> str | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    return None
-
-
-def _literals(node: ast.expr) -> list[str] | None:
-    """The strings of a literal string or list/tuple/set of them; ``None`` when computed."""
-    text = _literal(node)
-    if text is not None:
-        return [text]
-    if isinstance(node, ast.List | ast.Tuple | ast.Set):
-        found: list[str] = []
-        for element in node.elts:
-            strings = _literals(element)
-            if strings is None:
-                return None
-            found.extend(strings)
-        return found
-    return None
-
-
-def _line(node: ast.AST) -> int:
-    return int(getattr(node, "lineno", 0))

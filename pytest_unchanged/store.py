@@ -1,9 +1,9 @@
 """The pass store: records of passes, in one SQLite file written in transactions.
 
-A record says that test item ``nodeid`` passed under ``key``; it keeps the digests of the input
-manifest and the environment (each JSON body stored once), the duration in seconds, the UTC time
-as Unix seconds, and the ``HEAD`` commit of the run. Several keys per nodeid are kept, so
-switching branches back and forth still finds a record; old ones are pruned by age and count.
+A record says that test item ``nodeid`` passed under ``key``, with the digests of its input
+manifest and environment (each JSON body stored once), its duration (seconds), UTC time (Unix
+seconds) and the run's ``HEAD``. Several keys per nodeid are kept, pruned by age and count; a
+nodeid that is not UTF-8 text (a file name that is not) is never stored.
 
 Every write is one SQLite transaction (``BEGIN IMMEDIATE``), so two pytest processes can share a
 store and a crash leaves the previous state readable. Only :mod:`sqlite3`; nothing is pickled.
@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+from .keys import utf8
 from .passes import Names, name_hash, pack_key, split
 from .records import (
     CorruptStoreError,
@@ -254,10 +255,9 @@ class Store:
         anything else SQLite reports (a full disk, say); nothing is changed then.
         """
         now = time.time() if now is None else now
-        passes = list(passes)
-        failures = list(failures)
-        modules = list(modules)
-        forget = sorted(set(forget))
+        passes, modules = [p for p in passes if utf8(p.nodeid)], list(modules)
+        failures = [failure for failure in failures if utf8(failure[0])]
+        forget = sorted(nodeid for nodeid in set(forget) if utf8(nodeid))
         # The files whose summaries may see a record go in this transaction (new records only
         # matter to summaries that still miss some: see incomplete_files).
         added = {module_file(r.nodeid) for r in passes}

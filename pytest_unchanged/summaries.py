@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .keys import item_key
+from .keys import item_key, utf8
 from .passes import name_hash, pack_key
 
 __all__ = [
@@ -237,6 +237,8 @@ def write_summary(
     :func:`~pytest_unchanged.keys.item_key` gives is not stored (nothing is: it always
     collects).
     """
+    if not utf8(module.file) or not utf8(module.specs_body):
+        return False, 0  # SQLite holds UTF-8 text: such a module is always collected
     ident = (module.file, env_id, module.inputs_id)
     # The specs text also holds a digest of the items (nodeid, key, marks): a summary whose
     # items differ from the stored one (another key encoding, new nodeids, other marks)

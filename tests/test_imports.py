@@ -205,3 +205,27 @@ def test_relative_imports_search_every_portion_of_a_namespace_package(repo: Path
     root = repo.resolve()
     graph = ImportGraph(Worktree.discover(repo), [root / "src", root / "lib"])
     assert graph.closure(["test_ns.py"]) == ["lib/ns/b.py", "src/ns/a.py"]
+
+
+@pytest.mark.parametrize(
+    ("source", "doubted"),
+    [
+        ("from importlib import import_module as load\nload('helper')\n", True),
+        ("import importlib\nload = importlib.import_module\nload('helper')\n", True),
+        ("from importlib import import_module\nlist(map(import_module, ['a']))\n", True),
+        ("from unittest.mock import patch as p\n", True),
+        ("import os\n__path__.append(os.path.dirname(__file__) + '/extra')\n", True),
+        ("import pkgutil\n__path__ = pkgutil.extend_path(__path__, __name__)\n", False),
+        ("from importlib import import_module\nimport_module('helper')\n", False),
+        ("from unittest import mock\nmock.patch.object(str, 'x')\nmock.patch('a.b')\n", False),
+        ("from unittest.mock import patch\n\n@patch('a.b')\ndef f():\n    pass\n", False),
+    ],
+)
+def test_import_functions_used_other_than_by_a_direct_call_are_doubts(
+    source: str, doubted: bool
+) -> None:
+    """Adversarial review of issue 10, round 2: aliased import functions and ``__path__``
+    changes were neither followed nor doubts."""
+    from pytest_unchanged.import_syntax import parse_file
+
+    assert bool(parse_file(source.encode()).doubts) is doubted

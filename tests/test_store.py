@@ -184,3 +184,27 @@ def test_a_store_damaged_inside_is_replaced_when_written(tmp_path: Path) -> None
     assert path.with_name("store.sqlite3.corrupt").exists()
     assert list(Store(path).records()) == [A]  # this session's pass went into a new store
     assert issubclass(CorruptStoreError, StoreError)
+
+
+def test_a_nodeid_that_is_not_utf8_is_never_stored(tmp_path: Path) -> None:
+    """A test file whose name is not UTF-8 gives a nodeid with a lone surrogate, which SQLite
+    cannot hold: its records, failures and summary are left out, the rest is written
+    (adversarial review of issue 10, round 2: it was a traceback at the end of every run)."""
+    odd = "tests/t\udcff.py::test_x"
+    store = Store(tmp_path / "store.sqlite3")
+    summary = ModuleSummary(
+        file="tests/t\udcff.py",
+        inputs_id="inputs",
+        specs_body="{}",
+        marksets=(frozenset(),),
+        items=((odd, KA, 0, "inputs"),),
+    )
+    write(
+        store,
+        100.0,
+        passes=[record(odd, KA, 100.0), record(A, KA, 100.0)],
+        failures=[(odd, KS)],
+        modules=[summary],
+        forget=[odd],
+    )
+    assert list(store.records()) == [A]
