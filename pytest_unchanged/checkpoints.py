@@ -57,6 +57,7 @@ from .gitobjects import (
     Entry,
     hash_tree,
 )
+from .pathglob import expand
 from .worktree import Worktree
 
 __all__ = [
@@ -279,8 +280,11 @@ class Snapshot:
 
     def _glob(self, spec: str, base: str) -> list[str]:
         found = self._worktree_of(base)
-        if found is None:
-            return sorted(globmod.glob(spec, recursive=True))
+        if found is None:  # outside any repository: the same glob rule (hidden names match)
+            return [
+                os.path.join(base, match)
+                for match in expand(Path(base), os.path.relpath(spec, base))
+            ]
         worktree, relative = found
         pattern = os.path.relpath(spec, base)
         if relative:

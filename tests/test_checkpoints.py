@@ -364,3 +364,18 @@ def test_relative_and_absolute_spellings_are_the_same_checkpoint(
 def test_not_a_path(repo: Path) -> None:
     with pytest.raises(CheckpointError, match="is not a path"):
         checkpoint("")
+
+
+def test_a_glob_outside_any_repository_matches_hidden_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside a repository a glob follows the same rule as inside (:mod:`.pathglob`): hidden
+    names match, as :meth:`pathlib.Path.glob` matches them."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    data = tmp_path / "plain" / "data"
+    data.mkdir(parents=True)
+    (data / ".local.json").write_text("{}")
+    monkeypatch.chdir(tmp_path / "plain")
+    checkpoint("data/**/*.json")
+    (data / ".local.json").write_text('{"a": 1}')
+    assert changed("data/**/*.json")
