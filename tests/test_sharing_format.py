@@ -197,21 +197,27 @@ def test_records_finds_the_store_under_a_custom_cache_dir(
     assert len(shown.stdout.splitlines()) == 3
 
 
-def test_a_ref_whose_shard_is_not_a_blob_is_a_clear_error(tmp_path: Path) -> None:
-    origin = make_origin(tmp_path)
-    work = tmp_path / "work"
-    work.mkdir()
-    git(work, "init", "-q")
+def odd_ref(origin: Path, entries: list[str]) -> None:
+    """Point ``{REF}ci`` of ``origin`` at a commit whose tree holds ``entries``
+    (``--cacheinfo`` triples; ``{blob}`` is an empty version-2 records blob)."""
     header = '{"format":"pytest-unchanged-records","version":2}\n["e",[]]\n["h",[]]\n'
     blob = subprocess.run(
         ["git", "hash-object", "-w", "--stdin"], cwd=origin, input=header,
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     git(origin, "read-tree", "--empty")
-    git(origin, "update-index", "--add", "--cacheinfo", f"100644,{blob},environments.jsonl")
-    git(origin, "update-index", "--add", "--cacheinfo", f"100644,{blob},shards/00.jsonl/x")
+    for cacheinfo in entries:
+        git(origin, "update-index", "--add", "--cacheinfo", cacheinfo.replace("{blob}", blob))
     made = git(origin, "commit-tree", git(origin, "write-tree"), "-m", "odd")
     git(origin, "update-ref", f"{REF}ci", made)
+
+
+def test_a_ref_whose_shard_is_not_a_blob_is_a_clear_error(tmp_path: Path) -> None:
+    origin = make_origin(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q")
+    odd_ref(origin, ["100644,{blob},environments.jsonl", "100644,{blob},shards/00.jsonl/x"])
     fetched = records_cli(
         work, "fetch", str(origin), "--from", "ci", "--store", str(tmp_path / "s")
     )
@@ -228,17 +234,8 @@ def test_a_ref_holding_a_submodule_link_is_a_clear_error(tmp_path: Path, entry: 
     work = tmp_path / "work"
     work.mkdir()
     git(work, "init", "-q")
-    header = '{"format":"pytest-unchanged-records","version":2}\n["e",[]]\n["h",[]]\n'
-    blob = subprocess.run(
-        ["git", "hash-object", "-w", "--stdin"], cwd=origin, input=header,
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    git(origin, "read-tree", "--empty")
-    if entry != "environments.jsonl":
-        git(origin, "update-index", "--add", "--cacheinfo", f"100644,{blob},environments.jsonl")
-    git(origin, "update-index", "--add", "--cacheinfo", f"160000,{'1' * 40},{entry}")
-    made = git(origin, "commit-tree", git(origin, "write-tree"), "-m", "odd")
-    git(origin, "update-ref", f"{REF}ci", made)
+    environments = [] if entry == "environments.jsonl" else ["100644,{blob},environments.jsonl"]
+    odd_ref(origin, [*environments, f"160000,{'1' * 40},{entry}"])
     fetched = records_cli(
         work, "fetch", str(origin), "--from", "ci", "--store", str(tmp_path / "s")
     )
