@@ -26,6 +26,7 @@ import pygit2
 from . import shared
 from .exchange import Row, SharingError, check_source, dump_lines, parse_lines, row_of
 from .records import MAX_COUNT, utc_text
+from .reporting import make_cache_dir
 from .sharing import Transport, fetch_records, push_records
 from .store import Store
 
@@ -119,28 +120,6 @@ def find_store(start: Path) -> Path:
     found_repository = pygit2.discover_repository(str(start))
     root = Path(pygit2.Repository(found_repository).workdir) if found_repository else start
     return root / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
-
-
-def make_cache_dir(cache: Path) -> None:
-    """Make pytest's cache directory ``cache`` when it is missing, as pytest makes it: with a
-    ``.gitignore`` of ``*`` (so the store is no untracked file in the worktree, which would
-    change ``.``, the default input, on every write), ``CACHEDIR.TAG`` and ``README.md``.
-    Raises :class:`OSError`."""
-    if cache.is_dir():
-        return
-    cache.mkdir(parents=True)
-    (cache / ".gitignore").write_text("# Created by pytest automatically.\n*\n")
-    (cache / "CACHEDIR.TAG").write_text(
-        "Signature: 8a477f597d28d172789f06886806bc55\n"
-        "# This file is a cache directory tag created by pytest.\n"
-        "# For information about cache directory tags, see:\n"
-        "#\thttps://bford.info/cachedir/spec.html\n"
-    )
-    (cache / "README.md").write_text(
-        "# pytest cache directory #\n\nThis directory contains data from the pytest's cache "
-        "plugin (made here by `pytest-unchanged records`).\n\n**Do not** commit this to "
-        "version control.\n"
-    )
 
 
 def _cache_dir(path: Path) -> tuple[bool, str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import assert_unchanged, commit, records
+from .conftest import assert_unchanged, commit, git, records
 
 pytestmark = pytest.mark.depends_on("pytest_unchanged/")
 
@@ -82,6 +82,26 @@ def test_cache_directory_that_cannot_be_made_warns_and_runs_everything(
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*StoreUnavailableWarning:*cannot be *"])
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+@pytest.mark.parametrize(
+    "cache_dir", [".pytest_cache", "$PROBE_HOME/cache"], ids=["default", "vars"]
+)
+def test_the_store_leaves_no_untracked_file_in_a_repository_without_gitignore(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, cache_dir: str
+) -> None:
+    # pytest 8.0's Cache.mkdir makes the cache directory without its ``.gitignore`` of ``*``:
+    # the store was then an untracked file, ``.`` changed on every run, and nothing was ever
+    # unchanged (CI on the lowest pytest).
+    monkeypatch.setenv("PROBE_HOME", "home")
+    pytester.makeini(f"[pytest]\ncache_dir = {cache_dir}\n")
+    pytester.makepyfile("def test_1(): pass\n")
+    (pytester.path / ".gitignore").write_text("/stdout\n/stderr\n/runpytest-*\n__pycache__/\n")
+    git(pytester.path, "init", "-q")
+    commit(pytester.path)
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+    assert git(pytester.path, "status", "--porcelain") == ""
+    assert_unchanged(pytester.runpytest_subprocess("--unchanged"), 1)
 
 
 def test_pruning_issues_no_deprecation_warning(repo: Path, pytester: pytest.Pytester) -> None:
