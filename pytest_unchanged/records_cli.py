@@ -24,9 +24,10 @@ from pathlib import Path
 import pygit2
 
 from . import shared
-from .exchange import Row, SharingError, check_source, dump_lines, parse_lines, row_of
+from .cache_dir import make_cache_dir
+from .columns import Columns, from_rows
+from .exchange import SharingError, check_source, dump_lines, parse_lines, row_of
 from .records import MAX_COUNT, utc_text
-from .reporting import make_cache_dir
 from .sharing import Transport, fetch_records, push_records
 from .store import Store
 
@@ -257,7 +258,7 @@ def import_command(args: argparse.Namespace) -> int:
     with _store(args) as store:
         added = shared.add_shared(
             store,
-            labelled,
+            from_rows(labelled),
             bodies,
             max_keys=max_keys,
             max_age=max_age,
@@ -322,16 +323,16 @@ def fetch_command(args: argparse.Namespace) -> int:
                 shards if isinstance(shards, dict) else {},
             )
     found = fetch_records(transport, args.sources, known)
-    rows: list[Row] = []
+    batches: list[Columns] = []
     bodies: dict[str, str] = {}
     for _, records in found.values():
         if records is not None:
-            rows.extend(records.rows)
+            batches.append(records.columns)
             bodies.update(records.bodies)
     max_keys, max_age = _limits(args)
     with _store(args) as store:
         added = shared.add_shared(
-            store, rows, bodies, max_keys=max_keys, max_age=max_age, now=time.time()
+            store, batches, bodies, max_keys=max_keys, max_age=max_age, now=time.time()
         )
         for source, (tip, records) in found.items():
             if records is not None:
@@ -344,7 +345,7 @@ def fetch_command(args: argparse.Namespace) -> int:
             count = f"unchanged since the last fetch ({tip[:10]})"
         else:
             read = sum(records.shards.get(s) != known[source][1].get(s) for s in records.shards)
-            count = f"{len(records.rows)} record(s) read"
+            count = f"{len(records.columns)} record(s) read"
             if records.version == 2:
                 count += f" from {read} of {len(records.shards)} shard(s)"
         print(f"{source}: {count}")

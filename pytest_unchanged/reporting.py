@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from .cache_dir import make_cache_dir
 from .records import CorruptStoreError, Record, utc_text
 from .warning_types import CorruptStoreWarning, PytestUnchangedWarning, StoreUnavailableWarning
 
@@ -58,30 +59,6 @@ def store_path(config: pytest.Config) -> Path:
         return Path(config.cache.mkdir("unchanged")) / "store.sqlite3"
     except OSError:
         return cache_dir / "d" / "unchanged" / "store.sqlite3"
-
-
-def make_cache_dir(cache: Path) -> None:
-    """Make pytest's cache directory ``cache`` when it is missing, as pytest makes it: with a
-    ``.gitignore`` of ``*`` (so the store is no untracked file in the worktree, which would
-    change ``.``, the default input, on every write), ``CACHEDIR.TAG`` and ``README.md``.
-
-    Raises :class:`OSError` when the directory or a file in it cannot be written.
-    """
-    if cache.is_dir():
-        return
-    cache.mkdir(parents=True)
-    (cache / ".gitignore").write_text("# Created by pytest automatically.\n*\n")
-    (cache / "CACHEDIR.TAG").write_text(
-        "Signature: 8a477f597d28d172789f06886806bc55\n"
-        "# This file is a cache directory tag created by pytest.\n"
-        "# For information about cache directory tags, see:\n"
-        "#\thttps://bford.info/cachedir/spec.html\n"
-    )
-    (cache / "README.md").write_text(
-        "# pytest cache directory #\n\nThis directory contains data from the pytest's cache "
-        "plugin (made here by pytest-unchanged).\n\n**Do not** commit this to "
-        "version control.\n"
-    )
 
 
 def issue_warning(config: pytest.Config, warning: PytestUnchangedWarning) -> None:
