@@ -29,7 +29,7 @@ from . import shared_table as table
 from .columns import Columns
 from .exchange_v1 import Row
 from .keys import utf8
-from .records import Record, classify_error
+from .records import CorruptStoreError, Record, classify_error
 from .store import Store
 from .summaries import chunks
 
@@ -63,6 +63,26 @@ def _transaction(store: Store) -> Iterator[sqlite3.Connection]:
         raise classify_error(store.path, error, "written") from error
 
 
+@contextlib.contextmanager
+def _reading(store: Store) -> Iterator[sqlite3.Connection]:
+    """One read transaction on the store (its statements see one state, whatever another
+    process writes meanwhile); SQLite's errors, and a shared row that does not decode, raised
+    as the store's errors."""
+    db = _connection(store)
+    try:
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+    except sqlite3.Error as error:
+        raise classify_error(store.path, error, "read") from error
+    except (KeyError, ValueError, TypeError, IndexError) as error:
+        raise CorruptStoreError(
+            f"{store.path} holds a damaged shared record ({error!r})"
+        ) from error
+
+
 def trusted_records(
     store: Store, nodeids: Iterable[str], sources: Iterable[str]
 ) -> dict[str, dict[str, Record]]:
@@ -80,9 +100,8 @@ def trusted_records(
     if not trusted or not by_file:
         return result
     marks = ", ".join("?" * len(trusted))
-    db = _connection(store)
     found: list[Record] = []
-    try:
+    with _reading(store) as db:
         rows = []
         for chunk, chunk_marks in chunks(sorted(by_file)):
             where = f"WHERE source IN ({marks}) AND file IN ({chunk_marks})"
@@ -90,8 +109,6 @@ def trusted_records(
         values = table.values_of(db, set().union(*map(table.digest_ids, rows)))
         for row in rows:
             found += table.decode(row, values).records(by_file[str(row[0])].__contains__)
-    except sqlite3.Error as error:
-        raise classify_error(store.path, error, "read") from error
     failed = store.failures(sorted({r.nodeid for r in found}))
     for record in sorted(found, key=attrgetter("passed_at")):
         if record.key not in failed.get(record.nodeid, {}):
@@ -109,29 +126,15 @@ def all_records(store: Store, patterns: Iterable[str] = ()) -> list[Record]:
     empty), sorted by nodeid, source and key. Raises
     :class:`~pytest_unchanged.records.StoreError` when the store cannot be read."""
     wanted = list(patterns)
-    db = _connection(store)
-    try:
-        with _snapshot(db):
-            rows = db.execute(f"SELECT {_COLUMNS}, '' FROM records")
-            found = [Record(*row) for row in rows if not wanted or matches(row[0], wanted)]
-            shared = table.read_rows(db)
-            values = table.values_of(db, set().union(*map(table.digest_ids, shared)))
-    except sqlite3.Error as error:
-        raise classify_error(store.path, error, "read") from error
     test = (lambda nodeid: matches(nodeid, wanted)) if wanted else None
-    for row in shared:
-        found += table.decode(row, values).records(test)
+    with _reading(store) as db:
+        rows = db.execute(f"SELECT {_COLUMNS}, '' FROM records")
+        found = [Record(*row) for row in rows if test is None or test(row[0])]
+        shared = table.read_rows(db)
+        values = table.values_of(db, set().union(*map(table.digest_ids, shared)))
+        for row in shared:
+            found += table.decode(row, values).records(test)
     return sorted(found, key=lambda r: (r.nodeid, r.source, r.key))
-
-
-@contextlib.contextmanager
-def _snapshot(db: sqlite3.Connection) -> Iterator[None]:
-    """One read transaction: the statements inside see the same state of the store."""
-    db.execute("BEGIN")
-    try:
-        yield
-    finally:
-        db.execute("COMMIT")
 
 
 def local_rows(store: Store) -> list[Row]:
@@ -231,14 +234,10 @@ def source_stats(store: Store) -> list[SourceStats]:
                WHERE n > 0"""
     shared = """SELECT source, sum(records), sum(tests), min(oldest), max(newest)
                 FROM shared_files GROUP BY source ORDER BY source"""
-    db = _connection(store)
-    try:
-        with _snapshot(db):
-            found = [SourceStats(*row) for row in db.execute(local)]
-            rows = db.execute(shared).fetchall()
-            envs = _shared_environments(db)
-    except sqlite3.Error as error:
-        raise classify_error(store.path, error, "read") from error
+    with _reading(store) as db:
+        found = [SourceStats(*row) for row in db.execute(local)]
+        rows = db.execute(shared).fetchall()
+        envs = _shared_environments(db)
     for source, records, nodeids, oldest, newest in rows:
         found.append(SourceStats(source, records, nodeids, len(envs[source]), oldest, newest))
     return found
@@ -255,13 +254,9 @@ def _shared_environments(db: sqlite3.Connection) -> dict[str, set[str]]:
 
 def count_environments(store: Store) -> int:
     """Return how many distinct environments (``env_id``) the store's records were made in."""
-    db = _connection(store)
-    try:
-        with _snapshot(db):
-            local = {env_id for (env_id,) in db.execute("SELECT DISTINCT env_id FROM records")}
-            shared = _shared_environments(db)
-    except sqlite3.Error as error:
-        raise classify_error(store.path, error, "read") from error
+    with _reading(store) as db:
+        local = {env_id for (env_id,) in db.execute("SELECT DISTINCT env_id FROM records")}
+        shared = _shared_environments(db)
     return len(local.union(*shared.values()))
 
 

@@ -171,12 +171,16 @@ class _Packed:
 
 def decode(row: Sequence[object], values: Mapping[int, str]) -> Columns:
     """The :class:`Columns` of a ``shared_files`` row read as :data:`COLUMNS`; ``values`` maps
-    the digest ids it uses to their digests."""
+    the digest ids it uses to their digests.
+
+    Raises :class:`ValueError` (or :class:`KeyError`, :class:`TypeError`) when the row is
+    damaged: columns of different lengths, a digest id not interned."""
     file, source, names, counts, keys, envs, heads, inputs, durations, passed = row
-    assert isinstance(names, bytes) and isinstance(keys, bytes)
+    if not isinstance(names, bytes) or not isinstance(keys, bytes):
+        raise TypeError(f"the shared row of {file} holds text where blobs belong")
     heads_at: dict[int, str | None] = {0: None, **values}
     inputs_at: dict[int, str] = {0: "", **values}
-    return Columns(
+    found = Columns(
         str(source),
         [f"{file}{rest}" for rest in names.decode().split("\0")],
         list(_unpack("I", counts)),  # type: ignore[arg-type]
@@ -187,6 +191,16 @@ def decode(row: Sequence[object], values: Mapping[int, str]) -> Columns:
         list(_unpack("d", durations)),  # type: ignore[arg-type]
         list(_unpack("d", passed)),  # type: ignore[arg-type]
     )
+    size = len(found)
+    lengths = {len(found.heads), len(found.inputs), len(found.durations), len(found.passed)}
+    if (
+        len(found.nodeids) != len(found.counts)
+        or sum(found.counts) != size
+        or len(keys) != KEY_BYTES * size
+        or lengths != {size}
+    ):
+        raise ValueError(f"the shared row of {file} and {source} has columns of other lengths")
+    return found
 
 
 def unpack_ids(column: bytes) -> array[int]:

@@ -140,3 +140,26 @@ def test_a_format_5_store_is_migrated_with_every_record_and_no_false_skip(
     (repo / "src" / "a.py").write_text("A = 2\n")
     commit(repo)
     assert_unchanged(pytester.runpytest_subprocess("--unchanged"), 3)  # the local records kept
+
+
+def test_a_damaged_shared_row_is_a_warning_and_a_full_run(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    (repo / "src").mkdir()
+    (repo / "src" / "a.py").write_text("A = 1\n")
+    commit(repo)
+    pytester.runpytest_subprocess().assert_outcomes(passed=3)
+    exported = repo.parent / "records.jsonl"
+    assert records_cli(repo, "export", str(exported)).returncode == 0
+    assert records_cli(repo, "forget", "*").returncode == 0
+    imported = records_cli(repo, "import", str(exported), "--source", "ci")
+    assert imported.returncode == 0, imported.stderr
+    trusted = pytester.runpytest_subprocess("--unchanged", "--unchanged-trust", "ci")
+    trusted.assert_outcomes(skipped=3)  # the shared records are read
+    with closing(sqlite3.connect(repo / STORE)) as db, db:
+        db.execute("UPDATE shared_files SET counts = x'01000000'")  # 1 record for 3 tests
+    damaged = pytester.runpytest_subprocess("--unchanged", "--unchanged-trust", "ci")
+    damaged.assert_outcomes(passed=3, warnings=1)
+    damaged.stdout.fnmatch_lines(["*holds a damaged shared record*"])
+    assert "INTERNALERROR" not in damaged.stdout.str()
