@@ -19,9 +19,11 @@ import os
 import time
 import tomllib
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pygit2
+from packaging.version import InvalidVersion, Version
 
 from . import shared
 from .cache_dir import make_cache_dir
@@ -33,7 +35,17 @@ from .store import Store
 
 __all__ = ["add_records_commands"]
 
-CONFIG_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+CONFIG_FILES = (
+    "pytest.toml",
+    ".pytest.toml",
+    "pytest.ini",
+    ".pytest.ini",
+    "pyproject.toml",
+    "tox.ini",
+    "setup.cfg",
+)
+"""pytest's configuration files, in the order it looks for them in each directory (pytest.toml
+and .pytest.toml since pytest 9)."""
 RECORDS_HELP = """\
 Inspect and share the records of passes (see "Sharing records" in the README).
 
@@ -107,12 +119,14 @@ def find_store(start: Path) -> Path:
     option; default ``.pytest_cache``, relative to the rootdir, ``~`` and ``$VARS`` expanded
     as pytest does) of the nearest directory holding a pytest configuration file (pytest's
     rootdir in the common case), else the worktree root's ``.pytest_cache``. A configuration
-    file counts as pytest's does: ``pytest.ini`` and ``.pytest.ini`` always, ``pyproject.toml``
+    file counts as pytest's does: ``pytest.toml``, ``.pytest.toml`` (its ``[pytest]`` table),
+    ``pytest.ini`` and ``.pytest.ini`` always, ``pyproject.toml``
     with a ``[tool.pytest.ini_options]`` or ``[tool.pytest]`` table, ``tox.ini`` with a
     ``[pytest]`` section, ``setup.cfg`` with a ``[tool:pytest]`` section."""
     start = start.resolve()
+    names = CONFIG_FILES if _reads_pytest_toml() else CONFIG_FILES[2:]
     for directory in (start, *start.parents):
-        for name in CONFIG_FILES:
+        for name in names:
             if (directory / name).is_file():
                 found, cache_dir = _cache_dir(directory / name)
                 if found:
@@ -123,10 +137,22 @@ def find_store(start: Path) -> Path:
     return root / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
 
 
+def _reads_pytest_toml() -> bool:
+    """Whether the installed pytest reads ``pytest.toml`` (pytest 9 and newer)."""
+    try:
+        return Version(metadata.version("pytest")).major >= 9
+    except (metadata.PackageNotFoundError, InvalidVersion):
+        return True
+
+
 def _cache_dir(path: Path) -> tuple[bool, str]:
     """Whether ``path`` is a pytest configuration file, and its ``cache_dir``."""
     default = ".pytest_cache"
     try:
+        if path.name in ("pytest.toml", ".pytest.toml"):  # always pytest's, even if empty
+            table = tomllib.loads(path.read_text(encoding="utf-8")).get("pytest", {})
+            value = table.get("cache_dir", default) if isinstance(table, dict) else default
+            return True, str(value)
         if path.name == "pyproject.toml":
             tool = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {})
             pytest = tool.get("pytest") if isinstance(tool, dict) else None
