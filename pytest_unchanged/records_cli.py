@@ -27,7 +27,7 @@ from packaging.version import InvalidVersion, Version
 
 from . import shared
 from .cache_dir import make_cache_dir
-from .columns import Columns, from_rows
+from .columns import from_rows
 from .exchange import SharingError, check_source, dump_lines, parse_lines, row_of
 from .records import MAX_COUNT, utc_text
 from .sharing import Transport, fetch_records, push_records
@@ -282,13 +282,9 @@ def import_command(args: argparse.Namespace) -> int:
     labelled = [row if row[0] else (source, *row[1:]) for row in rows]
     max_keys, max_age = _limits(args)
     with _store(args) as store:
+        batches = from_rows(labelled)
         added = shared.add_shared(
-            store,
-            from_rows(labelled),
-            bodies,
-            max_keys=max_keys,
-            max_age=max_age,
-            now=time.time(),
+            store, batches, bodies, max_keys=max_keys, max_age=max_age, now=time.time()
         )
     print(f"imported {len(labelled)} record(s) from {args.file}, {added} new")
     return 0
@@ -349,12 +345,9 @@ def fetch_command(args: argparse.Namespace) -> int:
                 shards if isinstance(shards, dict) else {},
             )
     found = fetch_records(transport, args.sources, known)
-    batches: list[Columns] = []
-    bodies: dict[str, str] = {}
-    for _, records in found.values():
-        if records is not None:
-            batches.append(records.columns)
-            bodies.update(records.bodies)
+    merged = [records for _, records in found.values() if records is not None]
+    batches = [records.columns for records in merged]
+    bodies = {body_id: text for records in merged for body_id, text in records.bodies.items()}
     max_keys, max_age = _limits(args)
     with _store(args) as store:
         added = shared.add_shared(
