@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from .cache_dir import make_cache_dir
 from .records import CorruptStoreError, Record, utc_text
 from .warning_types import CorruptStoreWarning, PytestUnchangedWarning, StoreUnavailableWarning
 
@@ -23,7 +22,6 @@ __all__ = [
     "issue_warning",
     "plural",
     "skip_reason",
-    "store_path",
     "store_warning",
 ]
 
@@ -38,27 +36,6 @@ def store_warning(error: Exception) -> PytestUnchangedWarning:
     return StoreUnavailableWarning(
         f"{error}; running every test, and this session's results may not be recorded"
     )
-
-
-def store_path(config: pytest.Config) -> Path:
-    """Return the store's path in pytest's cache directory, made if it can be.
-
-    When the directory cannot be made (a read-only checkout) the path is still returned, where
-    pytest's cache puts it (``cache_dir`` relative to the rootdir); opening the store there then
-    gives a :class:`StoreUnavailableWarning` and every test runs.
-    """
-    # pytest's own rule for ``cache_dir`` (``resolve_from_str``): ``~`` and ``$VARS`` expand.
-    cache_dir = config.rootpath / os.path.expanduser(
-        os.path.expandvars(str(config.getini("cache_dir")))
-    )
-    try:
-        # pytest 8.0's ``Cache.mkdir`` makes the cache directory without its ``.gitignore``
-        # (pytest 8.1 and newer add it): the store would then be an untracked file in the
-        # worktree and change ``.``, the default input, on every run.
-        make_cache_dir(cache_dir)
-        return Path(config.cache.mkdir("unchanged")) / "store.sqlite3"
-    except OSError:
-        return cache_dir / "d" / "unchanged" / "store.sqlite3"
 
 
 def issue_warning(config: pytest.Config, warning: PytestUnchangedWarning) -> None:

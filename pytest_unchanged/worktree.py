@@ -20,13 +20,12 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Iterable
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import FileStatus, RepositoryOpenFlag
+from pygit2.enums import RepositoryOpenFlag
 
-from .disk import global_filters, mentions_filters, relaxed_stat, scan_directories
+from .disk import global_filters, mentions_filters, scan_directories
 from .gitobjects import (
     ABSENT,
     EMPTY_TREE,
@@ -39,7 +38,7 @@ from .gitobjects import (
     hash_tree,
     mode_name,
 )
-from .hidden import HiddenEntriesError, hidden_entries
+from .hidden import GitView, HiddenEntriesError, git_view
 from .pathglob import expand
 
 __all__ = ["ABSENT", "EMPTY_TREE", "Entry", "NotARepositoryError", "Worktree", "hash_tree"]
@@ -74,11 +73,13 @@ class Worktree:
         know, such as a split or sparse index; index flags that cannot be read), or None.
         Every key is then unknown: the tests run, with a warning."""
         try:
-            hidden, links, gitlinks = self._read_status(repository)
+            view = git_view(repository)
         except (HiddenEntriesError, pygit2.GitError) as error:
-            self.hidden_error, hidden, links, gitlinks = str(error), {}, [], []
-        for path in hidden:
+            self.hidden_error, view = str(error), GitView()
+        self.head_commit, self._head_tree = view.head_commit, view.head_tree
+        for path in view.changed:
             self._mark_dirty(path)
+        links, gitlinks = view.links, view.gitlinks
         # A submodule's checkout is never trusted from the superproject's status (a
         # deinitialised one, `ignore = all` in .gitmodules): each is looked at on disk.
         try:
@@ -98,29 +99,6 @@ class Worktree:
         self._memo: dict[str, Entry] = {}
         self._real_dirs: dict[str, bool] = {"": True}
         self._inner: dict[str, Worktree | None] = {}
-
-    def _read_status(
-        self, repository: pygit2.Repository
-    ) -> tuple[Iterable[str], list[str], list[str]]:
-        """Read ``HEAD``, status and the index flags; return the hidden entries, the staged
-        symlinks and the gitlinks. Raises :class:`pygit2.GitError` or
-        :class:`HiddenEntriesError` when git's view cannot be read."""
-        if not repository.head_is_unborn:
-            commit = repository.head.peel(pygit2.Commit)
-            self.head_commit = str(commit.id)
-            self._head_tree = commit.tree
-        for path, flags in repository.status(untracked_files="all", ignored=False).items():
-            if flags == FileStatus.CURRENT or flags & FileStatus.IGNORED:
-                continue
-            self._mark_dirty(path.rstrip("/"))
-        # Entries status does not see as they are on disk: flagged assume-unchanged or
-        # skip-worktree (a sparse checkout's entry missing on disk is absent), and, under a
-        # setting that relaxes git's stat check (core.trustctime=false, core.fileMode=false...),
-        # every entry whose lstat differs from the index's stat data. All are hashed from disk.
-        scan = hidden_entries(repository, audit=relaxed_stat(repository) is not None)
-        for path in scan.stale:
-            self._mark_dirty(path)
-        return scan.hidden, scan.links, scan.gitlinks
 
     @classmethod
     def discover(cls, path: str | os.PathLike[str]) -> Worktree:
