@@ -24,7 +24,8 @@ import math
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, chain, compress, count
+from itertools import accumulate, chain, compress, count, groupby
+from operator import itemgetter
 from typing import Any
 
 from .exchange import check_table
@@ -116,35 +117,32 @@ def from_rows(rows: Iterable[Row]) -> list[Columns]:
     """The :class:`Columns` of each source of ``rows`` (whose keys are 64 lower-case hex
     digits), sorted by source, nodeid and key. Of two rows with the same source, nodeid and
     key the newer pass is kept (the union-merge rule of the exchange)."""
-    newest: dict[tuple[str, str, str], Row] = {}
-    for row in rows:
-        slot = row[:3]
-        old = newest.get(slot)
-        if old is None or old[6] < row[6]:
-            newest[slot] = row
-    found: list[Columns] = []
-    keys: list[bytes] = []
-    for slot in sorted(newest):
-        source, nodeid, key, inputs_id, env_id, duration, passed_at, head = newest[slot]
-        if not found or found[-1].source != source:
-            if found:
-                found[-1].keys = b"".join(keys)
-            found.append(Columns(source))
-            keys = []
-        columns = found[-1]
-        if columns.nodeids and columns.nodeids[-1] == nodeid:
-            columns.counts[-1] += 1
-        else:
-            columns.nodeids.append(nodeid)
-            columns.counts.append(1)
-        keys.append(bytes.fromhex(key))
-        columns.envs.append(env_id)
-        columns.heads.append(head)
-        columns.inputs.append(inputs_id)
-        columns.durations.append(float(duration))
-        columns.passed.append(float(passed_at))
-    if found:
-        found[-1].keys = b"".join(keys)
+    rows = list(rows)
+    slots = list(map(itemgetter(0, 1, 2), rows))
+    if not all(map(operator.lt, slots, slots[1:])):  # not as a file or ref lists them
+        newest: dict[tuple[str, str, str], Row] = {}
+        for slot, row in zip(slots, rows, strict=True):
+            old = newest.get(slot)
+            if old is None or old[6] < row[6]:
+                newest[slot] = row
+        rows = [newest[slot] for slot in sorted(newest)]
+    found = []
+    for source, group in groupby(rows, key=itemgetter(0)):
+        part = list(group)
+        nodeids = list(map(itemgetter(1), part))
+        found.append(
+            Columns(
+                source,
+                [nodeid for nodeid, _ in groupby(nodeids)],
+                [len(list(same)) for _, same in groupby(nodeids)],
+                bytes.fromhex("".join(map(itemgetter(2), part))),
+                list(map(itemgetter(4), part)),
+                list(map(itemgetter(7), part)),
+                list(map(itemgetter(3), part)),
+                list(map(float, map(itemgetter(5), part))),
+                list(map(float, map(itemgetter(6), part))),
+            )
+        )
     return found
 
 
