@@ -60,6 +60,7 @@ __all__ = [
     "Row",
     "SharingError",
     "check_source",
+    "check_table",
     "dump_lines",
     "parse_lines",
     "record_of",
@@ -246,8 +247,16 @@ def _parse_v2(
 def _table(
     tag: str, value: list[object], tables: Mapping[str, object], rows: list[Row]
 ) -> list[str]:
-    items = value[1] if len(value) == 2 else None
-    if tag in tables or rows or type(items) is not list:
+    if tag in tables or rows:
+        raise ValueError(f'one ["{tag}", [...]] line, before the records')
+    return check_table(tag, value)
+
+
+def check_table(tag: str, value: object) -> list[str]:
+    """Return the list of an ``["e", [env_id, ...]]`` or ``["h", [head, ...]]`` line (``tag``
+    ``"e"`` or ``"h"``); raise :class:`ValueError` when ``value`` is not such a line."""
+    items = value[1] if type(value) is list and len(value) == 2 and value[0] == tag else None
+    if type(items) is not list:
         raise ValueError(f'one ["{tag}", [...]] line, before the records')
     for item in items:
         ok = type(item) is str and (valid_head(item) if tag == "h" else len(item) == 64)
