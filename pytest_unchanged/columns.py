@@ -289,7 +289,7 @@ def parse_values(text: str, *, parse: bool = True) -> tuple[list[str], list[obje
         return lines, None
     try:
         values: list[object] | None = json.loads("[" + ",".join(lines[1:]) + "]")
-    except ValueError:
+    except (ValueError, RecursionError):
         values = None
     if values is not None and len(values) != len(lines) - 1:
         values = None

@@ -187,13 +187,13 @@ def parse_lines(
         raise ExchangeFormatError(f"{name}, line 1: empty, expected the {FORMAT_NAME} header")
     try:
         version = _check_header(lines[0])
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # nested too deep
         raise ExchangeFormatError(f"{name}, line 1: {error}") from None
     try:
         # One parse of the whole file is several times faster than one per line; when it
         # fails, the lines are parsed one by one to name the first bad one.
         values: list[object] | None = json.loads("[" + ",".join(lines[1:]) + "]")
-    except ValueError:
+    except (ValueError, RecursionError):
         values = None
     if values is not None and len(values) != len(lines) - 1:
         values = None  # a line holding two values: the per-line parse names it
@@ -201,7 +201,7 @@ def parse_lines(
         if version == 1:
             return parse_v1(lines, values, source)
         return _parse_v2(lines, values, source)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # nested too deep
         raise ExchangeFormatError(f"{name}, {error}") from None
 
 
@@ -239,7 +239,7 @@ def _parse_v2(
                 bodies[body_id] = text
             else:
                 tables[tag] = _table(tag, value, tables, rows)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # nested too deep
             raise ValueError(f"line {number}: {error}") from None
     return rows, bodies
 

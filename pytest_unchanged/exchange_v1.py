@@ -93,7 +93,7 @@ def parse_v1(
             if source is not None and row[0] != source:
                 raise ValueError(f"a record of source {row[0]!r} under {source!r}")
             rows.append(row)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # nested too deep
             raise ValueError(f"line {number}: {error}") from None
     return rows, bodies
 

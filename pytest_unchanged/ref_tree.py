@@ -102,8 +102,11 @@ def read_ref(
     checks); any other, and any shard it declines, by the reference reader
     (:func:`~.exchange.parse_lines`), which refuses what is not valid."""
     known = known or {}
-    tree = repository[commit].peel(pygit2.Tree)
     name = f"{REF_PREFIX}{source}"
+    try:  # a ref anyone can push: a blob, a tree or a tag of one is refused, not a traceback
+        tree = repository[commit].peel(pygit2.Commit).tree
+    except (pygit2.GitError, KeyError, ValueError) as error:
+        raise SharingError(f"{name} ({commit}) is not a commit of records: {error}") from None
     found = RefRecords(Columns(source))
     if ENVIRONMENTS not in tree:
         if V1_BLOB not in tree:
