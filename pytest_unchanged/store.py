@@ -72,7 +72,7 @@ class Store:
             raise classify_error(path, error, "opened") from error
         try:
             self._prepare()
-        except CorruptStoreError:
+        except StoreError:  # damaged, or of a newer format
             self._connection.close()
             raise
         except sqlite3.Error as error:

@@ -15,7 +15,7 @@ import sqlite3
 from pathlib import Path
 
 from .passes import PASSES_SCHEMA, Names, pack_key
-from .records import CorruptStoreError
+from .records import StoreError
 from .shared_table import SHARED_SCHEMA, migrate_records
 from .summaries import SUMMARY_SCHEMA
 
@@ -41,11 +41,14 @@ _OLD_SUMMARY_TABLES = ("modules", "module_items")
 
 def migrate(db: sqlite3.Connection, names: Names, found: str | None, path: Path) -> None:
     """Bring the store of format ``found`` (``None``: empty) to :data:`STORE_FORMAT`, inside
-    the caller's transaction. Raises :class:`CorruptStoreError` for a newer format."""
+    the caller's transaction. Raises :class:`StoreError` (not :class:`CorruptStoreError`: the
+    store is left as it is, its records kept for the version that wrote it) for a newer
+    format."""
     if found not in (None, "1", "2", "3", "4", "5", STORE_FORMAT):
-        raise CorruptStoreError(
-            f"{path} is a pass store of format {found!r}, not {STORE_FORMAT} "
-            "(written by a newer pytest-unchanged?)"
+        raise StoreError(
+            f"{path} is a pass store of format {found!r}, not {STORE_FORMAT}, written by a "
+            "newer pytest-unchanged: it is left as it is (upgrade pytest-unchanged, or give "
+            "this version its own cache_dir)"
         )
     old: list[tuple[str, str, str, str, float, float, str | None]] = []
     if found in ("1", "2", "3", "4"):
