@@ -9,7 +9,8 @@ before a window opened is not new in it. The interpreter's audit events say what
   pytest's assertion rewriting; its ``co_filename`` is the file;
 * ``import`` with a file name: an extension module loaded;
 * ``open`` of a ``.pyc`` file: bytecode read (``__pycache__`` entries are mapped back to their
-  source with :func:`importlib.util.source_from_cache`; a sourceless ``.pyc`` is itself).
+  source with :func:`importlib.util.source_from_cache`, pytest's rewritten ones by name; a
+  sourceless ``.pyc`` is itself).
 
 An audit hook cannot be removed, so one is installed per process, the first time a
 :class:`Recorder` starts; it returns at once while no recorder is active (one truth test per
@@ -94,9 +95,14 @@ def real_file(file: str) -> str | None:
     :mod:`zipimport` names below the archive), else the file itself; ``None`` when no such
     file exists (code compiled from a string under a made-up name)."""
     path = os.path.abspath(file)
-    if path.endswith(_BYTECODE):
-        with contextlib.suppress(ValueError):  # a sourceless .pyc stands for itself
-            path = source_from_cache(path)
+    cache, name = os.path.split(path)
+    if path.endswith(_BYTECODE) and os.path.basename(cache) == "__pycache__":
+        # Python's own tag (helper.cpython-311.pyc), or pytest's rewritten modules
+        # (conftest.cpython-311-pytest-8.0.0.pyc): the source beside the __pycache__.
+        source = os.path.join(os.path.dirname(cache), name.partition(".")[0] + ".py")
+        with contextlib.suppress(ValueError):
+            source = source_from_cache(path)
+        return source if os.path.isfile(source) else None
     if os.path.isfile(path):
         return path
     parent = os.path.dirname(path)

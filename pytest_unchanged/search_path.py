@@ -93,8 +93,10 @@ def search_path_facets(
         try:
             if real.is_relative_to(top):
                 rel = real.relative_to(top).as_posix()
+                if rel == ".":
+                    continue  # the worktree's top: its files are inputs
                 repository = repository or pygit2.Repository(str(top))
-                if rel == "." or not repository.path_is_ignored(rel):
+                if not repository.path_is_ignored(rel):
                     continue  # git sees it: its files are inputs
             value = entry_digest(real)
         except Undigestable as error:

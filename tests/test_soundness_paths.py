@@ -241,11 +241,17 @@ def test_an_import_while_conftests_and_plugins_load_is_seen(
         run(pytester, *args, fast_path=fast_path).assert_outcomes(failed=1)
 
 
+@pytest.mark.parametrize("pycache", ["ignored", "seen"])
 def test_a_conftest_import_inside_its_closure_keeps_the_narrow_key(
-    repo: Path, pytester: pytest.Pytester
+    repo: Path, pytester: pytest.Pytester, pycache: str
 ) -> None:
     """No over-conservatism: a conftest importing a worktree module it names statically keeps
-    its tests on their import closure: editing another file still skips them."""
+    its tests on their import closure: editing another file still skips them. Bytecode read
+    from ``__pycache__`` (pytest's rewritten conftest too) stands for its source, also where
+    git does not ignore ``__pycache__``."""
+    if pycache == "seen":
+        ignored = (repo / ".gitignore").read_text().replace("__pycache__/\n", "")
+        write(repo / ".gitignore", ignored)
     write(repo / "pytest.ini", IMPORTS_INI)
     write(repo / "helper.py", "VALUE = 1\n")
     write(repo / "unrelated.py", "")
