@@ -86,11 +86,13 @@ def search_path_facets(
     seen: set[Path] = set()
     count = 0
     for entry in entries:
-        real = Path(os.path.realpath(entry or os.getcwd()))
-        if real in seen or any(real.is_relative_to(place) for place in skip) or _python_zip(real):
-            continue
-        seen.add(real)
+        if not isinstance(entry, str):
+            continue  # the path finder skips it too
         try:
+            real = Path(os.path.realpath(entry or os.getcwd()))
+            if real in seen or any(real.is_relative_to(p) for p in skip) or _python_zip(real):
+                continue
+            seen.add(real)
             if real.is_relative_to(top):
                 rel = real.relative_to(top).as_posix()
                 if rel == ".":
@@ -103,7 +105,7 @@ def search_path_facets(
             problems.append(str(error))
             continue
         except (OSError, ValueError, pygit2.GitError) as error:
-            problems.append(f"cannot digest the sys.path entry {real}: {error}")
+            problems.append(f"cannot digest the sys.path entry {entry!r}: {error}")
             continue
         if value is not None:
             count += 1
