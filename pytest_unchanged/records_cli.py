@@ -69,7 +69,7 @@ def add_records_commands(groups: argparse._SubParsersAction[argparse.ArgumentPar
     load.add_argument("file", type=Path, metavar="FILE")
     load.add_argument(
         "--source", default="import",
-        help="Source given to the file's local records (default: import)",
+        help="Source given to every record of the file (default: import)",
     )  # fmt: skip
     load.set_defaults(handler=import_command)
     push = actions.add_parser("push", help="Push this machine's records as SOURCE")
@@ -196,8 +196,9 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def import_command(args: argparse.Namespace) -> int:
-    """``records import FILE [--source NAME]``: validate every line, then add in one
-    transaction; 0. A bad file raises an error naming the line and changes nothing."""
+    """``records import FILE [--source NAME]``: validate every line, then add every record
+    under the source ``NAME`` in one transaction; 0. A bad file raises an error naming the line
+    and changes nothing."""
     source = check_source(args.source)
     try:
         with open(args.file, encoding="utf-8", newline="\n") as file:
@@ -206,7 +207,9 @@ def import_command(args: argparse.Namespace) -> int:
             )
     except (OSError, UnicodeDecodeError) as error:
         raise SharingError(f"cannot read {args.file} ({error})") from None
-    labelled = [row if row[0] else (source, *row[1:]) for row in rows]
+    # The importer names the source: a file can claim any source for its lines, and a record
+    # is read only from the sources a reader trusts.
+    labelled = [(source, *row[1:]) for row in rows]
     max_keys, max_age = _limits(args)
     with _store(args) as store:
         added = shared.add_shared(
