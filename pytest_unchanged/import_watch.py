@@ -1,21 +1,26 @@
 """Under ``unchanged_default = imports``: check the static import closure against what runs.
 
 The static closure (:mod:`.imports`) is an inference; this plugin checks it where it matters,
-when a pass is recorded. It notes the worktree modules first imported (``sys.modules`` before
-and after, each new module's ``__file__``) while each collector is collected (the test module
-itself, its package, its directory's ``conftest.py``) and while each item runs (setup, call,
-teardown). An item whose inputs came from ``imports`` and that imported a worktree file its
-inputs do not cover does not keep its pass under that key: the pass is recorded under the key
-the item would have with the whole worktree (``.``) in place of ``imports``, every other record
-of the item is forgotten, and the terminal summary names the files. A later run skips the item
-while that key holds, that is while nothing in the worktree changed. A failure of such an item
-forgets all its records, the whole-worktree one included.
+when a pass is recorded. It notes the worktree files code was loaded from (the interpreter's
+audit events, :mod:`.import_audit`, so also an import inside ``mock.patch.dict(sys.modules)``;
+and the modules new in ``sys.modules``, each one's ``__file__``) while each collector is
+collected (the test module itself, its package, its directory's ``conftest.py``) and while each
+item runs (setup, call, teardown). What was loaded outside these windows (while pytest loaded
+its plugins and initial conftests, from ``pytest_load_initial_conftests`` on; whatever
+``sys.modules`` held when collection began; between collection and the first test) cannot be
+told apart by item: each such worktree file that is not in the static closure of the conftests
+and plugin modules pytest loaded is charged to every item. An item whose inputs came from
+``imports`` and that imported a worktree file its inputs do not cover does not keep its pass
+under that key: the pass is recorded under the key the item would have with the whole worktree
+(``.``) in place of ``imports``, every other record of the item is forgotten, and the terminal
+summary names the files. A later run skips the item while that key holds, that is while nothing
+in the worktree changed. A failure of such an item forgets all its records, the whole-worktree
+one included.
 
 A module already imported before the window (by another test module, or an earlier item) is
-not seen again: what the static closure misses there is not caught, hence the static layer's
+not loaded again: what the static closure misses there is not caught, hence the static layer's
 own rule, "when in doubt, the whole worktree". Registered only when ``imports`` is in
-``unchanged_default`` or ``unchanged_inputs``. A window is cheap: ``sys.modules`` keeps
-insertion order, so it is the last entry at its start and the entries after it at its end.
+``unchanged_default`` or ``unchanged_inputs``.
 """
 
 from __future__ import annotations
@@ -24,31 +29,62 @@ import os
 import sys
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 from . import selection
+from .import_audit import Recorder, real_file
 from .inputs import IMPORTS, ItemInputs, Resolver
 from .keys import item_key
 from .recording import REPORT_ATTR
 
-__all__ = ["ImportWatch", "register"]
+__all__ = ["ImportWatch", "register", "watch_early"]
 
 PAYLOAD_KEY = "imports_outside"
 """In a teardown report's payload: the worktree files the item imported outside its inputs."""
 FORGET_KEY = "imports_forget"
 """In a teardown report's payload: forget every record of the item."""
 WHOLE = "."
+RECORDER_KEY = pytest.StashKey[Recorder]()
+
+
+def _wanted(config: pytest.Config) -> bool:
+    return IMPORTS in [*config.getini("unchanged_default"), *config.getini("unchanged_inputs")]
+
+
+def _recorder(config: pytest.Config) -> Recorder:
+    recorder = config.stash.get(RECORDER_KEY, None)
+    if recorder is None:
+        recorder = config.stash[RECORDER_KEY] = Recorder()
+        recorder.start()
+        config.add_cleanup(recorder.stop)
+    return recorder
+
+
+def watch_early(config: pytest.Config) -> None:
+    """From ``pytest_load_initial_conftests`` (before pytest imports the first conftest):
+    start recording what code is loaded, when ``imports`` is in ``unchanged_default`` or
+    ``unchanged_inputs``. Raises nothing: an ini value that cannot be read records nothing yet
+    (what ``sys.modules`` holds when collection begins still counts)."""
+    try:
+        if _wanted(config):
+            _recorder(config)
+    except Exception:
+        pass
 
 
 def register(config: pytest.Config) -> None:
     """Register :class:`ImportWatch` when pytest-unchanged is active and ``imports`` is in
-    ``unchanged_default`` or ``unchanged_inputs``."""
+    ``unchanged_default`` or ``unchanged_inputs``; else stop recording."""
     core = config.stash.get(selection.PLUGIN_KEY, None)
-    names = [*config.getini("unchanged_default"), *config.getini("unchanged_inputs")]
-    if core is not None and IMPORTS in names:
-        config.pluginmanager.register(ImportWatch(core), "unchanged-import-watch")
+    if core is not None and _wanted(config):
+        watch = ImportWatch(core, _recorder(config))
+        config.pluginmanager.register(watch, "unchanged-import-watch")
+    elif RECORDER_KEY in config.stash:
+        config.stash[RECORDER_KEY].stop()
 
 
 @dataclass(eq=False)
@@ -56,11 +92,19 @@ class ImportWatch:
     """The plugin: observation windows, the check at teardown, the whole-worktree keys."""
 
     core: selection.UnchangedPlugin
+    recorder: Recorder
     collected: dict[str, frozenset[str]] = field(default_factory=dict)
-    """Worktree files first imported while a collector was collected, by its nodeid."""
+    """Files code was first loaded from while a collector was collected, by its nodeid."""
     outside: dict[str, list[str]] = field(default_factory=dict)
     """Controller side: the files each item imported outside its inputs, by nodeid."""
+    between: set[str] = field(default_factory=set)
+    """Files code was loaded from outside every window (see the module's docstring)."""
     _before: _Mark | None = None
+    _depth: int = 0
+    _gap: int = 0
+    _swept: bool = False
+    _explained: frozenset[str] | None = None
+    _unexplained: tuple[int, frozenset[str]] = (-1, frozenset())
     _charged: set[str] = field(default_factory=set)
     _failed: set[str] = field(default_factory=set)
     _covers: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -69,19 +113,38 @@ class ImportWatch:
 
     # -- which modules were imported -------------------------------------------------------
 
+    def _open(self) -> _Mark:
+        """Open a window; what was loaded since the last one closed goes to ``between``."""
+        if self._depth == 0:
+            self.between.update(self.recorder.since(self._gap))
+            if not self._swept:  # loaded before recording began (or before this plugin)
+                self._swept = True
+                self.between.update(_module_files(list(sys.modules)))
+        self._depth += 1
+        return (*_mark(), self.recorder.mark())
+
+    def _close(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._gap = self.recorder.mark()
+
+    def _loaded(self, mark: _Mark) -> set[str]:
+        """The files code was loaded from since ``mark``."""
+        return {*_module_files(_since(mark)), *self.recorder.since(mark[2])}
+
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(
         self, collector: pytest.Collector
     ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
-        before = _mark()
+        before = self._open()
         try:
             return (yield)
         finally:
             # pytest collects the nodes leading to its arguments inside the session's
             # collection: what an inner collector imported is charged to it alone.
-            names = set(_since(before)) - self._charged
-            self._charged.update(names)
-            found = _module_files(names)
+            self._close()
+            found = self._loaded(before) - self._charged
+            self._charged.update(found)
             if found:
                 self.collected[collector.nodeid] = frozenset(found)
 
@@ -91,11 +154,13 @@ class ImportWatch:
     ) -> Generator[None, object, object]:
         state = item.stash.get(selection.ITEM_KEY, None)
         watched = state is not None and state.saved is None and self._narrow(state) is not None
-        self._before = _mark() if watched else None
+        before = self._open()
+        self._before = before if watched else None
         try:
             return (yield)
         finally:
             self._before = None
+            self._close()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -115,10 +180,11 @@ class ImportWatch:
         covered = self._narrow(state)
         if covered is None or self._before is None:
             return report
-        imported = set(_module_files(_since(self._before)))
+        imported = self._loaded(self._before)
         for node in item.listchain():
             imported.update(self.collected.get(node.nodeid, ()))
         relative = {self._relative(filename) for filename in imported}
+        relative.update(self._unexplained_files())
         outside = sorted(p for p in relative if p is not None and not _covers(covered, p))
         if outside:
             wide = self.wide_inputs(item, state.inputs)
@@ -138,16 +204,49 @@ class ImportWatch:
             covered = self._covers[inputs.inputs_id] = frozenset(p for p, _, _ in inputs.manifest)
         return None if WHOLE in covered else covered
 
+    def _unexplained_files(self) -> frozenset[str]:
+        """The worktree files loaded outside every window that the static closure of the
+        conftests and plugin modules pytest loaded does not hold: charged to every item."""
+        size, found = self._unexplained
+        if size != len(self.between):
+            if self._explained is None:
+                self._explained = self._closure_of_plugins()
+            loaded = {self._relative(filename) for filename in self.between}
+            found = frozenset(p for p in loaded if p is not None and p not in self._explained)
+            self._unexplained = (len(self.between), found)
+        return found
+
+    def _closure_of_plugins(self) -> frozenset[str]:
+        """The conftests and plugin modules pytest registered that lie in the worktree, and
+        their static import closure."""
+        resolver = self.core.context.resolver
+        files = set(resolver.plugin_files)
+        for plugin in self.core.config.pluginmanager.get_plugins():
+            file = getattr(plugin, "__file__", None) if isinstance(plugin, ModuleType) else None
+            if isinstance(file, str):
+                files.add(Path(file))
+        start = []
+        for file in files:
+            try:
+                start.append(resolver.worktree.relpath(file))
+            except ValueError:
+                continue
+        return frozenset([*start, *resolver.import_closure(start)])
+
     def _relative(self, filename: str) -> str | None:
-        """The worktree path (relative, POSIX) of a module's file, when it is one git sees:
-        not outside the repository, not ignored, not in an installed distribution (a
-        virtualenv inside the repository)."""
+        """The worktree path (relative, POSIX) of a file code was loaded from (a bytecode
+        file's source, see :func:`.import_audit.real_file`), when it is one git sees: not
+        outside the repository, not ignored, not in an installed distribution (a virtualenv
+        inside the repository)."""
         if filename in self._files:
             return self._files[filename]
         worktree = self.core.context.worktree
         rel: str | None = None
         try:
-            rel = worktree.relpath(os.path.abspath(filename))
+            real = real_file(filename) or (filename if os.path.isabs(filename) else None)
+            if real is None:
+                raise ValueError(filename)
+            rel = worktree.relpath(real)
             parts = rel.split("/")
             if (
                 not rel
@@ -239,10 +338,11 @@ class ImportWatch:
             terminalreporter.write_line(f"    {nodeid}: {', '.join(paths)}")
 
 
-_Mark = tuple[str | None, object]
+_Mark = tuple[str | None, object, int]
+"""The last entry of ``sys.modules`` and its module, and the recorder's index."""
 
 
-def _mark() -> _Mark:
+def _mark() -> tuple[str | None, object]:
     """Where ``sys.modules`` stands: its last entry and module (a dict keeps insertion order,
     so modules imported later come after it)."""
     last = next(reversed(sys.modules), None)
@@ -253,7 +353,7 @@ def _since(mark: _Mark) -> list[str]:
     """The names added to ``sys.modules`` since ``mark``: walked back from the end to the
     entry that was last, the same module object (a module removed and imported again moves to
     the end). When that entry is gone, every name is returned: more to check, never less."""
-    last, module = mark
+    last, module, _ = mark
     found: list[str] = []
     for name in reversed(sys.modules):
         if name == last and sys.modules.get(name) is module:

@@ -27,7 +27,9 @@ When the closure cannot be sure, :meth:`ImportGraph.doubt` says why and the reso
 to the whole worktree: a file's own doubts (a computed import, ``sys.path`` changed: see
 :mod:`.import_syntax`), a module name found neither in a root nor outside the worktree (see
 :mod:`.import_outside`), a star import of a package whose ``__all__`` is computed, a compiled
-module in the worktree, a name a namespace package does not hold.
+module in the worktree, a name a namespace package does not hold, and for every file a
+``sys.path`` entry in the worktree that is a file (a zip archive on ``pythonpath``: what it
+holds cannot be listed like a directory, and may shadow a module of the worktree).
 
 The imports of a file are memoised per blob OID, so identical files are parsed once.
 """
@@ -135,6 +137,8 @@ class ImportGraph:
         entries = (Path(p or os.getcwd()).resolve() for p in (sys.path if path is None else path))
         outside = [str(p) for p in dict.fromkeys(entries) if p not in self.roots]
         self.outside = Outside(worktree, outside)
+        self.root_doubt = _file_root(worktree, outside)
+        """Why no closure can be known: an import root in the worktree that is a file."""
         self._direct: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._finders: dict[Path, FileFinder] = {}
 
@@ -209,6 +213,8 @@ class ImportGraph:
         ``nowhere=False`` leaves out names found nowhere (:data:`NOWHERE_DOUBTS`): a caller that
         derives the closure again each time finds such a module once it exists.
         """
+        if self.root_doubt is not None:
+            return self.root_doubt
         for rel in sorted(files):
             doubts = [d for d in self.doubts_of(rel) if nowhere or not d.endswith(NOWHERE_DOUBTS)]
             if doubts:
@@ -337,3 +343,19 @@ class ImportGraph:
         except ValueError:
             return False
         return True
+
+
+def _file_root(worktree: Worktree, entries: Iterable[str]) -> str | None:
+    """The doubt (``path: reason``) about the first of the ``sys.path`` ``entries`` that lies
+    in the worktree and is a file (a zip archive, an egg): Python imports from it through
+    :mod:`zipimport`, but :class:`~importlib.machinery.FileFinder` cannot list it, so a module
+    in it would not be found, or a same-named module elsewhere taken in its place."""
+    for entry in entries:
+        if not os.path.isfile(entry):
+            continue
+        try:
+            rel = worktree.relpath(entry)
+        except ValueError:
+            continue
+        return f"{rel}: an import root that is a file (a zip archive?): its modules are not read"
+    return None

@@ -15,10 +15,16 @@ the files it installed. Two kinds of code Python imports are not named by any ve
   package copied there, a ``.pth`` file written by hand): ``loose:<name>`` is the SHA-256 of its
   content. A ``.pth`` file's directories outside the repository are digested as above.
 
+Every other ``sys.path`` entry outside the repository (a directory a ``.pth`` file's ``import``
+line, ``PYTHONPATH`` or pytest's ``pythonpath`` adds, a zip archive) is digested by
+:mod:`.search_path`; the directories above (site-packages, editable sources, a ``.pth`` file's
+directories) are not digested twice.
+
 What cannot be digested (unreadable, more than :data:`MAX_FILES` files or :data:`MAX_BYTES`
 bytes in a directory that is not a git worktree) is a *problem*: every item then runs, with an
 ``UnkeyableInputWarning``. Distributions named in ``unchanged_ignore_distributions`` are left out
-(their files still count as listed: they are not loose).
+(their files still count as listed: they are not loose; an ignored editable install's source
+directory is not digested as a ``sys.path`` entry either).
 """
 
 from __future__ import annotations
@@ -40,18 +46,12 @@ import pygit2
 from packaging.utils import canonicalize_name
 
 from .keys import encode
+from .search_path import MAX_BYTES, MAX_FILES, Undigestable, search_path_facets
+from .search_path import raise_unlistable as _raise
+from .search_path import read_file as _read
 from .worktree import NotARepositoryError, Worktree
 
 __all__ = ["MAX_BYTES", "MAX_FILES", "OutsideCode", "directory_digest", "outside_code"]
-
-MAX_FILES = 20_000
-"""A directory outside any git worktree with more files than this is not digested."""
-MAX_BYTES = 200 * 2**20
-"""Nor one whose files hold more bytes than this."""
-
-
-class Undigestable(Exception):
-    """A file or directory whose content cannot be read; the message says which and why."""
 
 
 @dataclass
@@ -63,9 +63,13 @@ class OutsideCode:
     problems: list[str] = field(default_factory=list)
 
 
-def outside_code(root: Path, ignore_distributions: Iterable[str] = ()) -> OutsideCode:
-    """Return the facets of the editable installs and loose site-packages files Python can
-    import, for the repository whose worktree top is ``root`` (see the module's docstring).
+def outside_code(
+    root: Path, ignore_distributions: Iterable[str] = (), path: Iterable[str] | None = None
+) -> OutsideCode:
+    """Return the facets of the editable installs, loose site-packages files and other
+    ``sys.path`` entries Python can import from, for the repository whose worktree top is
+    ``root`` (see the module's docstring); ``path`` is ``sys.path`` as the session began
+    (default: :data:`sys.path`).
 
     Raises nothing: what cannot be read is a problem in the result.
     """
@@ -74,6 +78,7 @@ def outside_code(root: Path, ignore_distributions: Iterable[str] = ()) -> Outsid
     top = Path(os.path.realpath(root))
     listed: dict[Path, set[str]] = {}
     real: dict[str, Path] = {}
+    covered: list[Path] = []  # digested here (or left out on purpose): not again by sys.path
     for dist in importlib.metadata.distributions():
         try:
             where = str(dist.locate_file(""))
@@ -82,6 +87,7 @@ def outside_code(root: Path, ignore_distributions: Iterable[str] = ()) -> Outsid
             source = _editable_source(dist)
             if source is None:
                 continue
+            covered.append(source)
             name = _name(dist)
             if name is None or name in ignored or f"editable:{name}" in found.facets:
                 continue
@@ -91,12 +97,16 @@ def outside_code(root: Path, ignore_distributions: Iterable[str] = ()) -> Outsid
         except (OSError, ValueError) as error:
             found.problems.append(f"cannot read an installed distribution: {error}")
     for site in _site_directories(listed):
+        covered.append(site)
         try:
-            _loose(site, listed.get(site, set()), top, found)
+            _loose(site, listed.get(site, set()), top, found, covered)
         except Undigestable as error:
             found.problems.append(str(error))
         except OSError as error:
             found.problems.append(f"cannot list {site}: {error}")
+    facets, problems = search_path_facets(list(sys.path if path is None else path), top, covered)
+    found.facets.update(facets)
+    found.problems.extend(problems)
     return found
 
 
@@ -154,7 +164,9 @@ def _name(dist: importlib.metadata.Distribution) -> str | None:
     return canonicalize_name(str(name)) if name else None
 
 
-def _loose(site: Path, listed: set[str], top: Path, found: OutsideCode) -> None:
+def _loose(
+    site: Path, listed: set[str], top: Path, found: OutsideCode, covered: list[Path]
+) -> None:
     for entry in sorted(os.scandir(site), key=lambda e: e.name):
         name = entry.name
         if name in listed or name == "__pycache__" or name.endswith((".dist-info", ".egg-info")):
@@ -167,6 +179,7 @@ def _loose(site: Path, listed: set[str], top: Path, found: OutsideCode) -> None:
         found.facets[f"loose:{name}"] = hashlib.sha256(content).hexdigest()
         if name.endswith(".pth"):
             for directory in _pth_directories(site, content):
+                covered.append(directory)
                 found.facets[f"loose:{name}:{directory}"] = directory_digest(directory, top)
 
 
@@ -238,16 +251,3 @@ def _files_digest(directory: Path) -> str:
             hasher.update(encode(f"{relative}\0{len(content)}\0"))
             hasher.update(content)
     return hasher.hexdigest()
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        if path.is_symlink() and not path.exists():
-            return b"dangling symlink to " + os.fsencode(os.readlink(path))
-        raise Undigestable(f"cannot read {path}: {error}") from None
-
-
-def _raise(error: OSError) -> None:
-    raise Undigestable(f"cannot list {error.filename}: {error}")

@@ -150,6 +150,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Before the first conftest is imported: watch what code loads (:mod:`.import_watch`)."""
+    import_watch.watch_early(early_config)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
     """Keep the options as given, before plugins configure (:func:`settings.remember_options`)."""
     settings.remember_options(config)
