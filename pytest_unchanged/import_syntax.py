@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import doctest
 from dataclasses import dataclass, field
 
 from . import import_nodes as nodes
@@ -275,6 +274,8 @@ class _Reader:
             self.depth -= 1
 
     def doctest(self, text: str, line: int, lenient: bool) -> None:
+        import doctest  # on first use: most sessions parse nothing (see .import_memo)
+
         try:
             examples = doctest.DocTestParser().get_examples(text)
         except ValueError:

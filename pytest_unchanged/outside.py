@@ -37,9 +37,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pygit2
-from packaging.utils import canonicalize_name
 
-from .keys import encode
+from .keys import canonical_name, encode
 from .worktree import NotARepositoryError, Worktree
 
 __all__ = ["MAX_BYTES", "MAX_FILES", "OutsideCode", "directory_digest", "outside_code"]
@@ -70,7 +69,7 @@ def outside_code(root: Path, ignore_distributions: Iterable[str] = ()) -> Outsid
     Raises nothing: what cannot be read is a problem in the result.
     """
     found = OutsideCode()
-    ignored = {canonicalize_name(name) for name in ignore_distributions}
+    ignored = {canonical_name(name) for name in ignore_distributions}
     top = Path(os.path.realpath(root))
     listed: dict[Path, set[str]] = {}
     real: dict[str, Path] = {}
@@ -151,7 +150,7 @@ def _editable_source(dist: importlib.metadata.Distribution) -> Path | None:
 def _name(dist: importlib.metadata.Distribution) -> str | None:
     text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
     name = HeaderParser().parsestr(text.split("\n\n", 1)[0])["Name"]
-    return canonicalize_name(str(name)) if name else None
+    return canonical_name(str(name)) if name else None
 
 
 def _loose(site: Path, listed: set[str], top: Path, found: OutsideCode) -> None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import pygit2
 import pytest
-from packaging.utils import canonicalize_name
 
 from . import hookspecs, import_watch, settings
 from .inputs import ALWAYS_RUN, DEPENDS_ON
+from .keys import canonical_name
 from .records import MAX_COUNT
 from .selection import MODES, PLUGIN_KEY, UnchangedPlugin, setting
 from .trust import audit, explain, verify
@@ -209,7 +209,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _conflicting_plugin(config: pytest.Config) -> str | None:
     for plugin, dist in config.pluginmanager.list_plugin_distinfo():
-        if canonicalize_name(dist.project_name) == CONFLICTING_DISTRIBUTION:
+        if canonical_name(dist.project_name) == CONFLICTING_DISTRIBUTION:
             name = config.pluginmanager.get_name(plugin)
             return name or CONFLICTING_DISTRIBUTION
     return None
