@@ -22,7 +22,6 @@ from .import_memo import ParseMemo
 from .inputs import Resolver
 from .keys import canonical_json, digest
 from .outside import outside_code
-from .shared import trusted_records
 from .store import CorruptStoreError, Record, Store, StoreError
 from .summaries import StoredModule, UnchangedModule
 from .worktree import Worktree
@@ -204,6 +203,8 @@ class Context:
         missing = [nodeid for nodeid in wanted if nodeid not in self._records]
         store = self.store
         if missing and store is not None:
+            from .shared import trusted_records  # imported when records are asked for only
+
             try:
                 found = store.records(missing)
                 shared = trusted_records(store, missing, self.trusted_sources)
@@ -257,9 +258,8 @@ class Context:
         return found
 
     def conftest_files(self) -> list[str]:
-        """Return the absolute paths of every ``conftest.py`` pytest has loaded so far.
-
-        A module summary keeps those its writer had loaded (hooks such as
+        """Return the absolute paths of every ``conftest.py`` pytest has loaded so far: a
+        module summary keeps those its writer had loaded (hooks such as
         ``pytest_collection_modifyitems`` in any of them may add marks to any item), and
         stands for the module only while none of them changed (see :meth:`describe`).
         """
