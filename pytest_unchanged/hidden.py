@@ -17,7 +17,8 @@ executable bit; racily clean entries count as changed, git's ``is_racy_timestamp
 
 pygit2's :class:`pygit2.IndexEntry` does not expose the flags or the stat data, so they are read
 through pygit2's own cffi binding of ``git_index_get_byindex`` (read-only; the index is not
-written).
+written). :func:`git_view` puts it together with ``HEAD`` and status: git's whole view of a
+worktree, read once per session.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pygit2
+from pygit2.enums import FileStatus
+
+from .disk import relaxed_stat
 
 __all__ = [
     "ASSUME_UNCHANGED",
@@ -149,3 +153,41 @@ def _stale(entry: Any, full: Path, index_mtime: int) -> bool:
     return not index_mtime or recorded >= (
         index_mtime if entry.mtime.nanoseconds else index_mtime // _NS * _NS
     )
+
+
+class GitView(NamedTuple):
+    """What git says of a worktree (:func:`git_view`); empty when it cannot be read."""
+
+    head_commit: str | None = None
+    head_tree: pygit2.Tree | None = None
+    changed: tuple[str, ...] = ()
+    """Paths (no trailing ``/``) status reports, the hidden entries and the stale ones."""
+    links: tuple[str, ...] = ()
+    gitlinks: tuple[str, ...] = ()
+
+
+def git_view(repository: pygit2.Repository) -> GitView:
+    """Read ``HEAD``, status (untracked files included, ignored ones not) and the index flags.
+
+    The changed paths are those status reports and the entries status does not see as they
+    are on disk: flagged assume-unchanged or skip-worktree (a sparse checkout's entry missing
+    on disk is absent) and, under a setting that relaxes git's stat check
+    (``core.trustctime=false``, ``core.fileMode=false``...), every entry whose lstat differs
+    from the index's stat data (:func:`hidden_entries`). All are hashed from disk.
+
+    Raises :class:`pygit2.GitError` when git's view cannot be read (an index extension
+    libgit2 does not know: a split or sparse index) and :class:`HiddenEntriesError` when the
+    index flags cannot.
+    """
+    head_commit, head_tree = None, None
+    if not repository.head_is_unborn:
+        commit = repository.head.peel(pygit2.Commit)
+        head_commit, head_tree = str(commit.id), commit.tree
+    changed = [
+        path.rstrip("/")
+        for path, flags in repository.status(untracked_files="all", ignored=False).items()
+        if not (flags == FileStatus.CURRENT or flags & FileStatus.IGNORED)
+    ]
+    scan = hidden_entries(repository, audit=relaxed_stat(repository) is not None)
+    changed += [*scan.stale, *scan.hidden]
+    return GitView(head_commit, head_tree, tuple(changed), tuple(scan.links), tuple(scan.gitlinks))

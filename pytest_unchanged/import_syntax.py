@@ -26,7 +26,6 @@ never run: found ones count, missing ones raise no doubt.
 from __future__ import annotations
 
 import ast
-import contextlib
 from dataclasses import dataclass, field
 
 from . import import_nodes as nodes
@@ -79,7 +78,12 @@ def parse_file(source: bytes, *, text: bool = False) -> Parsed:
             tree = ast.parse(source)
         except (SyntaxError, ValueError):
             return Parsed()
-        reader.read(tree, lenient=False)
+        except (RecursionError, MemoryError):  # ast.parse gives up where Python's compiler
+            return Parsed(doubts=("the file is nested too deeply to be parsed",))  # may not
+        try:
+            reader.read(tree, lenient=False)
+        except (RecursionError, MemoryError):  # too deep for the reader, not for Python
+            return Parsed(doubts=("the file is nested too deeply to be read",))
     refs = tuple(dict.fromkeys(reader.refs))
     doubts = tuple(dict.fromkeys(reader.doubts + reader.sys_doubts()))
     exports = None if reader.exports is None else tuple(dict.fromkeys(reader.exports))
@@ -268,8 +272,12 @@ class _Reader:
             return
         self.depth += 1
         try:
-            with contextlib.suppress(SyntaxError, ValueError, RecursionError):
+            try:
                 self.read(ast.parse(argument.value), lenient=lenient)
+            except (SyntaxError, ValueError):
+                pass  # exec of code that does not compile fails: its test cannot pass
+            except (RecursionError, MemoryError):
+                self.doubt(node, f"{name}() of code nested too deeply to read", lenient)
         finally:
             self.depth -= 1
 
@@ -281,8 +289,12 @@ class _Reader:
         except ValueError:
             return  # pytest's doctest collection fails the same way: nothing can pass
         for example in examples:
-            with contextlib.suppress(SyntaxError, ValueError, RecursionError):
+            try:
                 self.read(ast.parse(example.source), lenient=lenient)
+            except (SyntaxError, ValueError):
+                continue  # the example fails when run: its test cannot pass
+            except (RecursionError, MemoryError):
+                self.doubts.append(f"line {line}: a doctest example nested too deeply to read")
 
     def assign(self, node: ast.Assign | ast.AnnAssign | ast.AugAssign, lenient: bool) -> None:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]

@@ -208,7 +208,7 @@ class Resolver:
         Raises :class:`InputError` for a path outside the repository.
         """
         if self.worktree.hidden_error is not None:
-            reason = f"git index flags unreadable ({self.worktree.hidden_error})"
+            reason = f"git cannot read the worktree's status ({self.worktree.hidden_error})"
             return ItemInputs((), "", "", unkeyable=reason, warnings=(reason,))
         if self.problem is not None:
             return ItemInputs((), "", "", unkeyable=self.problem, warnings=(self.problem,))

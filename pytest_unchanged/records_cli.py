@@ -12,12 +12,10 @@ pytest process writes it: each write is one SQLite transaction. Errors are raise
 from __future__ import annotations
 
 import argparse
-import configparser
 import contextlib
 import json
 import os
 import time
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,13 +24,12 @@ import pygit2
 from . import shared
 from .exchange import Row, SharingError, check_source, dump_lines, parse_lines, row_of
 from .records import MAX_COUNT, utc_text
-from .reporting import make_cache_dir
 from .sharing import Transport, fetch_records, push_records
 from .store import Store
+from .store_location import find_store, make_cache_dir
 
 __all__ = ["add_records_commands"]
 
-CONFIG_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
 RECORDS_HELP = """\
 Inspect and share the records of passes (see "Sharing records" in the README).
 
@@ -99,49 +96,6 @@ def add_records_commands(groups: argparse._SubParsersAction[argparse.ArgumentPar
         action.add_argument("--store", type=Path, metavar="PATH",
                             help="The store (default: CACHE_DIR/d/unchanged/store.sqlite3 "
                             "of the project; CACHE_DIR: its ini's cache_dir)")  # fmt: skip
-
-
-def find_store(start: Path) -> Path:
-    """Return the store path of the project containing ``start``: under the ``cache_dir`` (ini
-    option; default ``.pytest_cache``, relative to the rootdir, ``~`` and ``$VARS`` expanded
-    as pytest does) of the nearest directory holding a pytest configuration file (pytest's
-    rootdir in the common case), else the worktree root's ``.pytest_cache``. A configuration
-    file counts as pytest's does: ``pytest.ini`` and ``.pytest.ini`` always, ``pyproject.toml``
-    with a ``[tool.pytest.ini_options]`` or ``[tool.pytest]`` table, ``tox.ini`` with a
-    ``[pytest]`` section, ``setup.cfg`` with a ``[tool:pytest]`` section."""
-    start = start.resolve()
-    for directory in (start, *start.parents):
-        for name in CONFIG_FILES:
-            if (directory / name).is_file():
-                found, cache_dir = _cache_dir(directory / name)
-                if found:
-                    path = Path(os.path.expanduser(os.path.expandvars(cache_dir)))
-                    return directory / path / "d" / "unchanged" / "store.sqlite3"
-    found_repository = pygit2.discover_repository(str(start))
-    root = Path(pygit2.Repository(found_repository).workdir) if found_repository else start
-    return root / ".pytest_cache" / "d" / "unchanged" / "store.sqlite3"
-
-
-def _cache_dir(path: Path) -> tuple[bool, str]:
-    """Whether ``path`` is a pytest configuration file, and its ``cache_dir``."""
-    default = ".pytest_cache"
-    try:
-        if path.name == "pyproject.toml":
-            tool = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {})
-            pytest = tool.get("pytest") if isinstance(tool, dict) else None
-            if not isinstance(pytest, dict):
-                return False, default
-            options = pytest.get("ini_options", pytest)
-            value = options.get("cache_dir", default) if isinstance(options, dict) else default
-            return True, str(value)
-        parser = configparser.ConfigParser(interpolation=None)
-        parser.read(path, encoding="utf-8")
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, configparser.Error):
-        return False, default
-    section = {"tox.ini": "pytest", "setup.cfg": "tool:pytest"}.get(path.name, "pytest")
-    if not parser.has_section(section):
-        return path.name in ("pytest.ini", ".pytest.ini"), default
-    return True, parser.get(section, "cache_dir", fallback=default)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,6 @@ __all__ = [
     "issue_warning",
     "plural",
     "skip_reason",
-    "store_path",
     "store_warning",
 ]
 
@@ -36,51 +35,6 @@ def store_warning(error: Exception) -> PytestUnchangedWarning:
         )
     return StoreUnavailableWarning(
         f"{error}; running every test, and this session's results may not be recorded"
-    )
-
-
-def store_path(config: pytest.Config) -> Path:
-    """Return the store's path in pytest's cache directory, made if it can be.
-
-    When the directory cannot be made (a read-only checkout) the path is still returned, where
-    pytest's cache puts it (``cache_dir`` relative to the rootdir); opening the store there then
-    gives a :class:`StoreUnavailableWarning` and every test runs.
-    """
-    # pytest's own rule for ``cache_dir`` (``resolve_from_str``): ``~`` and ``$VARS`` expand.
-    cache_dir = config.rootpath / os.path.expanduser(
-        os.path.expandvars(str(config.getini("cache_dir")))
-    )
-    try:
-        # pytest 8.0's ``Cache.mkdir`` makes the cache directory without its ``.gitignore``
-        # (pytest 8.1 and newer add it): the store would then be an untracked file in the
-        # worktree and change ``.``, the default input, on every run.
-        make_cache_dir(cache_dir)
-        return Path(config.cache.mkdir("unchanged")) / "store.sqlite3"
-    except OSError:
-        return cache_dir / "d" / "unchanged" / "store.sqlite3"
-
-
-def make_cache_dir(cache: Path) -> None:
-    """Make pytest's cache directory ``cache`` when it is missing, as pytest makes it: with a
-    ``.gitignore`` of ``*`` (so the store is no untracked file in the worktree, which would
-    change ``.``, the default input, on every write), ``CACHEDIR.TAG`` and ``README.md``.
-
-    Raises :class:`OSError` when the directory or a file in it cannot be written.
-    """
-    if cache.is_dir():
-        return
-    cache.mkdir(parents=True)
-    (cache / ".gitignore").write_text("# Created by pytest automatically.\n*\n")
-    (cache / "CACHEDIR.TAG").write_text(
-        "Signature: 8a477f597d28d172789f06886806bc55\n"
-        "# This file is a cache directory tag created by pytest.\n"
-        "# For information about cache directory tags, see:\n"
-        "#\thttps://bford.info/cachedir/spec.html\n"
-    )
-    (cache / "README.md").write_text(
-        "# pytest cache directory #\n\nThis directory contains data from the pytest's cache "
-        "plugin (made here by pytest-unchanged).\n\n**Do not** commit this to "
-        "version control.\n"
     )
 
 

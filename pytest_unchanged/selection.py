@@ -28,11 +28,11 @@ from .reporting import (
     issue_warning,
     plural,
     skip_reason,
-    store_path,
     store_warning,
 )
 from .session import Context, explicit_paths, partial_files
 from .settings import command_line_facets, plugin_facets
+from .store_location import store_path
 from .summaries import ModuleSummary, UnchangedModule, module_file
 from .warning_types import UnkeyableInputWarning, UnknownPathWarning
 

@@ -23,9 +23,9 @@ import stat
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import FileStatus, RepositoryOpenFlag
+from pygit2.enums import RepositoryOpenFlag
 
-from .disk import global_filters, mentions_filters, relaxed_stat, scan_directories
+from .disk import global_filters, mentions_filters, scan_directories
 from .gitobjects import (
     ABSENT,
     EMPTY_TREE,
@@ -38,7 +38,7 @@ from .gitobjects import (
     hash_tree,
     mode_name,
 )
-from .hidden import HiddenEntriesError, hidden_entries
+from .hidden import GitView, HiddenEntriesError, git_view
 from .pathglob import expand
 
 __all__ = ["ABSENT", "EMPTY_TREE", "Entry", "NotARepositoryError", "Worktree", "hash_tree"]
@@ -66,35 +66,26 @@ class Worktree:
         self.root = Path(repository.workdir).resolve()
         self.head_commit: str | None = None
         self._head_tree: pygit2.Tree | None = None
-        if not repository.head_is_unborn:
-            commit = repository.head.peel(pygit2.Commit)
-            self.head_commit = str(commit.id)
-            self._head_tree = commit.tree
         self._dirty: set[str] = set()
         self._dirty_children: dict[str, set[str]] = {}
-        for path, flags in repository.status(untracked_files="all", ignored=False).items():
-            if flags == FileStatus.CURRENT or flags & FileStatus.IGNORED:
-                continue
-            self._mark_dirty(path.rstrip("/"))
-        # Entries status does not see as they are on disk: flagged assume-unchanged or
-        # skip-worktree (a sparse checkout's entry missing on disk is absent), and, under a
-        # setting that relaxes git's stat check (core.trustctime=false, core.fileMode=false...),
-        # every entry whose lstat differs from the index's stat data. All are hashed from disk.
         self.hidden_error: str | None = None
-        """Why the index flags could not be read (every key is then unknown), or None."""
+        """Why git's view of the worktree cannot be read (an index extension libgit2 does not
+        know, such as a split or sparse index; index flags that cannot be read), or None.
+        Every key is then unknown: the tests run, with a warning."""
         try:
-            scan = hidden_entries(repository, audit=relaxed_stat(repository) is not None)
+            view = git_view(repository)
         except (HiddenEntriesError, pygit2.GitError) as error:
-            self.hidden_error, hidden, links, gitlinks = str(error), {}, [], []
-        else:
-            hidden, links, gitlinks = scan.hidden, scan.links, scan.gitlinks
-            for path in scan.stale:
-                self._mark_dirty(path)
-        for path in hidden:
+            self.hidden_error, view = str(error), GitView()
+        self.head_commit, self._head_tree = view.head_commit, view.head_tree
+        for path in view.changed:
             self._mark_dirty(path)
+        links, gitlinks = view.links, view.gitlinks
         # A submodule's checkout is never trusted from the superproject's status (a
         # deinitialised one, `ignore = all` in .gitmodules): each is looked at on disk.
-        self._submodules = set(repository.listall_submodules()) | set(gitlinks)
+        try:
+            self._submodules = set(repository.listall_submodules()) | set(gitlinks)
+        except pygit2.GitError as error:  # a .gitmodules git cannot parse
+            self._submodules, self.hidden_error = set(gitlinks), self.hidden_error or str(error)
         for path in self._submodules:
             self._mark_dirty(path)
         # The symlinks in the worktree (staged ones, and new or retyped ones status reports).

@@ -30,7 +30,8 @@ from .conftest import commit
 
 pytestmark = pytest.mark.depends_on("pytest_unchanged/")
 
-SEED = int(os.environ.get("UNCHANGED_FUZZ_SEED", "20261122"))
+FIXED_SEED = "3"  # a seed whose changes break tests in a quarter of the steps
+SEED = int(os.environ.get("UNCHANGED_FUZZ_SEED", FIXED_SEED))
 STEPS = int(os.environ.get("UNCHANGED_FUZZ_STEPS", "40"))
 LOG = os.environ.get("UNCHANGED_FUZZ_LOG")  # a file to append each step's change and outcomes to
 
@@ -97,8 +98,6 @@ if str(ROOT) not in sys.path:
 
 IMPORTS = """\
 
-from pkg import core, util
-
 try:
     import local_settings
 except ImportError:
@@ -122,7 +121,13 @@ class Module:
     sys_path: bool = True  # else pkg is found through the ini's pythonpath
 
     def source(self) -> str:
-        text = HEADER + (SYS_PATH if self.sys_path else "") + IMPORTS
+        # Only the pkg modules its tests check: a module whose import closure holds no edited
+        # module keeps its summary, and the fast path has modules to leave out.
+        kinds = {f.checks.partition(":")[0] for f in self.functions}
+        used = [name for name in ("core", "util") if name in kinds]
+        text = HEADER + (SYS_PATH if self.sys_path else "")
+        text += f"from pkg import {', '.join(used)}\n" if used else ""
+        text += IMPORTS
         if self.module_marks:
             arguments = ", ".join(map(repr, self.module_marks))
             text += f"pytestmark = pytest.mark.depends_on({arguments})\n\n"
@@ -284,6 +289,7 @@ class Project:
             (2, self.disk_only),
             (2, self.package_init),
             (1, self.plugin),
+            (4, self.nothing),
         ]
         weights = [w for w, _ in actions]
         return self.rng.choices([a for _, a in actions], weights)[0]()
@@ -505,6 +511,11 @@ class Project:
             self.write("localplug.py", PLUGINS[False])
         return "repaired"
 
+    def nothing(self) -> str:
+        """No change: the run after a run that recorded, where the fast path has the most to
+        leave out (and a summary written by the last run must stand for its module)."""
+        return "no change"
+
     def commit(self) -> str:
         commit(self.root, "step")
         return "commit"
@@ -653,10 +664,9 @@ def test_the_fast_path_runs_what_the_slow_path_runs(
     if LOG:
         with open(LOG, "a") as log:
             log.write(summary + "\n")
-    # Not vacuous: the fast path did leave modules out, and changes did break tests. A summary
-    # stands only while its module's import closure is unchanged (collection.py), and most
-    # generated modules import pkg (edited often) or change sys.path (a closure in doubt is the
-    # whole worktree), so modules are left out in few steps: at least one is required.
-    if STEPS >= 20:
-        assert uncollected >= 1
+    # Not vacuous: the fast path did leave modules out, and changes did break tests. Which
+    # changes a seed makes is fixed (the generator's random numbers do not depend on outcomes),
+    # so the fixed seed is checked; a random seed (``nox -s fuzz``) may make few of either.
+    if str(SEED) == FIXED_SEED and STEPS >= 40:
+        assert uncollected >= STEPS // 8
         assert failed >= STEPS // 10

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_unchanged.import_syntax import parse_file
 from pytest_unchanged.imports import ImportGraph, ImportRef, parse_imports
 from pytest_unchanged.worktree import Worktree
 
@@ -71,6 +72,20 @@ match 1:
 
 def test_a_file_that_does_not_parse_has_no_imports() -> None:
     assert parse_imports(b"import (\n") == ()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "X = " + " + ".join(["1"] * 20000) + "\n",  # ast.parse gives up
+        "exec('X = " + " + ".join(["1"] * 20000) + "')\n",
+        '"""\n>>> X = ' + " + ".join(["1"] * 20000) + '\n"""\n',
+    ],
+    ids=["module", "exec", "doctest"],
+)
+def test_code_nested_too_deeply_to_read_is_a_doubt_not_a_crash(source: str) -> None:
+    # Python may import what ast.parse cannot build: the closure is unknown, not empty.
+    assert parse_file(source.encode()).doubts
 
 
 def layout(repo: Path) -> None:

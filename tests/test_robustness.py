@@ -302,3 +302,26 @@ def test_mistyped_path_under_filterwarnings_error_keeps_the_other_keys(
     assert len(records(repo)) == 1  # the record of the spelling that worked is kept
     (repo / "test_typo.py").write_text(good)
     assert_unchanged(pytester.runpytest("--unchanged"), 1)
+
+
+@pytest.mark.parametrize("index", ["split", "sparse"])
+@pytest.mark.parametrize("unchanged", [[], ["--unchanged"]], ids=["plain", "unchanged"])
+def test_index_libgit2_cannot_read_warns_and_runs_everything(
+    repo: Path, pytester: pytest.Pytester, unchanged: list[str], index: str
+) -> None:
+    # A split index ("link") or a sparse index ("sdir") is an index extension libgit2 refuses:
+    # status cannot be read, so no key can be computed.
+    pytester.makepyfile(test_a="def test_1(): pass\n")
+    commit(repo)
+    if index == "split":
+        git(repo, "config", "core.splitIndex", "true")
+        git(repo, "update-index", "--split-index")
+    else:
+        git(repo, "sparse-checkout", "init", "--cone", "--sparse-index")
+    for _ in range(2):
+        result = pytester.runpytest_subprocess(*unchanged)
+        # The warning under --unchanged; a plain run records nothing, silently.
+        result.assert_outcomes(passed=1, warnings=len(unchanged))
+        if unchanged:
+            result.stdout.fnmatch_lines(["*UnkeyableInputWarning:*git cannot read the worktree*"])
+        result.stdout.no_fnmatch_line("*INTERNALERROR*")

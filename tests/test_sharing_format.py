@@ -178,6 +178,13 @@ def test_forgotten_fetched_records_come_back_on_the_next_fetch(tmp_path: Path) -
         ("tox.ini", "[pytest]\ncache_dir = build/cache\n"),
         ("pyproject.toml", '[tool.pytest.ini_options]\ncache_dir = "build/cache"\n'),
         ("setup.cfg", "[tool:pytest]\ncache_dir = build/cache\n"),
+        pytest.param(
+            "pytest.toml",
+            '[pytest]\ncache_dir = "build/cache"\n',
+            marks=pytest.mark.skipif(
+                pytest.version_tuple < (9,), reason="pytest reads pytest.toml from 9 on"
+            ),
+        ),
     ],
 )
 def test_records_finds_the_store_under_a_custom_cache_dir(
