@@ -130,7 +130,7 @@ class Context:
         ``sys.path`` as the session began (see :class:`~pytest_unchanged.inputs.Resolver`).
         Raises :class:`~pytest_unchanged.worktree.NotARepositoryError` outside a worktree.
         """
-        worktree = Worktree.discover(rootdir)
+        worktree = Worktree.discover(rootdir, tolerant=True)
         outside = outside_code(worktree.root, ignored := tuple(ignore_distributions))
         facets = environment_facets(env_names, salt, [outside.facets, *extra_facets], ignored)
         resolver = Resolver(

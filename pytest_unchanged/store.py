@@ -48,7 +48,7 @@ __all__ = ["CorruptStoreError", "Record", "Store", "StoreBusyError", "StoreError
 # concerned, so a reader never reads the item lists. NULL: not known.
 
 _ORPHAN_BODIES = """DELETE FROM bodies WHERE id NOT IN (SELECT value FROM digests UNION
-    SELECT inputs_id FROM shared_records UNION SELECT env_id FROM shared_records)"""
+    SELECT value FROM shared_digests)"""
 
 
 class Store:
