@@ -18,9 +18,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from email.parser import HeaderParser
 
-from packaging.utils import canonicalize_name
-
-from .keys import SCHEMA_VERSION, Facets, canonical_json
+from .keys import SCHEMA_VERSION, Facets, canonical_json, canonical_name
 from .settings import ENVIRONMENT_PREFIXES, NOT_ENVIRONMENT_FACETS, command_line_facets
 
 __all__ = [
@@ -56,7 +54,7 @@ def environment_facets(
         "salt": salt,
         **interpreter_facets(os.environ),
     }
-    ignored = {canonicalize_name(name) for name in ignore_distributions}
+    ignored = {canonical_name(name) for name in ignore_distributions}
     for name, version in installed_distributions():
         if name in ignored:
             continue
@@ -117,7 +115,7 @@ def installed_distributions() -> list[tuple[str, str]]:
         name, version = headers["Name"], headers["Version"]
         if not name or not version:
             continue
-        found.append((canonicalize_name(str(name)), str(version) + _direct_url_suffix(dist)))
+        found.append((canonical_name(str(name)), str(version) + _direct_url_suffix(dist)))
     return found
 
 

@@ -23,12 +23,13 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .inputs import InputError, Resolver
 from .keys import canonical_json, digest
-from .summaries import UNKNOWN_MARKS, ModuleSummary, StoredModule, UnchangedModule, module_file
+from .summaries import UNKNOWN_MARKS, ModuleSummary, StoredModule, UnchangedModule
 
 if TYPE_CHECKING:
     import pytest
@@ -42,6 +43,8 @@ __all__ = [
     "summarize",
     "unchanged_module",
 ]
+
+_name = attrgetter("name")  # of a pytest.Mark
 
 MAX_EXPRESSION_NAMES = 8
 """An ``-m`` expression naming more marks than this is not analysed (every item is selected)."""
@@ -61,7 +64,7 @@ class MarkNames:
     def of(self, item: pytest.Item) -> frozenset[str]:
         """Return the mark names of ``item`` and of every collector above it."""
         # Items of one parametrized function share their names: one set for all of them.
-        ident = (tuple(m.name for m in item.own_markers), item.parent)
+        ident = (tuple(map(_name, item.own_markers)), item.parent)
         found = self._items.get(ident)
         if found is None:
             found = self._items[ident] = frozenset(ident[0]) | self._collector(item.parent)
@@ -72,7 +75,7 @@ class MarkNames:
             return frozenset()
         cached = self._collectors.get(node)
         if cached is None:
-            own = frozenset(m.name for m in node.own_markers)
+            own = frozenset(map(_name, node.own_markers))
             cached = self._collectors[node] = own | self._collector(node.parent)
         return cached
 
@@ -221,16 +224,19 @@ def summarize(
     loaded = [[path, describe(path)] for path in sorted(conftests)]
     grouped: dict[str, list[Member]] = {}
     for item in items:
-        grouped.setdefault(module_file(item[0]), []).append(item)
+        grouped.setdefault(item[0].partition("::")[0], []).append(item)  # module_file
     summaries: dict[str, ModuleSummary] = {}
     for file, members in grouped.items():
         groups: dict[Signature, str] = {}
         marksets: dict[frozenset[str], int] = {}
         triples: list[tuple[str, str, int, str]] = []
+        last: tuple[Signature | None, str] = (None, "")
         for nodeid, key, signature, inputs_id, names in members:
             if key is None:
                 break
-            groups[signature] = inputs_id
+            if signature is not last[0] or inputs_id is not last[1]:  # a group's next item
+                groups[signature] = inputs_id
+                last = (signature, inputs_id)
             index = UNKNOWN_MARKS if names is None else marksets.setdefault(names, len(marksets))
             triples.append((nodeid, key, index, inputs_id))
         else:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "LENIENT",
@@ -19,6 +21,8 @@ __all__ = [
     "ImportRef",
     "Parsed",
     "load_parsed",
+    "parsed_from_json",
+    "parsed_to_json",
     "save_parsed",
 ]
 
@@ -75,33 +79,14 @@ def load_parsed(path: Path) -> dict[str, Parsed]:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("format") != _FORMAT:
             return {}
-        return {
-            oid: Parsed(
-                tuple(
-                    ImportRef(m, int(level), tuple(names), str(kind))
-                    for m, level, names, kind in refs
-                ),
-                tuple(map(str, doubts)),
-                None if exports is None else tuple(map(str, exports)),
-                bool(known),
-            )
-            for oid, (refs, doubts, exports, known) in data["files"].items()
-        }
+        return {oid: parsed_from_json(entry) for oid, entry in data["files"].items()}
     except (OSError, ValueError, TypeError, AttributeError, KeyError):
         return {}
 
 
 def save_parsed(path: Path, parsed: dict[str, Parsed]) -> None:
     """Write ``parsed`` (by blob OID) to ``path`` as JSON, atomically (write, rename)."""
-    files = {
-        oid: [
-            [[r.module, r.level, list(r.names), r.kind] for r in p.refs],
-            list(p.doubts),
-            None if p.exports is None else list(p.exports),
-            p.exports_known,
-        ]
-        for oid, p in parsed.items()
-    }
+    files = {oid: parsed_to_json(p) for oid, p in parsed.items()}
     data = {"format": _FORMAT, "files": files}
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
@@ -110,3 +95,28 @@ def save_parsed(path: Path, parsed: dict[str, Parsed]) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             temporary.unlink()
+
+
+def parsed_to_json(parsed: Parsed) -> list[object]:
+    """Return ``parsed`` as JSON-ready lists (read back by :func:`parsed_from_json`)."""
+    return [
+        [[r.module, r.level, list(r.names), r.kind] for r in parsed.refs],
+        list(parsed.doubts),
+        None if parsed.exports is None else list(parsed.exports),
+        parsed.exports_known,
+    ]
+
+
+def parsed_from_json(data: Sequence[Any]) -> Parsed:
+    """Return the :class:`Parsed` that :func:`parsed_to_json` gave ``data`` for.
+
+    Raises :class:`ValueError`, :class:`TypeError` or :class:`KeyError` when ``data`` is not
+    such a value.
+    """
+    refs, doubts, exports, known = data
+    return Parsed(
+        tuple(ImportRef(m, int(level), tuple(names), str(kind)) for m, level, names, kind in refs),
+        tuple(map(str, doubts)),
+        None if exports is None else tuple(map(str, exports)),
+        bool(known),
+    )

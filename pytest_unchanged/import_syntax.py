@@ -26,7 +26,6 @@ never run: found ones count, missing ones raise no doubt.
 from __future__ import annotations
 
 import ast
-import doctest
 from dataclasses import dataclass, field
 
 from . import import_nodes as nodes
@@ -283,6 +282,8 @@ class _Reader:
             self.depth -= 1
 
     def doctest(self, text: str, line: int, lenient: bool) -> None:
+        import doctest  # on first use: most sessions parse nothing (see .import_memo)
+
         try:
             examples = doctest.DocTestParser().get_examples(text)
         except ValueError:

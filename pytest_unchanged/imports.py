@@ -50,6 +50,8 @@ from importlib.machinery import (
 )
 from pathlib import Path
 
+import pygit2
+
 from .import_outside import INSTALLED, NOWHERE, Found, Outside
 from .import_refs import PLUGIN, STRICT, TARGET, ImportRef, Parsed, load_parsed, save_parsed
 from .import_syntax import parse_file
@@ -152,14 +154,17 @@ class ImportGraph:
             return Parsed()
         text = not rel.endswith(tuple(SOURCE_SUFFIXES))
         memo = f"{entry.oid}:text" if text else entry.oid
-        self.used.add(memo)
         cached = self.parsed.get(memo)
         if cached is None:
             try:
                 source = (self.worktree.root / rel).read_bytes()
             except OSError:
                 source = b""
-            cached = self.parsed[memo] = parse_file(source, text=text)
+            cached = parse_file(source, text=text)
+            if str(pygit2.hash(source)) != entry.oid:
+                return cached  # not that blob's bytes (edited since, a symlink): not memoised
+            self.parsed[memo] = cached
+        self.used.add(memo)
         return cached
 
     def imports_of(self, rel: str) -> tuple[ImportRef, ...]:

@@ -95,7 +95,7 @@ class Resolver:
     _node_marks: dict[object, tuple[pytest.Mark, ...]] = field(default_factory=dict)
     import_path: Sequence[str] | None = None
     _graphs: dict[tuple[Path, ...], ImportGraph] = field(default_factory=dict)
-    _parsed: dict[str, Parsed] = field(default_factory=dict)
+    parsed: dict[str, Parsed] = field(default_factory=dict)  # by blob OID (.import_memo)
     import_doubts: dict[str, str] = field(default_factory=dict)  # why imports fell back to "."
     _last_marks: tuple[pytest.Item, tuple[pytest.Mark, ...]] | None = None
     _mark_args: dict[int, tuple[pytest.Mark, list[str]]] = field(default_factory=dict)
@@ -307,7 +307,7 @@ class Resolver:
         if graph is None:
             path = [*map(str, bases), *(sys.path if self.import_path is None else self.import_path)]
             roots = search_roots(self.worktree, self.rootdir, path)
-            graph = self._graphs[bases] = ImportGraph(self.worktree, roots, self._parsed, path)
+            graph = self._graphs[bases] = ImportGraph(self.worktree, roots, self.parsed, path)
         found = graph.closure(present)
         doubt = None if own is None else graph.doubt([*present, *found], nowhere)
         if own is not None and doubt is not None:

@@ -19,6 +19,7 @@ __all__ = [
     "Facets",
     "Manifest",
     "canonical_json",
+    "canonical_name",
     "digest",
     "encode",
     "item_key",
@@ -81,7 +82,7 @@ def item_key(nodeid: str, inputs_id: str, env_id: str) -> str:
     digests are fixed-size hex.
     """
     text = f"{SCHEMA_VERSION}\0{nodeid}\0{inputs_id}\0{env_id}"
-    return hashlib.sha256(encode(text)).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()  # encode()
 
 
 def utf8(text: str) -> bool:
@@ -92,3 +93,13 @@ def utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+_NAME_SEPARATORS = re.compile(r"[-_.]+")
+
+
+def canonical_name(name: str) -> str:
+    """Return the normalized form of a distribution name (PEP 503: runs of ``-``, ``_`` and
+    ``.`` become one ``-``, then lower case), as :func:`packaging.utils.canonicalize_name`
+    gives it, without importing :mod:`packaging` in every session. Never raises."""
+    return _NAME_SEPARATORS.sub("-", name).lower()

@@ -43,9 +43,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pygit2
-from packaging.utils import canonicalize_name
 
-from .keys import encode
+from .keys import canonical_name, encode
 from .search_path import MAX_BYTES, MAX_FILES, Undigestable, search_path_facets
 from .search_path import raise_unlistable as _raise
 from .search_path import read_file as _read
@@ -74,7 +73,7 @@ def outside_code(
     Raises nothing: what cannot be read is a problem in the result.
     """
     found = OutsideCode()
-    ignored = {canonicalize_name(name) for name in ignore_distributions}
+    ignored = {canonical_name(name) for name in ignore_distributions}
     top = Path(os.path.realpath(root))
     listed: dict[Path, set[str]] = {}
     real: dict[str, Path] = {}
@@ -161,7 +160,7 @@ def _editable_source(dist: importlib.metadata.Distribution) -> Path | None:
 def _name(dist: importlib.metadata.Distribution) -> str | None:
     text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
     name = HeaderParser().parsestr(text.split("\n\n", 1)[0])["Name"]
-    return canonicalize_name(str(name)) if name else None
+    return canonical_name(str(name)) if name else None
 
 
 def _loose(

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import pygit2
 import pytest
-from packaging.utils import canonicalize_name
 
-from . import hookspecs, import_watch, settings
-from .inputs import ALWAYS_RUN, DEPENDS_ON
+from . import hookspecs, settings
+from .inputs import ALWAYS_RUN, DEPENDS_ON, IMPORTS
+from .keys import canonical_name
 from .records import MAX_COUNT
 from .selection import MODES, PLUGIN_KEY, UnchangedPlugin, setting
-from .trust import audit, explain, verify
 from .warning_types import ConflictingPluginWarning
 
 CONFLICTING_DISTRIBUTION = "pytest-depends-on"
@@ -151,8 +150,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    """Before the first conftest is imported: watch what code loads (:mod:`.import_watch`)."""
-    import_watch.watch_early(early_config)
+    """Before the first conftest is imported: watch what code loads (:mod:`.import_watch`),
+    when ``imports`` is in ``unchanged_default`` or ``unchanged_inputs``."""
+    names = [*early_config.getini("unchanged_default"), *early_config.getini("unchanged_inputs")]
+    if IMPORTS in names:
+        from . import import_watch
+
+        import_watch.watch_early(early_config)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -207,15 +211,33 @@ def pytest_configure(config: pytest.Config) -> None:
     plugin = UnchangedPlugin(config, skip=bool(requested), mode=mode)
     config.stash[PLUGIN_KEY] = plugin
     config.pluginmanager.register(plugin, "unchanged-session")
-    verify.register(config)
-    explain.register(config)
-    audit.register(config)
-    import_watch.register(config)
+    _register_extensions(config)
+
+
+def _register_extensions(config: pytest.Config) -> None:
+    """Register the plugins this session turns on, in this order (each ``register`` checks
+    again); the others are never imported, so a session without them does not pay for it."""
+    if config.getoption("unchanged_verify"):
+        from .trust import verify
+
+        verify.register(config)
+    if setting(config, "unchanged_explain"):
+        from .trust import explain
+
+        explain.register(config)
+    if config.getoption("unchanged_audit"):
+        from .trust import audit
+
+        audit.register(config)
+    if IMPORTS in [*config.getini("unchanged_default"), *config.getini("unchanged_inputs")]:
+        from . import import_watch
+
+        import_watch.register(config)
 
 
 def _conflicting_plugin(config: pytest.Config) -> str | None:
     for plugin, dist in config.pluginmanager.list_plugin_distinfo():
-        if canonicalize_name(dist.project_name) == CONFLICTING_DISTRIBUTION:
+        if canonical_name(dist.project_name) == CONFLICTING_DISTRIBUTION:
             name = config.pluginmanager.get_name(plugin)
             return name or CONFLICTING_DISTRIBUTION
     return None

@@ -17,7 +17,7 @@ import pytest
 
 from .clashes import omit, reveal_clash
 from .derive import Derivation
-from .fastpath import MarkNames, analysable, observed_marks, predictable, summarize
+from .fastpath import MarkNames, Member, analysable, observed_marks, predictable, summarize
 from .inputs import InputError, ItemInputs
 from .keys import item_key
 from .recording import REPORT_ATTR, Recorder, head_commit
@@ -195,17 +195,18 @@ class UnchangedPlugin:
         context = self.context
         hook = config.hook.pytest_unchanged_item_inputs
         errors: dict[str, list[str]] = {}  # one line per bad mark, not per item
-        members = []
-        derivation = Derivation(context.resolver, hook, bool(hook.get_hookimpls()))
+        members: list[Member] = []
+        derive = Derivation(context.resolver, hook, bool(hook.get_hookimpls())).of
+        states, env_id, add = self.states, self.env_id, members.append  # per item: locals
         for (item, nodeid), names in zip(items, marks, strict=True):
             try:
-                inputs, signature = derivation.of(item)
+                inputs, signature = derive(item)
             except InputError as error:
                 errors.setdefault(str(error), []).append(nodeid)
                 continue
-            key = None if inputs.unkeyable else item_key(nodeid, inputs.inputs_id, self.env_id)
-            item.stash[ITEM_KEY] = self.states[nodeid] = ItemState(inputs, key)
-            members.append((nodeid, key, signature, inputs.inputs_id, names))
+            key = None if inputs.unkeyable else item_key(nodeid, inputs.inputs_id, env_id)
+            item.stash[ITEM_KEY] = states[nodeid] = ItemState(inputs, key)
+            add((nodeid, key, signature, inputs.inputs_id, names))
         if errors:
             self.usage_error = True
             raise pytest.UsageError(bad_marks_message(errors))

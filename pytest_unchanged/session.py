@@ -1,7 +1,6 @@
 """Per-session state, built once: worktree status, ``HEAD``, environment, resolver, store.
 
-Everything here is read at most once per pytest session (per xdist worker), so per-item work
-during collection is a dictionary lookup plus one small digest.
+Everything here is read at most once per pytest session (per xdist worker).
 """
 
 from __future__ import annotations
@@ -19,10 +18,10 @@ from .collection import collection_closure
 from .environment import environment_facets
 from .fastpath import mark_selector, unchanged_module
 from .implicit import ConftestFinder, confcutdir, loaded_conftests, plugin_files
+from .import_memo import ParseMemo
 from .inputs import Resolver
 from .keys import canonical_json, digest
 from .outside import outside_code
-from .shared import trusted_records
 from .store import CorruptStoreError, Record, Store, StoreError
 from .summaries import StoredModule, UnchangedModule
 from .worktree import Worktree
@@ -129,7 +128,6 @@ class Context:
         ``pytest_config`` is the session's configuration: module summaries are valid only under
         the same one (see :func:`configuration_facets` and :meth:`scope`); ``import_path`` is
         ``sys.path`` as the session began (see :class:`~pytest_unchanged.inputs.Resolver`).
-
         Raises :class:`~pytest_unchanged.worktree.NotARepositoryError` outside a worktree.
         """
         worktree = Worktree.discover(rootdir, tolerant=True)
@@ -144,6 +142,7 @@ class Context:
             import_path=None if import_path is None else tuple(import_path),
             plugin_files=() if pytest_config is None else plugin_files(pytest_config),
             problem="; ".join(outside.problems) or None,
+            parsed=ParseMemo(store_path.parent),  # kept across sessions
         )
         if pytest_config is not None:
             # The conftests pytest looks at and loaded: the same for the fast path (before a
@@ -204,6 +203,8 @@ class Context:
         missing = [nodeid for nodeid in wanted if nodeid not in self._records]
         store = self.store
         if missing and store is not None:
+            from .shared import trusted_records  # imported when records are asked for only
+
             try:
                 found = store.records(missing)
                 shared = trusted_records(store, missing, self.trusted_sources)
@@ -220,7 +221,6 @@ class Context:
         """Return the test module ``file`` (the file part of its nodeids; ``path`` is absolute)
         as unchanged when it need not be imported at all: each of its items is unchanged or
         would be deselected by ``mark_expression`` (pytest's ``-m``). ``None``: collect it.
-
         Call it when pytest is about to collect ``path``: the conftest files of its directory
         are loaded then, and they are part of its :meth:`scope`.
         """
@@ -246,9 +246,8 @@ class Context:
         """Return the identity of the configuration the test module ``file`` (relative to the
         rootdir) is collected under: the configuration's (``config_id``), the ``conftest.py``
         files pytest loaded for its directory and the directories above (path and blob OID),
-        and the static import closure of both (:func:`.collection.collection_closure`).
-        A module summary stands for the module only under the same scope.
-        """
+        and the static import closure of both (:func:`.collection.collection_closure`): a
+        module summary stands for the module only under the same scope."""
         module = self.resolver.rootdir / file
         found = self._scopes.get(module)
         if found is None:
@@ -259,9 +258,8 @@ class Context:
         return found
 
     def conftest_files(self) -> list[str]:
-        """Return the absolute paths of every ``conftest.py`` pytest has loaded so far.
-
-        A module summary keeps those its writer had loaded (hooks such as
+        """Return the absolute paths of every ``conftest.py`` pytest has loaded so far: a
+        module summary keeps those its writer had loaded (hooks such as
         ``pytest_collection_modifyitems`` in any of them may add marks to any item), and
         stands for the module only while none of them changed (see :meth:`describe`).
         """
@@ -278,7 +276,9 @@ class Context:
         return self.worktree.entry(rel).describe()
 
     def close(self) -> None:
-        """Close the store connection, if one was opened."""
+        """Save the import-parse memo (:mod:`.import_memo`); close the store, if opened."""
+        if isinstance(self.resolver.parsed, ParseMemo):
+            self.resolver.parsed.save()
         if self._store is not None:
             self._store.close()
             self._store = None

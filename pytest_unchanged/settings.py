@@ -24,7 +24,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytest
-from packaging.utils import canonicalize_name
+
+from .keys import canonical_name
 
 __all__ = [
     "ENVIRONMENT_PREFIXES",
@@ -301,7 +302,7 @@ def plugin_facets(pluginmanager: pytest.PytestPluginManager) -> dict[str, str | 
     for plugin, dist in pluginmanager.list_plugin_distinfo():
         name = pluginmanager.get_name(plugin)
         if name is not None:
-            distributions[name] = f"{canonicalize_name(dist.project_name)} {dist.version}"
+            distributions[name] = f"{canonical_name(dist.project_name)} {dist.version}"
     loaded = {
         name: distributions.get(name, "loaded")
         for name, plugin in pluginmanager.list_name_plugin()
