@@ -17,10 +17,13 @@ summary names the files. A later run skips the item while that key holds, that i
 in the worktree changed. A failure of such an item forgets all its records, the whole-worktree
 one included.
 
-A module already imported before the window (by another test module, or an earlier item) is
-not loaded again: what the static closure misses there is not caught, hence the static layer's
-own rule, "when in doubt, the whole worktree". Registered only when ``imports`` is in
-``unchanged_default`` or ``unchanged_inputs``.
+A worktree file so charged (loaded where no static closure predicted it) is *dynamically
+reached* (entry points, ``pickle``, ``getattr(importlib, ...)``): code may reach it by a string
+again, from ``sys.modules``, where no window sees it. So from then on in the process (each
+pytest-xdist worker is one) every item whose inputs do not cover it is charged with it too. A
+module first imported statically, later reached by a string from ``sys.modules`` by an item
+whose closure lacks it, is not caught: hence the static rule "when in doubt, the whole
+worktree". Registered only when ``imports`` is in ``unchanged_default`` or ``unchanged_inputs``.
 """
 
 from __future__ import annotations
@@ -99,6 +102,8 @@ class ImportWatch:
     """Controller side: the files each item imported outside its inputs, by nodeid."""
     between: set[str] = field(default_factory=set)
     """Files code was loaded from outside every window (see the module's docstring)."""
+    dynamic: set[str] = field(default_factory=set)
+    """Worktree paths dynamically reached (see the module's docstring)."""
     _before: _Mark | None = None
     _depth: int = 0
     _gap: int = 0
@@ -110,8 +115,6 @@ class ImportWatch:
     _covers: dict[str, frozenset[str]] = field(default_factory=dict)
     _files: dict[str, str | None] = field(default_factory=dict)
     _wide: Resolver | None = None
-
-    # -- which modules were imported -------------------------------------------------------
 
     def _open(self) -> _Mark:
         """Open a window; what was loaded since the last one closed goes to ``between``."""
@@ -184,8 +187,9 @@ class ImportWatch:
         for node in item.listchain():
             imported.update(self.collected.get(node.nodeid, ()))
         relative = {self._relative(filename) for filename in imported}
-        relative.update(self._unexplained_files())
+        relative.update(self._unexplained_files(), self.dynamic)
         outside = sorted(p for p in relative if p is not None and not _covers(covered, p))
+        self.dynamic.update(outside)
         if outside:
             wide = self.wide_inputs(item, state.inputs)
             key = item_key(item.nodeid, wide.inputs_id, self.core.env_id)
@@ -262,8 +266,6 @@ class ImportWatch:
         self._files[filename] = rel
         return rel
 
-    # -- the whole-worktree key ------------------------------------------------------------
-
     def wide_inputs(self, item: pytest.Item, inputs: ItemInputs) -> ItemInputs:
         """The inputs ``item`` would have with the whole worktree in place of ``imports``."""
         core = self.core.context.resolver
@@ -285,6 +287,11 @@ class ImportWatch:
         """Before the session plugin selects: an item whose narrow key has no record but whose
         whole-worktree key has one takes that key (it passed with this very worktree)."""
         items = [i for i in session.items if self._has_narrow(i)]
+        for item in items:  # a file collected where an item's inputs do not predict it
+            covered = self._narrow(item.stash[selection.ITEM_KEY]) or frozenset()
+            for files in map(self.collected.get, (n.nodeid for n in item.listchain())):
+                paths = map(self._relative, files or ())
+                self.dynamic.update(p for p in paths if p and not _covers(covered, p))
         if items:
             records = self.core.context.records(item.nodeid for item in items)
             for item in items:
@@ -301,8 +308,6 @@ class ImportWatch:
     def _has_narrow(self, item: pytest.Item) -> bool:
         state = item.stash.get(selection.ITEM_KEY, None)
         return state is not None and self._narrow(state) is not None
-
-    # -- the controller --------------------------------------------------------------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.core.is_worker or report.when != "teardown":
@@ -332,7 +337,9 @@ class ImportWatch:
         count = len(self.outside)
         terminalreporter.write_line(
             f"unchanged: {count} {'test' if count == 1 else 'tests'} imported worktree modules "
-            "their inferred imports miss; recorded against the whole worktree:"
+            "their inferred imports miss, or may reach them from sys.modules after they were "
+            "reached dynamically (loaded where no static closure predicted them); recorded "
+            "against the whole worktree:"
         )
         for nodeid, paths in sorted(self.outside.items()):
             terminalreporter.write_line(f"    {nodeid}: {', '.join(paths)}")
