@@ -77,3 +77,32 @@ def test_a_project_without_dynamic_imports_keeps_its_narrow_keys(
         outcomes = result.parseoutcomes()
         assert outcomes.get("failed") == 1 and "passed" not in outcomes, outcomes
         assert "reached dynamically" not in result.stdout.str()
+
+
+PATH_GAMES = {
+    "globals": 'import os\nglobals()["__path__"].append(os.path.join(os.path.dirname('
+    '__file__), "..", "vendor", "pkg"))\n',
+    "extend_path": "from pkgutil import extend_path\n__path__ = extend_path(__path__, __name__)\n",
+    "spec": "import os\n__spec__.submodule_search_locations.append(os.path.join("
+    'os.path.dirname(__file__), "..", "vendor", "pkg"))\n',
+}
+
+
+@pytest.mark.parametrize("form", sorted(PATH_GAMES))
+def test_a_package_search_path_changed_out_of_sight_is_seen(
+    dynamic_repo: Path, pytester: pytest.Pytester, form: str
+) -> None:
+    """Finding 6: ``from pkg import mod`` finds ``mod`` in a directory the package added."""
+    where = "vendor/extra" if form == "extend_path" else "vendor/pkg"
+    files = {
+        "pkg/__init__.py": PATH_GAMES[form],
+        f"{where}/mod.py": "VALUE = 1\n",
+        "test_a.py": "def load():\n    from pkg import mod\n    return mod\n\n"
+        "def test_a():\n    assert load().VALUE == 1\n\n"
+        "def test_b():\n    assert load().VALUE == 1\n",
+    }
+    if form == "extend_path":  # pkgutil.extend_path reads pkg.pkg files on sys.path
+        files["pkg.pkg"] = f"{pytester.path / 'vendor' / 'extra'}\n"
+    results = recorded_then_edited(pytester, files, {f"{where}/mod.py": "VALUE = 2\n"}, passed=2)
+    for result in results:
+        result.assert_outcomes(failed=2)
