@@ -14,7 +14,7 @@ import pygit2
 import pytest
 from packaging.utils import canonicalize_name
 
-from . import hookspecs, import_watch, settings
+from . import collection_watch, hookspecs, import_watch, settings
 from .inputs import ALWAYS_RUN, DEPENDS_ON
 from .records import MAX_COUNT
 from .selection import MODES, PLUGIN_KEY, UnchangedPlugin, setting
@@ -211,6 +211,7 @@ def pytest_configure(config: pytest.Config) -> None:
     explain.register(config)
     audit.register(config)
     import_watch.register(config)
+    collection_watch.register(config)
 
 
 def _conflicting_plugin(config: pytest.Config) -> str | None:

@@ -73,6 +73,18 @@ CASES = {
         },
         {"tests/mid.py": "from tests.contract_b import Base\n"},
     ),
+    "parameters loaded by pickle (round 3, finding 7)": (
+        {
+            "tests/cases.py": "NUMS = [1]\n",
+            "tests/test_x.py": (
+                "import pickle\nimport pytest\n\n"
+                "NUMS = pickle.loads(b'ctests.cases\\nNUMS\\n.')\n\n"
+                '@pytest.mark.depends_on("data.txt")\n@pytest.mark.parametrize("n", NUMS)\n'
+                "def test_n(n):\n    assert n < 10\n"
+            ),
+        },
+        {"tests/cases.py": "NUMS = [1, 99]\n"},
+    ),
     "fixture re-exported by a fixtures package": (
         {
             "tests/fixtures/__init__.py": "from tests.fixtures.fx_a import val\n",
