@@ -27,6 +27,7 @@ from contextlib import closing
 from pathlib import Path
 
 from pytest_unchanged.keys import canonical_json, digest, item_key
+from pytest_unchanged.passes import Names
 from pytest_unchanged.store import Record, Store
 
 
@@ -115,6 +116,7 @@ def main() -> None:
                 original.backup(copy)
             copy.close()
             with closing(sqlite3.connect(store)) as db:
+                Names(db).register()
                 count = db.execute("SELECT count(*) FROM records").fetchone()[0]
                 tests = db.execute("SELECT count(DISTINCT nodeid) FROM records").fetchone()[0]
             what = f"a real run's store ({found}): {count:,} records of {tests:,} tests"
@@ -132,10 +134,12 @@ def main() -> None:
         timed(work, "push", origin, "--as", "bench", "--store", str(store))
         fetched = str(root / "fetched.sqlite3")
         timed(work, "fetch", origin, "--from", "bench", "--store", fetched)
+        print(f"  fetched store: {Path(fetched).stat().st_size:,} bytes")
         # Another machine pushes new passes of the tests of 1% of the test files (a change to
         # a few modules); the next fetch reads only the shards they landed in.
         other = root / "other.sqlite3"
         with closing(sqlite3.connect(store)) as db:
+            Names(db).register()  # the records view names each row through it
             nodeids = [n for (n,) in db.execute("SELECT DISTINCT nodeid FROM records")]
         files = set(sorted({n.split("::")[0] for n in nodeids})[::100])
         fill_nodeids(other, [n for n in nodeids if n.split("::")[0] in files])

@@ -60,6 +60,7 @@ __all__ = [
     "Row",
     "SharingError",
     "check_source",
+    "check_table",
     "dump_lines",
     "parse_lines",
     "record_of",
@@ -186,13 +187,13 @@ def parse_lines(
         raise ExchangeFormatError(f"{name}, line 1: empty, expected the {FORMAT_NAME} header")
     try:
         version = _check_header(lines[0])
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # nested too deep
         raise ExchangeFormatError(f"{name}, line 1: {error}") from None
     try:
         # One parse of the whole file is several times faster than one per line; when it
         # fails, the lines are parsed one by one to name the first bad one.
         values: list[object] | None = json.loads("[" + ",".join(lines[1:]) + "]")
-    except ValueError:
+    except (ValueError, RecursionError):
         values = None
     if values is not None and len(values) != len(lines) - 1:
         values = None  # a line holding two values: the per-line parse names it
@@ -200,7 +201,7 @@ def parse_lines(
         if version == 1:
             return parse_v1(lines, values, source)
         return _parse_v2(lines, values, source)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # nested too deep
         raise ExchangeFormatError(f"{name}, {error}") from None
 
 
@@ -238,7 +239,7 @@ def _parse_v2(
                 bodies[body_id] = text
             else:
                 tables[tag] = _table(tag, value, tables, rows)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # nested too deep
             raise ValueError(f"line {number}: {error}") from None
     return rows, bodies
 
@@ -246,8 +247,16 @@ def _parse_v2(
 def _table(
     tag: str, value: list[object], tables: Mapping[str, object], rows: list[Row]
 ) -> list[str]:
-    items = value[1] if len(value) == 2 else None
-    if tag in tables or rows or type(items) is not list:
+    if tag in tables or rows:
+        raise ValueError(f'one ["{tag}", [...]] line, before the records')
+    return check_table(tag, value)
+
+
+def check_table(tag: str, value: object) -> list[str]:
+    """Return the list of an ``["e", [env_id, ...]]`` or ``["h", [head, ...]]`` line (``tag``
+    ``"e"`` or ``"h"``); raise :class:`ValueError` when ``value`` is not such a line."""
+    items = value[1] if type(value) is list and len(value) == 2 and value[0] == tag else None
+    if type(items) is not list:
         raise ValueError(f'one ["{tag}", [...]] line, before the records')
     for item in items:
         ok = type(item) is str and (valid_head(item) if tag == "h" else len(item) == 64)

@@ -22,9 +22,9 @@ from .keys import item_key
 __all__ = ["Row", "check_body", "finite", "parse_v1", "valid_head", "valid_source"]
 
 Row = tuple[str, str, str, str, str, float, float, str | None]
-"""A record as the exchange reads and writes it, in the ``shared_records`` column order:
-``(source, nodeid, key, inputs_id, env_id, duration, passed_at, head)``; ``inputs_id`` is
-``""`` when the writer did not ship it (a git ref)."""
+"""A record as the exchange reads and writes it (the column order of the ``shared_records``
+table of store formats 3 to 5): ``(source, nodeid, key, inputs_id, env_id, duration,
+passed_at, head)``; ``inputs_id`` is ``""`` when the writer did not ship it (a git ref)."""
 
 _HEX128 = re.compile(r"[0-9a-f]{128}")
 _HEAD = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -93,7 +93,7 @@ def parse_v1(
             if source is not None and row[0] != source:
                 raise ValueError(f"a record of source {row[0]!r} under {source!r}")
             rows.append(row)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # nested too deep
             raise ValueError(f"line {number}: {error}") from None
     return rows, bodies
 

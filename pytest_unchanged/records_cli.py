@@ -22,7 +22,8 @@ from pathlib import Path
 import pygit2
 
 from . import shared
-from .exchange import Row, SharingError, check_source, dump_lines, parse_lines, row_of
+from .columns import from_rows
+from .exchange import SharingError, check_source, dump_lines, parse_lines, row_of
 from .records import MAX_COUNT, utc_text
 from .sharing import Transport, fetch_records, push_records
 from .store import Store
@@ -69,7 +70,7 @@ def add_records_commands(groups: argparse._SubParsersAction[argparse.ArgumentPar
     load.add_argument("file", type=Path, metavar="FILE")
     load.add_argument(
         "--source", default="import",
-        help="Source given to the file's local records (default: import)",
+        help="Source given to every record of the file (default: import)",
     )  # fmt: skip
     load.set_defaults(handler=import_command)
     push = actions.add_parser("push", help="Push this machine's records as SOURCE")
@@ -196,8 +197,9 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def import_command(args: argparse.Namespace) -> int:
-    """``records import FILE [--source NAME]``: validate every line, then add in one
-    transaction; 0. A bad file raises an error naming the line and changes nothing."""
+    """``records import FILE [--source NAME]``: validate every line, then add every record
+    under the source ``NAME`` in one transaction; 0. A bad file raises an error naming the line
+    and changes nothing."""
     source = check_source(args.source)
     try:
         with open(args.file, encoding="utf-8", newline="\n") as file:
@@ -206,16 +208,14 @@ def import_command(args: argparse.Namespace) -> int:
             )
     except (OSError, UnicodeDecodeError) as error:
         raise SharingError(f"cannot read {args.file} ({error})") from None
-    labelled = [row if row[0] else (source, *row[1:]) for row in rows]
+    # The importer names the source: a file can claim any source for its lines, and a record
+    # is read only from the sources a reader trusts.
+    labelled = [(source, *row[1:]) for row in rows]
     max_keys, max_age = _limits(args)
     with _store(args) as store:
+        batches = from_rows(labelled)
         added = shared.add_shared(
-            store,
-            labelled,
-            bodies,
-            max_keys=max_keys,
-            max_age=max_age,
-            now=time.time(),
+            store, batches, bodies, max_keys=max_keys, max_age=max_age, now=time.time()
         )
     print(f"imported {len(labelled)} record(s) from {args.file}, {added} new")
     return 0
@@ -276,16 +276,13 @@ def fetch_command(args: argparse.Namespace) -> int:
                 shards if isinstance(shards, dict) else {},
             )
     found = fetch_records(transport, args.sources, known)
-    rows: list[Row] = []
-    bodies: dict[str, str] = {}
-    for _, records in found.values():
-        if records is not None:
-            rows.extend(records.rows)
-            bodies.update(records.bodies)
+    merged = [records for _, records in found.values() if records is not None]
+    batches = [records.columns for records in merged]
+    bodies = {body_id: text for records in merged for body_id, text in records.bodies.items()}
     max_keys, max_age = _limits(args)
     with _store(args) as store:
         added = shared.add_shared(
-            store, rows, bodies, max_keys=max_keys, max_age=max_age, now=time.time()
+            store, batches, bodies, max_keys=max_keys, max_age=max_age, now=time.time()
         )
         for source, (tip, records) in found.items():
             if records is not None:
@@ -298,7 +295,7 @@ def fetch_command(args: argparse.Namespace) -> int:
             count = f"unchanged since the last fetch ({tip[:10]})"
         else:
             read = sum(records.shards.get(s) != known[source][1].get(s) for s in records.shards)
-            count = f"{len(records.rows)} record(s) read"
+            count = f"{len(records.columns)} record(s) read"
             if records.version == 2:
                 count += f" from {read} of {len(records.shards)} shard(s)"
         print(f"{source}: {count}")

@@ -27,7 +27,16 @@ from dataclasses import dataclass, field
 
 import pygit2
 
-from .exchange import RecordSet, Row, SharingError, dump_lines, parse_lines
+from .columns import Columns, from_rows, parse_shard, parse_values
+from .exchange import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    RecordSet,
+    Row,
+    SharingError,
+    dump_lines,
+    parse_lines,
+)
 
 __all__ = ["ENVIRONMENTS", "SHARDS", "V1_BLOB", "RefRecords", "read_ref", "shard_of", "write_tree"]
 
@@ -35,6 +44,7 @@ REF_PREFIX = "refs/pytest-unchanged/records/"
 ENVIRONMENTS = "environments.jsonl"
 SHARDS = "shards"
 V1_BLOB = "records.jsonl"
+HEADER = f'{{"format":"{FORMAT_NAME}","version":{FORMAT_VERSION}}}'  # as the writer spells it
 
 
 def shard_of(nodeid: str) -> str:
@@ -45,25 +55,35 @@ def shard_of(nodeid: str) -> str:
 
 @dataclass
 class RefRecords:
-    """What :func:`read_ref` read: the rows of the shards read, the environment bodies, the OID
-    of every shard of the ref (``{}`` for a version-1 ref), and the format version."""
+    """What :func:`read_ref` read: the records of the shards read (:class:`Columns` of the
+    ref's source), the environment bodies, the OID of every shard of the ref (``{}`` for a
+    version-1 ref), and the format version."""
 
-    rows: list[Row] = field(default_factory=list)
+    columns: Columns
     bodies: dict[str, str] = field(default_factory=dict)
     shards: dict[str, str] = field(default_factory=dict)
     version: int = 2
 
+    @property
+    def rows(self) -> list[Row]:
+        """The records as rows (one tuple each: for a push's merge, not for a large fetch)."""
+        return list(self.columns.rows())
 
-def _text(repository: pygit2.Repository, oid: pygit2.Oid, name: str) -> list[str]:
+
+def _text(repository: pygit2.Repository, oid: pygit2.Oid, name: str) -> str:
     try:
         found = repository[oid]
     except (KeyError, ValueError):  # a gitlink (mode 160000) names a commit not in this repository
         raise SharingError(f"{name} is not an object of this ref (a submodule link?)") from None
     if not isinstance(found, pygit2.Blob):
         raise SharingError(f"{name} is a {found.type_str}, not a blob of records")
-    data = found.data.decode("utf-8", "replace")
-    lines = data.split("\n")  # not splitlines(): U+2028 in a nodeid is not a line break
-    return lines[:-1] if not lines[-1] else lines
+    # Decoded from the blob's buffer: Blob.data would inflate the object a second time.
+    return str(memoryview(found), "utf-8", "replace")
+
+
+def _columns(rows: list[Row], source: str) -> Columns:
+    found = from_rows(rows)
+    return found[0] if found else Columns(source)
 
 
 def read_ref(
@@ -76,11 +96,18 @@ def read_ref(
     shards whose OID is the one ``known`` gives for them. Raises
     :class:`~pytest_unchanged.exchange.SharingError` when the tree is not a records tree and
     :class:`~pytest_unchanged.exchange.ExchangeFormatError` naming the blob and line of the
-    first bad record."""
+    first bad record.
+
+    A shard in the writer's shape is read by :func:`~.columns.parse_shard` (whole-column
+    checks); any other, and any shard it declines, by the reference reader
+    (:func:`~.exchange.parse_lines`), which refuses what is not valid."""
     known = known or {}
-    tree = repository[commit].peel(pygit2.Tree)
     name = f"{REF_PREFIX}{source}"
-    found = RefRecords()
+    try:  # a ref anyone can push: a blob, a tree or a tag of one is refused, not a traceback
+        tree = repository[commit].peel(pygit2.Commit).tree
+    except (pygit2.GitError, KeyError, ValueError) as error:
+        raise SharingError(f"{name} ({commit}) is not a commit of records: {error}") from None
+    found = RefRecords(Columns(source))
     if ENVIRONMENTS not in tree:
         if V1_BLOB not in tree:
             raise SharingError(
@@ -88,11 +115,14 @@ def read_ref(
                 "ref, or one written by a newer pytest-unchanged (upgrade to read it)"
             )
         found.version = 1
-        lines = _text(repository, tree[V1_BLOB].id, f"{name}:{V1_BLOB}")
-        found.rows, found.bodies = parse_lines(lines, name=f"{name}:{V1_BLOB}", source=source)
+        text = _text(repository, tree[V1_BLOB].id, f"{name}:{V1_BLOB}")
+        rows, found.bodies = parse_lines(
+            parse_values(text, parse=False)[0], name=f"{name}:{V1_BLOB}", source=source
+        )
+        found.columns = _columns(rows, source)
         return found
     rows, found.bodies = parse_lines(
-        _text(repository, tree[ENVIRONMENTS].id, f"{name}:{ENVIRONMENTS}"),
+        parse_values(_text(repository, tree[ENVIRONMENTS].id, f"{name}:{ENVIRONMENTS}"))[0],
         name=f"{name}:{ENVIRONMENTS}",
     )
     if rows:
@@ -102,17 +132,25 @@ def read_ref(
     shards = tree[SHARDS]
     if not isinstance(shards, pygit2.Tree):
         raise SharingError(f"{name}:{SHARDS} is not a tree")
+    parts: list[Columns] = []
     for entry in shards:
         oid, shard = str(entry.id), str(entry.name)
         found.shards[shard] = oid
         if known.get(shard) == oid:
             continue
         path = f"{name}:{SHARDS}/{shard}"
-        rows, _ = parse_lines(_text(repository, entry.id, path), name=path, source=source)
+        lines, values = parse_values(_text(repository, entry.id, path))
+        columns = None
+        if values is not None and lines[0] == HEADER:  # values: at least the header's line
+            columns = parse_shard(values, source)
+        if columns is None:
+            rows, _ = parse_lines(lines, name=path, source=source)
+            columns = _columns(rows, source)
         stem = shard.removesuffix(".jsonl")
-        if any(shard_of(nodeid) != stem for nodeid in {r[1] for r in rows}):
+        if any(shard_of(file) != stem for file in {n.split("::", 1)[0] for n in columns.nodeids}):
             raise SharingError(f"{path} holds a nodeid of another shard")
-        found.rows.extend(rows)
+        parts.append(columns)
+    found.columns = Columns.concat(source, parts)
     return found
 
 

@@ -132,7 +132,7 @@ class Context:
 
         Raises :class:`~pytest_unchanged.worktree.NotARepositoryError` outside a worktree.
         """
-        worktree = Worktree.discover(rootdir)
+        worktree = Worktree.discover(rootdir, tolerant=True)
         outside = outside_code(worktree.root, ignored := tuple(ignore_distributions), import_path)
         facets = environment_facets(env_names, salt, [outside.facets, *extra_facets], ignored)
         resolver = Resolver(

@@ -1,8 +1,9 @@
 """Records from other sources in the store: fetched from a git ref or imported from a file.
 
-A local pass (source ``""``) lives in the store's ``records`` table. A record fetched or
-imported keeps the name of its source and lives in ``shared_records``, apart from the local
-ones, for two reasons:
+A local pass (source ``""``) lives in the store's ``passes`` table (read through the
+``records`` view). A record fetched or imported keeps the name of its source and lives in the
+shared table (one row per test file and source: :mod:`pytest_unchanged.shared_table`), apart
+from the local ones, for two reasons:
 
 * Module summaries (the fast path, :mod:`pytest_unchanged.summaries`) count local records
   only, so a shared record never lets a module go unimported; the fast path stays a
@@ -11,8 +12,8 @@ ones, for two reasons:
   ``unchanged_trusted_sources`` or ``--unchanged-trust``) and no local failure of the same
   ``(nodeid, key)`` is stored: a test that failed here runs again whatever another machine saw.
 
-This module holds the SQL on that table; :mod:`pytest_unchanged.records` its schema, which the
-store (:mod:`pytest_unchanged.store`) creates.
+This module reads and writes it for the store's users; :mod:`pytest_unchanged.shared_table`
+holds its schema and encoding, which the store (:mod:`pytest_unchanged.store_format`) creates.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ import fnmatch
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import attrgetter
 
+from . import shared_table as table
+from .columns import Columns
 from .exchange_v1 import Row
 from .keys import utf8
-from .records import Record, classify_error
+from .records import CorruptStoreError, Record, classify_error
 from .store import Store
 from .summaries import chunks
 
@@ -60,6 +63,26 @@ def _transaction(store: Store) -> Iterator[sqlite3.Connection]:
         raise classify_error(store.path, error, "written") from error
 
 
+@contextlib.contextmanager
+def _reading(store: Store) -> Iterator[sqlite3.Connection]:
+    """One read transaction on the store (its statements see one state, whatever another
+    process writes meanwhile); SQLite's errors, and a shared row that does not decode, raised
+    as the store's errors."""
+    db = _connection(store)
+    try:
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+    except sqlite3.Error as error:
+        raise classify_error(store.path, error, "read") from error
+    except (KeyError, ValueError, TypeError, IndexError) as error:
+        raise CorruptStoreError(
+            f"{store.path} holds a damaged shared record ({error!r})"
+        ) from error
+
+
 def trusted_records(
     store: Store, nodeids: Iterable[str], sources: Iterable[str]
 ) -> dict[str, dict[str, Record]]:
@@ -70,22 +93,26 @@ def trusted_records(
     :class:`~pytest_unchanged.records.StoreError` when the store cannot be read.
     """
     trusted = sorted({s for s in sources if s})
-    wanted = list(dict.fromkeys(nodeids))
+    by_file: dict[str, set[str]] = {}
+    for nodeid in dict.fromkeys(nodeids):
+        by_file.setdefault(nodeid.split("::", 1)[0], set()).add(nodeid)
     result: dict[str, dict[str, Record]] = {}
-    if not trusted or not wanted:
+    if not trusted or not by_file:
         return result
     marks = ", ".join("?" * len(trusted))
-    query = f"""SELECT {_COLUMNS}, source FROM shared_records s WHERE source IN ({marks})
-        AND NOT EXISTS (SELECT 1 FROM failures f WHERE f.nodeid = s.nodeid AND f.key = s.key)
-        AND nodeid IN ({{}}) ORDER BY passed_at"""
-    try:
-        for chunk, chunk_marks in chunks(wanted):
-            rows = _connection(store).execute(query.format(chunk_marks), [*trusted, *chunk])
-            for row in rows:
-                record = Record(*row)
-                result.setdefault(record.nodeid, {})[record.key] = record  # newest wins
-    except sqlite3.Error as error:
-        raise classify_error(store.path, error, "read") from error
+    found: list[Record] = []
+    with _reading(store) as db:
+        rows = []
+        for chunk, chunk_marks in chunks(sorted(by_file)):
+            where = f"WHERE source IN ({marks}) AND file IN ({chunk_marks})"
+            rows += table.read_rows(db, where, [*trusted, *chunk])
+        values = table.values_of(db, set().union(*map(table.digest_ids, rows)))
+        for row in rows:
+            found += table.decode(row, values).records(by_file[str(row[0])].__contains__)
+    failed = store.failures(sorted({r.nodeid for r in found}))
+    for record in sorted(found, key=attrgetter("passed_at")):
+        if record.key not in failed.get(record.nodeid, {}):
+            result.setdefault(record.nodeid, {})[record.key] = record  # newest wins
     return result
 
 
@@ -99,14 +126,14 @@ def all_records(store: Store, patterns: Iterable[str] = ()) -> list[Record]:
     empty), sorted by nodeid, source and key. Raises
     :class:`~pytest_unchanged.records.StoreError` when the store cannot be read."""
     wanted = list(patterns)
-    try:
-        rows = _connection(store).execute(
-            f"SELECT {_COLUMNS}, '' FROM records UNION ALL "
-            f"SELECT {_COLUMNS}, source FROM shared_records"
-        )
-        found = [Record(*row) for row in rows if not wanted or matches(row[0], wanted)]
-    except sqlite3.Error as error:
-        raise classify_error(store.path, error, "read") from error
+    test = (lambda nodeid: matches(nodeid, wanted)) if wanted else None
+    with _reading(store) as db:
+        rows = db.execute(f"SELECT {_COLUMNS}, '' FROM records")
+        found = [Record(*row) for row in rows if test is None or test(row[0])]
+        shared = table.read_rows(db)
+        values = table.values_of(db, set().union(*map(table.digest_ids, shared)))
+        for row in shared:
+            found += table.decode(row, values).records(test)
     return sorted(found, key=lambda r: (r.nodeid, r.source, r.key))
 
 
@@ -142,56 +169,30 @@ def bodies_by_id(store: Store, ids: Iterable[str]) -> dict[str, str]:
 
 def add_shared(
     store: Store,
-    rows: Iterable[Row],
+    batches: Iterable[Columns],
     bodies: Mapping[str, str],
     *,
     max_keys: int,
     max_age: float,
     now: float,
 ) -> int:
-    """Add shared records ``rows`` (:data:`~pytest_unchanged.exchange_v1.Row`, each with its
+    """Add shared records ``batches`` (:class:`~pytest_unchanged.columns.Columns`, each of a
     non-empty source) and their ``bodies`` in one transaction; a record already stored under
-    the same ``(nodeid, key, source)`` keeps the newer pass. Then prune the shared records of
-    those sources like local ones: the newest ``max_keys`` per nodeid and source, none older
-    than ``max_age`` seconds before ``now``.
+    the same ``(nodeid, key, source)`` keeps the newer pass. Then prune the shared records
+    like local ones: those of the sources of ``batches`` to the newest ``max_keys`` per
+    nodeid and source, and every one older than ``max_age`` seconds before ``now``.
 
-    Return how many records were new. Raises :class:`ValueError` for a record without a
+    Return how many records were new. Raises :class:`ValueError` for a batch without a
     source, :class:`~pytest_unchanged.records.StoreError` when the store cannot be written
     (nothing is changed then).
     """
-    # In the table's primary key order: each insert appends to the B-tree instead of landing
-    # on a random page (several times faster on a store larger than SQLite's page cache).
-    rows = sorted(rows, key=itemgetter(1, 2, 0))
-    sources = sorted({row[0] for row in rows})
-    if "" in sources:
-        nodeid = next(row[1] for row in rows if not row[0])
-        raise ValueError(f"a shared record of {nodeid} has no source")
+    batches = [columns for columns in batches if columns.nodeids]
+    for columns in batches:
+        if not columns.source:
+            raise ValueError(f"a shared record of {columns.nodeids[0]} has no source")
     with _transaction(store) as db:
-        before = db.total_changes
-        # New rows first (INSERT OR IGNORE counts exactly the rows added), then the newer
-        # passes of rows already stored; one executemany each, in the one transaction.
-        db.executemany("INSERT OR IGNORE INTO shared_records VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        added = db.total_changes - before
-        if added < len(rows):
-            db.executemany(
-                """UPDATE shared_records SET duration = ?1, passed_at = ?2, head = ?3
-                   WHERE source = ?4 AND nodeid = ?5 AND key = ?6 AND passed_at < ?2""",
-                [(d, p, h, s, n, k) for s, n, k, _, _, d, p, h in rows],
-            )
+        added = table.add(db, batches, max_keys=max_keys, cutoff=now - max_age)
         db.executemany("INSERT OR IGNORE INTO bodies VALUES (?, ?)", sorted(bodies.items()))
-        db.execute("DELETE FROM shared_records WHERE passed_at < ?", (now - max_age,))
-        for source in sources:
-            crowded = db.execute(
-                """SELECT nodeid FROM shared_records WHERE source = ?
-                   GROUP BY nodeid HAVING count(*) > ?""",
-                (source, max_keys),
-            ).fetchall()
-            db.executemany(
-                """DELETE FROM shared_records WHERE source = :source AND nodeid = :nodeid
-                   AND key NOT IN (SELECT key FROM shared_records WHERE source = :source
-                       AND nodeid = :nodeid ORDER BY passed_at DESC LIMIT :keep)""",
-                [{"source": source, "nodeid": n, "keep": max_keys} for (n,) in crowded],
-            )
     return added
 
 
@@ -201,14 +202,15 @@ def forget_matching(store: Store, patterns: Iterable[str]) -> list[Record]:
     refreshes the module summaries that counted them (the fast path must not rely on them).
     Raises :class:`~pytest_unchanged.records.StoreError` when the store cannot be written."""
     wanted = list(patterns)
-    found = all_records(store, wanted)
-    local = sorted({r.nodeid for r in found if not r.source})
-    shared = sorted({r.nodeid for r in found if r.source})
-    store.update([], [], {}, max_keys=1 << 30, max_age=float("inf"), forget=local)
+    local = [r for r in all_records(store, wanted) if not r.source]
+    store.update(
+        [], [], {}, max_keys=1 << 30, max_age=float("inf"),
+        forget=sorted({r.nodeid for r in local}),
+    )  # fmt: skip
     with _transaction(store) as db:
-        db.executemany("DELETE FROM shared_records WHERE nodeid = ?", [(n,) for n in shared])
+        shared = table.drop_tests(db, lambda nodeid: matches(nodeid, wanted))
         db.execute("DELETE FROM meta WHERE name LIKE 'fetched %'")  # the next fetch reads all
-    return found
+    return sorted(local + shared, key=lambda r: (r.nodeid, r.source, r.key))
 
 
 @dataclass(frozen=True)
@@ -227,32 +229,42 @@ class SourceStats:
 def source_stats(store: Store) -> list[SourceStats]:
     """Return the counts of every source in the store, local first. Raises
     :class:`~pytest_unchanged.records.StoreError` when the store cannot be read."""
-    query = """SELECT source, count(*), count(DISTINCT nodeid), count(DISTINCT env_id),
-                      min(passed_at), max(passed_at)
-               FROM (SELECT '' AS source, nodeid, env_id, passed_at FROM records
-                     UNION ALL SELECT source, nodeid, env_id, passed_at FROM shared_records)
-               GROUP BY source ORDER BY source"""
-    try:
-        rows = _connection(store).execute(query).fetchall()
-    except sqlite3.Error as error:
-        raise classify_error(store.path, error, "read") from error
-    return [SourceStats(*row) for row in rows]
+    local = """SELECT * FROM (SELECT '', count(*) AS n, count(DISTINCT nodeid),
+                   count(DISTINCT env_id), min(passed_at), max(passed_at) FROM records)
+               WHERE n > 0"""
+    shared = """SELECT source, sum(records), sum(tests), min(oldest), max(newest)
+                FROM shared_files GROUP BY source ORDER BY source"""
+    with _reading(store) as db:
+        found = [SourceStats(*row) for row in db.execute(local)]
+        rows = db.execute(shared).fetchall()
+        envs = _shared_environments(db)
+    for source, records, nodeids, oldest, newest in rows:
+        found.append(SourceStats(source, records, nodeids, len(envs[source]), oldest, newest))
+    return found
+
+
+def _shared_environments(db: sqlite3.Connection) -> dict[str, set[str]]:
+    """``{source: {env_id}}`` of the shared records."""
+    ids: dict[str, set[int]] = {}
+    for source, envs in db.execute("SELECT source, envs FROM shared_files"):
+        ids.setdefault(source, set()).update(table.unpack_ids(envs))
+    values = table.values_of(db, set().union(*ids.values()))
+    return {source: {values[i] for i in found} for source, found in ids.items()}
 
 
 def count_environments(store: Store) -> int:
     """Return how many distinct environments (``env_id``) the store's records were made in."""
-    query = """SELECT count(*) FROM (SELECT env_id FROM records
-               UNION SELECT env_id FROM shared_records)"""
-    try:
-        return int(_connection(store).execute(query).fetchone()[0])
-    except sqlite3.Error as error:
-        raise classify_error(store.path, error, "read") from error
+    with _reading(store) as db:
+        local = {env_id for (env_id,) in db.execute("SELECT DISTINCT env_id FROM records")}
+        shared = _shared_environments(db)
+    return len(local.union(*shared.values()))
 
 
 def local_fingerprint(store: Store) -> str:
     """A digest of the local records that changes whenever one is added, replaced or dropped
     (their count, the sum and the maximum of their pass times)."""
-    query = "SELECT count(*), total(passed_at), max(passed_at) FROM records"
+    # From the table, not the records view: the view names every row (a Python call each).
+    query = "SELECT count(*), total(passed_at), max(passed_at) FROM passes"
     try:
         return repr(tuple(_connection(store).execute(query).fetchone()))
     except sqlite3.Error as error:

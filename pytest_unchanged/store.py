@@ -48,7 +48,7 @@ __all__ = ["CorruptStoreError", "Record", "Store", "StoreBusyError", "StoreError
 # concerned, so a reader never reads the item lists. NULL: not known.
 
 _ORPHAN_BODIES = """DELETE FROM bodies WHERE id NOT IN (SELECT value FROM digests UNION
-    SELECT inputs_id FROM shared_records UNION SELECT env_id FROM shared_records)"""
+    SELECT value FROM shared_digests)"""
 
 
 class Store:
@@ -72,7 +72,7 @@ class Store:
             raise classify_error(path, error, "opened") from error
         try:
             self._prepare()
-        except CorruptStoreError:
+        except StoreError:  # damaged, or of a newer format
             self._connection.close()
             raise
         except sqlite3.Error as error:

@@ -1,10 +1,12 @@
-"""The store's SQL schema (format 5) and the migration of older formats.
+"""The store's SQL schema (format 6) and the migration of older formats.
 
 Format 5 keeps a record in about 80 bytes (see :mod:`pytest_unchanged.passes`) and a module
 summary's item list once, compressed, however many summaries share it (see
-:mod:`pytest_unchanged.summaries`). A store of format 1 to 4 is migrated in one transaction:
-every record is kept (formats 3 and 4 also keep their failures, bodies and shared records);
-module summaries, a cache of the records, are dropped and written again by the next run.
+:mod:`pytest_unchanged.summaries`). Format 6 keeps the records of other sources one row per
+test file and source (:mod:`pytest_unchanged.shared_table`). A store of format 1 to 5 is
+migrated in one transaction: every local record is kept (formats 3 to 5 also keep their
+failures, bodies and shared records); module summaries of formats 1 to 4, a cache of the
+records, are dropped and written again by the next run.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import sqlite3
 from pathlib import Path
 
 from .passes import PASSES_SCHEMA, Names, pack_key
-from .records import CorruptStoreError
-from .summaries import SHARED_SCHEMA, SUMMARY_SCHEMA
+from .records import StoreError
+from .shared_table import SHARED_SCHEMA, migrate_records
+from .summaries import SUMMARY_SCHEMA
 
 __all__ = ["STORE_FORMAT", "migrate"]
 
-STORE_FORMAT = "5"
+STORE_FORMAT = "6"
 """4: the shared_records table. 5: records in ``passes`` (interned nodeids, digests and
-``HEAD`` commits, raw keys), item lists of module summaries stored once and compressed."""
+``HEAD`` commits, raw keys), item lists of module summaries stored once and compressed.
+6: shared records in ``shared_files``, one row per test file and source."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -37,14 +41,17 @@ _OLD_SUMMARY_TABLES = ("modules", "module_items")
 
 def migrate(db: sqlite3.Connection, names: Names, found: str | None, path: Path) -> None:
     """Bring the store of format ``found`` (``None``: empty) to :data:`STORE_FORMAT`, inside
-    the caller's transaction. Raises :class:`CorruptStoreError` for a newer format."""
-    if found not in (None, "1", "2", "3", "4", STORE_FORMAT):
-        raise CorruptStoreError(
-            f"{path} is a pass store of format {found!r}, not {STORE_FORMAT} "
-            "(written by a newer pytest-unchanged?)"
+    the caller's transaction. Raises :class:`StoreError` (not :class:`CorruptStoreError`: the
+    store is left as it is, its records kept for the version that wrote it) for a newer
+    format."""
+    if found not in (None, "1", "2", "3", "4", "5", STORE_FORMAT):
+        raise StoreError(
+            f"{path} is a pass store of format {found!r}, not {STORE_FORMAT}, written by a "
+            "newer pytest-unchanged: it is left as it is (upgrade pytest-unchanged, or give "
+            "this version its own cache_dir)"
         )
     old: list[tuple[str, str, str, str, float, float, str | None]] = []
-    if found not in (None, STORE_FORMAT):
+    if found in ("1", "2", "3", "4"):
         old = db.execute(
             "SELECT nodeid, key, inputs_id, env_id, duration, passed_at, head FROM records"
         ).fetchall()
@@ -73,4 +80,5 @@ def migrate(db: sqlite3.Connection, names: Names, found: str | None, path: Path)
                 for nodeid, key, inputs_id, env_id, duration, passed_at, head in old
             ],
         )
+    migrate_records(db)  # formats 3 to 5: their shared_records table
     db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (STORE_FORMAT,))

@@ -14,10 +14,13 @@ import os
 import tomllib
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pygit2
-import pytest
 from packaging.version import InvalidVersion, Version
+
+if TYPE_CHECKING:  # the records commands import this module: importing pytest took 0.1 s
+    import pytest
 
 __all__ = ["CONFIG_FILES", "find_store", "make_cache_dir", "store_path"]
 

@@ -21,7 +21,6 @@ from .keys import item_key, utf8
 from .passes import name_hash, pack_key
 
 __all__ = [
-    "SHARED_SCHEMA",
     "SUMMARY_SCHEMA",
     "UNKNOWN_MARKS",
     "ModuleSummary",
@@ -39,22 +38,6 @@ UNKNOWN_MARKS = -1
 """The markset index of an item whose marks are not known (see :func:`observed_marks`)."""
 
 CHUNK = 500  # SQL parameters per IN (...) list, below SQLite's limit
-
-# The table of records fetched or imported from other sources (see pytest_unchanged.shared).
-SHARED_SCHEMA = """
-CREATE TABLE IF NOT EXISTS shared_records (
-    source TEXT NOT NULL,
-    nodeid TEXT NOT NULL,
-    key TEXT NOT NULL,
-    inputs_id TEXT NOT NULL,
-    env_id TEXT NOT NULL,
-    duration REAL NOT NULL,
-    passed_at REAL NOT NULL,
-    head TEXT,
-    PRIMARY KEY (nodeid, key, source)
-) WITHOUT ROWID;
-"""
-
 
 # Module summaries (format 5): see write_summary and refresh_tallies.
 SUMMARY_SCHEMA = """

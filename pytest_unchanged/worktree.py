@@ -59,7 +59,7 @@ class Worktree:
     Paths are POSIX-style and relative to the repository's top directory (``""`` is the top).
     """
 
-    def __init__(self, repository: pygit2.Repository) -> None:
+    def __init__(self, repository: pygit2.Repository, *, tolerant: bool = False) -> None:
         if repository.is_bare or repository.workdir is None:
             raise NotARepositoryError(f"{repository.path} is a bare repository")
         self.repository = repository
@@ -71,10 +71,13 @@ class Worktree:
         self.hidden_error: str | None = None
         """Why git's view of the worktree cannot be read (an index extension libgit2 does not
         know, such as a split or sparse index; index flags that cannot be read), or None.
-        Every key is then unknown: the tests run, with a warning."""
+        Only a ``tolerant`` worktree (the session's: every key is then unknown, the tests run
+        with a warning) is made so; others raise :class:`pygit2.GitError`."""
         try:
             view = git_view(repository)
         except (HiddenEntriesError, pygit2.GitError) as error:
+            if not tolerant:
+                raise pygit2.GitError(str(error)) from None
             self.hidden_error, view = str(error), GitView()
         self.head_commit, self._head_tree = view.head_commit, view.head_tree
         for path in view.changed:
@@ -85,6 +88,8 @@ class Worktree:
         try:
             self._submodules = set(repository.listall_submodules()) | set(gitlinks)
         except pygit2.GitError as error:  # a .gitmodules git cannot parse
+            if not tolerant:
+                raise
             self._submodules, self.hidden_error = set(gitlinks), self.hidden_error or str(error)
         for path in self._submodules:
             self._mark_dirty(path)
@@ -101,15 +106,17 @@ class Worktree:
         self._inner: dict[str, Worktree | None] = {}
 
     @classmethod
-    def discover(cls, path: str | os.PathLike[str]) -> Worktree:
+    def discover(cls, path: str | os.PathLike[str], *, tolerant: bool = False) -> Worktree:
         """Open the worktree containing ``path``.
 
-        Raises :class:`NotARepositoryError` when ``path`` is not inside a git worktree.
+        Raises :class:`NotARepositoryError` when ``path`` is not inside a git worktree, and
+        :class:`pygit2.GitError` when git's view of it cannot be read (unless ``tolerant``:
+        then :attr:`hidden_error` says why).
         """
         found = pygit2.discover_repository(os.fspath(path))
         if found is None:
             raise NotARepositoryError(f"{path} is not inside a git repository")
-        return cls(pygit2.Repository(found))
+        return cls(pygit2.Repository(found), tolerant=tolerant)
 
     def _mark_dirty(self, path: str) -> None:
         self._dirty.add(path)
@@ -254,7 +261,7 @@ class Worktree:
             if st is not None and stat.S_ISDIR(st.st_mode):
                 with contextlib.suppress(pygit2.GitError, NotARepositoryError):
                     sub = pygit2.Repository(str(self.root / path), RepositoryOpenFlag.NO_SEARCH)
-                    self._inner[path] = Worktree(sub)
+                    self._inner[path] = Worktree(sub, tolerant=True)  # unreadable: dirty
         return self._inner[path]
 
     def _is_ignored(self, path: str) -> bool:

@@ -58,6 +58,25 @@ def test_stats_counts_sources_and_environments(project: Path, tmp_path: Path) ->
     assert "\nlocal: 3 records of 3 tests in 1 environment(s)" in stats.stdout
 
 
+def test_import_puts_every_record_under_the_source_the_importer_names(
+    project: Path, pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    # A file can claim any source for its lines; the reader trusts sources, so the importer,
+    # not the file, names the source (adversarial review round 3, finding 09).
+    exported, claimed = tmp_path / "records.jsonl", tmp_path / "claimed.jsonl"
+    assert records_cli(project, "export", str(exported)).returncode == 0
+    lines = exported.read_text().splitlines()
+    claimed.write_text(
+        "\n".join(line.replace('["t","",', '["t","main",', 1) for line in lines) + "\n"
+    )
+    records_cli(project, "forget", "*")
+    assert records_cli(project, "import", str(claimed), "--source", "pr").returncode == 0
+    rows = json.loads(records_cli(project, "show", "--json").stdout)
+    assert {r["source"] for r in rows} == {"pr"}
+    result = pytester.runpytest_subprocess("--unchanged", "--unchanged-trust", "main")
+    result.assert_outcomes(passed=3)
+
+
 def test_forget_drops_records_and_the_fast_path_sees_it(
     project: Path, pytester: pytest.Pytester
 ) -> None:

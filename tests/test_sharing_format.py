@@ -249,3 +249,43 @@ def test_a_ref_holding_a_submodule_link_is_a_clear_error(tmp_path: Path, entry: 
     assert fetched.returncode == 2, fetched.stderr
     assert f"{REF}ci:{entry} is not an object of this ref" in fetched.stderr
     assert "Traceback" not in fetched.stderr
+
+
+@pytest.mark.parametrize("target", ["blob", "tree", "tag", "deep"])
+@pytest.mark.parametrize("command", ["fetch", "push"])
+def test_a_ref_that_is_not_a_commit_of_records_is_a_clear_error(
+    tmp_path: Path, target: str, command: str
+) -> None:
+    # Anyone who can push the ref controls what it points at (adversarial review round 3).
+    origin = make_origin(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q")
+    if target == "deep":  # a JSON line nested deeper than the decoder's recursion limit
+        odd_ref(origin, ["100644,{blob},environments.jsonl"])
+        deep = '{"format":"pytest-unchanged-records","version":2}\n' + "[" * 100_000 + "]" * 100_000
+        blob = subprocess.run(
+            ["git", "hash-object", "-w", "--stdin"], cwd=origin, input=deep,
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        git(origin, "read-tree", "--empty")
+        git(origin, "update-index", "--add", "--cacheinfo", f"100644,{blob},environments.jsonl")
+        made = git(origin, "commit-tree", git(origin, "write-tree"), "-m", "deep")
+    else:
+        odd_ref(origin, ["100644,{blob},environments.jsonl"])
+        made = {
+            "blob": f"{REF}ci:environments.jsonl",
+            "tree": f"{REF}ci^{{tree}}",
+            "tag": f"{REF}ci:environments.jsonl",
+        }[target]
+        made = git(origin, "rev-parse", made)
+        if target == "tag":
+            git(origin, "tag", "-a", "-m", "t", "t", made)
+            made = git(origin, "rev-parse", "refs/tags/t")
+    git(origin, "update-ref", f"{REF}ci", made)
+    store = str(tmp_path / "s")
+    flags = ["--from", "ci"] if command == "fetch" else ["--as", "ci"]
+    done = records_cli(work, command, str(origin), *flags, "--store", store)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("pytest-unchanged: error: "), done.stderr

@@ -84,8 +84,8 @@ def _format_4_store(path: Path) -> None:
                 key TEXT NOT NULL, inputs_id TEXT NOT NULL, env_id TEXT NOT NULL,
                 duration REAL NOT NULL, passed_at REAL NOT NULL, head TEXT,
                 PRIMARY KEY (nodeid, key, source)) WITHOUT ROWID;
-            INSERT INTO shared_records VALUES ('ci', 't.py::a', 'ks', 'in1', 'env', 1.0, 2.0,
-                NULL);
+            INSERT INTO shared_records VALUES ('ci', 't.py::a', '{"d" * 64}', 'in1', 'env', 1.0,
+                2.0, NULL);
             """
         )
 
@@ -111,7 +111,7 @@ def test_a_format_4_store_keeps_every_record(tmp_path: Path) -> None:
         assert db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone() == (
             STORE_FORMAT,
         )
-        assert db.execute("SELECT count(*) FROM shared_records").fetchone() == (1,)
+        assert db.execute("SELECT sum(records) FROM shared_files").fetchone() == (1,)
         assert db.execute("SELECT count(*) FROM passes").fetchone() == (3,)
         assert db.execute("SELECT typeof(key) FROM passes ORDER BY typeof(key)").fetchall() == [
             ("blob",),
