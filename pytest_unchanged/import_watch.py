@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Generator, Iterable
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -39,7 +39,8 @@ from typing import Any
 import pytest
 
 from . import selection
-from .import_audit import Recorder, real_file
+from .import_audit import Mark as _Mark
+from .import_audit import Recorder, added_since, module_files, modules_mark, real_file
 from .inputs import IMPORTS, ItemInputs, Resolver
 from .keys import item_key
 from .recording import REPORT_ATTR
@@ -122,9 +123,9 @@ class ImportWatch:
             self.between.update(self.recorder.since(self._gap))
             if not self._swept:  # loaded before recording began (or before this plugin)
                 self._swept = True
-                self.between.update(_module_files(list(sys.modules)))
+                self.between.update(module_files(list(sys.modules)))
         self._depth += 1
-        return (*_mark(), self.recorder.mark())
+        return (*modules_mark(), self.recorder.mark())
 
     def _close(self) -> None:
         self._depth -= 1
@@ -133,7 +134,7 @@ class ImportWatch:
 
     def _loaded(self, mark: _Mark) -> set[str]:
         """The files code was loaded from since ``mark``."""
-        return {*_module_files(_since(mark)), *self.recorder.since(mark[2])}
+        return {*module_files(added_since(mark)), *self.recorder.since(mark[2])}
 
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(
@@ -163,7 +164,21 @@ class ImportWatch:
             return (yield)
         finally:
             self._before = None
+            if state is not None and not watched and state.saved is None:
+                self._unchecked(item, before)
             self._close()
+
+    def _unchecked(self, item: pytest.Item, before: _Mark) -> None:
+        """An item not checked (its inputs are declared, or hold the whole worktree): the
+        worktree files it loaded outside its file's static closure are dynamically reached."""
+        resolver = self.core.context.resolver
+        try:
+            own = resolver.worktree.relpath(item.path)
+            known = {own, *resolver.import_closure([own])}
+        except Exception:
+            known = set()
+        found = map(self._relative, self._loaded(before))
+        self.dynamic.update(p for p in found if p is not None and p not in known)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -343,40 +358,6 @@ class ImportWatch:
         )
         for nodeid, paths in sorted(self.outside.items()):
             terminalreporter.write_line(f"    {nodeid}: {', '.join(paths)}")
-
-
-_Mark = tuple[str | None, object, int]
-"""The last entry of ``sys.modules`` and its module, and the recorder's index."""
-
-
-def _mark() -> tuple[str | None, object]:
-    """Where ``sys.modules`` stands: its last entry and module (a dict keeps insertion order,
-    so modules imported later come after it)."""
-    last = next(reversed(sys.modules), None)
-    return (last, None if last is None else sys.modules.get(last))
-
-
-def _since(mark: _Mark) -> list[str]:
-    """The names added to ``sys.modules`` since ``mark``: walked back from the end to the
-    entry that was last, the same module object (a module removed and imported again moves to
-    the end). When that entry is gone, every name is returned: more to check, never less."""
-    last, module, _ = mark
-    found: list[str] = []
-    for name in reversed(sys.modules):
-        if name == last and sys.modules.get(name) is module:
-            return found
-        found.append(name)
-    return found
-
-
-def _module_files(names: Iterable[str]) -> list[str]:
-    """The files (``__file__``) of the modules ``names`` in ``sys.modules``."""
-    found = []
-    for name in names:
-        filename = getattr(sys.modules.get(name), "__file__", None)
-        if isinstance(filename, str):
-            found.append(filename)
-    return found
 
 
 def _covers(covered: frozenset[str], path: str) -> bool:

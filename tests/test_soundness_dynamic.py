@@ -106,3 +106,19 @@ def test_a_package_search_path_changed_out_of_sight_is_seen(
     results = recorded_then_edited(pytester, files, {f"{where}/mod.py": "VALUE = 2\n"}, passed=2)
     for result in results:
         result.assert_outcomes(failed=2)
+
+
+def test_a_module_an_unchecked_test_reached_by_a_string_is_charged_to_later_tests(
+    dynamic_repo: Path, pytester: pytest.Pytester
+) -> None:
+    """``test_a`` depends on the whole worktree (a computed import): it is not checked, yet
+    what it loads outside its file's closure marks ``test_b``, which finds it in the cache."""
+    files = {
+        "helper.py": "X = 1\n",
+        "test_a.py": "import importlib\nNAME = 'hel' + 'per'\n\n"
+        "def test_a():\n    assert importlib.import_module(NAME).X == 1\n",
+        "test_b.py": BY_PICKLE.format("b"),
+    }
+    results = recorded_then_edited(pytester, files, {"helper.py": "X = 2\n"}, passed=2)
+    for result in results:
+        result.assert_outcomes(failed=2)
