@@ -25,12 +25,13 @@ import contextlib
 import os
 import sys
 import weakref
+from collections.abc import Iterable
 from importlib.machinery import BYTECODE_SUFFIXES
 from importlib.util import source_from_cache
 from types import CodeType
 from typing import Any
 
-__all__ = ["Recorder", "real_file"]
+__all__ = ["Mark", "Recorder", "added_since", "module_files", "modules_mark", "real_file"]
 
 _RECORDERS: weakref.WeakSet[Recorder] = weakref.WeakSet()
 _INSTALLED = False
@@ -113,3 +114,37 @@ def real_file(file: str) -> str | None:
             return None
         parent = os.path.dirname(parent)
     return None
+
+
+Mark = tuple[str | None, object, int]
+"""The last entry of ``sys.modules`` and its module, and the recorder's index."""
+
+
+def modules_mark() -> tuple[str | None, object]:
+    """Where ``sys.modules`` stands: its last entry and module (a dict keeps insertion order,
+    so modules imported later come after it)."""
+    last = next(reversed(sys.modules), None)
+    return (last, None if last is None else sys.modules.get(last))
+
+
+def added_since(mark: Mark) -> list[str]:
+    """The names added to ``sys.modules`` since ``mark``: walked back from the end to the
+    entry that was last, the same module object (a module removed and imported again moves to
+    the end). When that entry is gone, every name is returned: more to check, never less."""
+    last, module, _ = mark
+    found: list[str] = []
+    for name in reversed(sys.modules):
+        if name == last and sys.modules.get(name) is module:
+            return found
+        found.append(name)
+    return found
+
+
+def module_files(names: Iterable[str]) -> list[str]:
+    """The files (``__file__``) of the modules ``names`` in ``sys.modules``."""
+    found = []
+    for name in names:
+        filename = getattr(sys.modules.get(name), "__file__", None)
+        if isinstance(filename, str):
+            found.append(filename)
+    return found

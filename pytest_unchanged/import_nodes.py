@@ -14,18 +14,6 @@ READ_FUNCTIONS = frozenset(
 )  # fmt: skip
 
 
-def calls(node: ast.AST, name: str) -> bool:
-    """Whether ``node`` is a call of a function or method named ``name``."""
-    if not isinstance(node, ast.Call):
-        return False
-    return getattr(node.func, "attr", getattr(node.func, "id", None)) == name
-
-
-def is_extend_path(node: ast.AST) -> bool:
-    """``__path__ = pkgutil.extend_path(__path__, __name__)``: the namespace-package idiom."""
-    return isinstance(node, ast.Assign) and calls(node.value, "extend_path")
-
-
 def is_type_checking(test: ast.expr) -> bool:
     if isinstance(test, ast.Name):
         return test.id == "TYPE_CHECKING"

@@ -57,8 +57,13 @@ _BY_PATH = frozenset(
     }
 )
 _CODE = frozenset({"exec", "eval", "compile"})
-_HANDED = frozenset({*_BY_NAME, *_TARGETS, "exec", "patch"})
+_HANDED = frozenset({*_BY_NAME, *_TARGETS, "exec", "patch", "extend_path"})
 """Import functions whose calls are read only when made directly under their own name."""
+_STRINGS = frozenset({*_BY_NAME, *_TARGETS, *_BY_PATH, "extend_path", "__path__",
+                      "submodule_search_locations"})  # fmt: skip
+"""Names that, as a string (an attribute or a key looked up), reach an import function or a
+package's search path."""
+_PATHS = frozenset({"__path__", "submodule_search_locations"})
 _MAX_DEPTH = 3
 
 
@@ -117,21 +122,29 @@ class _Reader:
                     self.sys_uses.append((used, nodes.line(child)))
 
     def handed_on(self, parent: ast.AST, child: ast.AST, lenient: bool) -> None:
-        """A doubt when an import function is used other than by a direct call under its own
-        name (``load = importlib.import_module``, ``map(import_module, names)``): calls through
-        another name are not seen. Attribute access (``patch.object``) is no such use. Also a
-        doubt: ``__path__`` used other than by ``pkgutil.extend_path`` (a package extending
-        where its submodules are found)."""
+        """A doubt when an import function is reached other than by a direct call under its
+        own name (``load = importlib.import_module``, ``map(import_module, names)``,
+        ``import_module.__call__``) or by its name as a string (``getattr(importlib,
+        "import_module")``, ``vars(importlib)["import_module"]``): such calls are not seen.
+        ``patch.object`` and the like are no such use. Also a doubt: ``__path__`` or
+        ``__spec__.submodule_search_locations`` named at all (``globals()["__path__"]``), and
+        ``pkgutil.extend_path``, which honours ``*.pkg`` files anywhere on ``sys.path``
+        (adversarial review of issue 10, round 3: findings 1 and 6)."""
+        if isinstance(child, ast.Constant) and isinstance(child.value, str):
+            if child.value in _STRINGS:
+                self.doubt(child, f"{child.value!r} named in a string", lenient)
+            return
         name = child.id if isinstance(child, ast.Name) else getattr(child, "attr", None)
         if not isinstance(child, ast.Name | ast.Attribute) or not isinstance(name, str):
             return
-        if name == "__path__":
-            if not nodes.calls(parent, "extend_path") and not nodes.is_extend_path(parent):
-                self.doubt(child, "__path__ is changed or handed on", lenient)
+        if name in _PATHS:
+            self.doubt(child, f"{name} is changed or handed on", lenient)
             return
-        if name not in _HANDED or isinstance(parent, ast.Attribute):
+        if name not in _HANDED or (isinstance(parent, ast.Attribute) and name == "patch"):
             return
         if isinstance(parent, ast.Call) and parent.func is child:
+            if name == "extend_path":
+                self.doubt(child, "pkgutil.extend_path() reads *.pkg files on sys.path", lenient)
             return
         self.doubt(child, f"{name} used other than by a direct call", lenient)
 

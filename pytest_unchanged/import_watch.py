@@ -17,17 +17,20 @@ summary names the files. A later run skips the item while that key holds, that i
 in the worktree changed. A failure of such an item forgets all its records, the whole-worktree
 one included.
 
-A module already imported before the window (by another test module, or an earlier item) is
-not loaded again: what the static closure misses there is not caught, hence the static layer's
-own rule, "when in doubt, the whole worktree". Registered only when ``imports`` is in
-``unchanged_default`` or ``unchanged_inputs``.
+A worktree file so charged (loaded where no static closure predicted it) is *dynamically
+reached* (entry points, ``pickle``, ``getattr(importlib, ...)``): code may reach it by a string
+again, from ``sys.modules``, where no window sees it. So from then on in the process (each
+pytest-xdist worker is one) every item whose inputs do not cover it is charged with it too. A
+module first imported statically, later reached by a string from ``sys.modules`` by an item
+whose closure lacks it, is not caught: hence the static rule "when in doubt, the whole
+worktree". Registered only when ``imports`` is in ``unchanged_default`` or ``unchanged_inputs``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Generator, Iterable
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -36,7 +39,8 @@ from typing import Any
 import pytest
 
 from . import selection
-from .import_audit import Recorder, real_file
+from .import_audit import Mark as _Mark
+from .import_audit import Recorder, added_since, module_files, modules_mark, real_file
 from .inputs import IMPORTS, ItemInputs, Resolver
 from .keys import item_key
 from .recording import REPORT_ATTR
@@ -99,6 +103,8 @@ class ImportWatch:
     """Controller side: the files each item imported outside its inputs, by nodeid."""
     between: set[str] = field(default_factory=set)
     """Files code was loaded from outside every window (see the module's docstring)."""
+    dynamic: set[str] = field(default_factory=set)
+    """Worktree paths dynamically reached (see the module's docstring)."""
     _before: _Mark | None = None
     _depth: int = 0
     _gap: int = 0
@@ -111,17 +117,15 @@ class ImportWatch:
     _files: dict[str, str | None] = field(default_factory=dict)
     _wide: Resolver | None = None
 
-    # -- which modules were imported -------------------------------------------------------
-
     def _open(self) -> _Mark:
         """Open a window; what was loaded since the last one closed goes to ``between``."""
         if self._depth == 0:
             self.between.update(self.recorder.since(self._gap))
             if not self._swept:  # loaded before recording began (or before this plugin)
                 self._swept = True
-                self.between.update(_module_files(list(sys.modules)))
+                self.between.update(module_files(list(sys.modules)))
         self._depth += 1
-        return (*_mark(), self.recorder.mark())
+        return (*modules_mark(), self.recorder.mark())
 
     def _close(self) -> None:
         self._depth -= 1
@@ -130,7 +134,7 @@ class ImportWatch:
 
     def _loaded(self, mark: _Mark) -> set[str]:
         """The files code was loaded from since ``mark``."""
-        return {*_module_files(_since(mark)), *self.recorder.since(mark[2])}
+        return {*module_files(added_since(mark)), *self.recorder.since(mark[2])}
 
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(
@@ -160,7 +164,21 @@ class ImportWatch:
             return (yield)
         finally:
             self._before = None
+            if state is not None and not watched and state.saved is None:
+                self._unchecked(item, before)
             self._close()
+
+    def _unchecked(self, item: pytest.Item, before: _Mark) -> None:
+        """An item not checked (its inputs are declared, or hold the whole worktree): the
+        worktree files it loaded outside its file's static closure are dynamically reached."""
+        resolver = self.core.context.resolver
+        try:
+            own = resolver.worktree.relpath(item.path)
+            known = {own, *resolver.import_closure([own])}
+        except Exception:
+            known = set()
+        found = map(self._relative, self._loaded(before))
+        self.dynamic.update(p for p in found if p is not None and p not in known)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -184,8 +202,9 @@ class ImportWatch:
         for node in item.listchain():
             imported.update(self.collected.get(node.nodeid, ()))
         relative = {self._relative(filename) for filename in imported}
-        relative.update(self._unexplained_files())
+        relative.update(self._unexplained_files(), self.dynamic)
         outside = sorted(p for p in relative if p is not None and not _covers(covered, p))
+        self.dynamic.update(outside)
         if outside:
             wide = self.wide_inputs(item, state.inputs)
             key = item_key(item.nodeid, wide.inputs_id, self.core.env_id)
@@ -262,8 +281,6 @@ class ImportWatch:
         self._files[filename] = rel
         return rel
 
-    # -- the whole-worktree key ------------------------------------------------------------
-
     def wide_inputs(self, item: pytest.Item, inputs: ItemInputs) -> ItemInputs:
         """The inputs ``item`` would have with the whole worktree in place of ``imports``."""
         core = self.core.context.resolver
@@ -285,6 +302,11 @@ class ImportWatch:
         """Before the session plugin selects: an item whose narrow key has no record but whose
         whole-worktree key has one takes that key (it passed with this very worktree)."""
         items = [i for i in session.items if self._has_narrow(i)]
+        for item in items:  # a file collected where an item's inputs do not predict it
+            covered = self._narrow(item.stash[selection.ITEM_KEY]) or frozenset()
+            for files in map(self.collected.get, (n.nodeid for n in item.listchain())):
+                paths = map(self._relative, files or ())
+                self.dynamic.update(p for p in paths if p and not _covers(covered, p))
         if items:
             records = self.core.context.records(item.nodeid for item in items)
             for item in items:
@@ -301,8 +323,6 @@ class ImportWatch:
     def _has_narrow(self, item: pytest.Item) -> bool:
         state = item.stash.get(selection.ITEM_KEY, None)
         return state is not None and self._narrow(state) is not None
-
-    # -- the controller --------------------------------------------------------------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.core.is_worker or report.when != "teardown":
@@ -332,44 +352,12 @@ class ImportWatch:
         count = len(self.outside)
         terminalreporter.write_line(
             f"unchanged: {count} {'test' if count == 1 else 'tests'} imported worktree modules "
-            "their inferred imports miss; recorded against the whole worktree:"
+            "their inferred imports miss, or may reach them from sys.modules after they were "
+            "reached dynamically (loaded where no static closure predicted them); recorded "
+            "against the whole worktree:"
         )
         for nodeid, paths in sorted(self.outside.items()):
             terminalreporter.write_line(f"    {nodeid}: {', '.join(paths)}")
-
-
-_Mark = tuple[str | None, object, int]
-"""The last entry of ``sys.modules`` and its module, and the recorder's index."""
-
-
-def _mark() -> tuple[str | None, object]:
-    """Where ``sys.modules`` stands: its last entry and module (a dict keeps insertion order,
-    so modules imported later come after it)."""
-    last = next(reversed(sys.modules), None)
-    return (last, None if last is None else sys.modules.get(last))
-
-
-def _since(mark: _Mark) -> list[str]:
-    """The names added to ``sys.modules`` since ``mark``: walked back from the end to the
-    entry that was last, the same module object (a module removed and imported again moves to
-    the end). When that entry is gone, every name is returned: more to check, never less."""
-    last, module, _ = mark
-    found: list[str] = []
-    for name in reversed(sys.modules):
-        if name == last and sys.modules.get(name) is module:
-            return found
-        found.append(name)
-    return found
-
-
-def _module_files(names: Iterable[str]) -> list[str]:
-    """The files (``__file__``) of the modules ``names`` in ``sys.modules``."""
-    found = []
-    for name in names:
-        filename = getattr(sys.modules.get(name), "__file__", None)
-        if isinstance(filename, str):
-            found.append(filename)
-    return found
 
 
 def _covers(covered: frozenset[str], path: str) -> bool:

@@ -60,6 +60,31 @@ CASES = {
         },
         {"tests/mid.py": "from tests.contract_b import Base\n"},
     ),
+    "base class reached through import_module.__call__ (round 3, finding 7)": (
+        {
+            "tests/contract_a.py": "class Base:\n    def test_contract(self):\n        pass\n",
+            "tests/contract_b.py": "class Base:\n    def test_contract(self):\n        assert 0\n",
+            "tests/mid.py": "from tests.contract_a import Base\n",
+            "tests/test_x.py": (
+                "import importlib\nimport pytest\n\n"
+                'Base = importlib.import_module.__call__("tests.mid").Base\n\n'
+                '@pytest.mark.depends_on("data.txt")\nclass TestX(Base):\n    pass\n'
+            ),
+        },
+        {"tests/mid.py": "from tests.contract_b import Base\n"},
+    ),
+    "parameters loaded by pickle (round 3, finding 7)": (
+        {
+            "tests/cases.py": "NUMS = [1]\n",
+            "tests/test_x.py": (
+                "import pickle\nimport pytest\n\n"
+                "NUMS = pickle.loads(b'ctests.cases\\nNUMS\\n.')\n\n"
+                '@pytest.mark.depends_on("data.txt")\n@pytest.mark.parametrize("n", NUMS)\n'
+                "def test_n(n):\n    assert n < 10\n"
+            ),
+        },
+        {"tests/cases.py": "NUMS = [1, 99]\n"},
+    ),
     "fixture re-exported by a fixtures package": (
         {
             "tests/fixtures/__init__.py": "from tests.fixtures.fx_a import val\n",

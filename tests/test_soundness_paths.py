@@ -215,7 +215,7 @@ import pytest
 def value():
     return helper.VALUE
 """
-HIDDEN = 'helper = vars(importlib)["import_module"]("helper")'
+HIDDEN = 'import pickle\nhelper = pickle.loads(b"cbuiltins\\n__import__\\n(Vhelper\\ntR.")'
 
 
 @pytest.mark.parametrize("how", ["conftest", "-p"])
