@@ -279,7 +279,9 @@ def test_an_import_inside_patch_dict_sys_modules_is_seen(
         repo / "test_h.py",
         "import importlib\nimport sys\nfrom unittest import mock\n\n"
         "def test_h():\n    with mock.patch.dict(sys.modules):\n"
-        f"        {HIDDEN}\n        value = helper.VALUE\n    assert value == 1\n",
+        "        "
+        + HIDDEN.replace("\n", "\n        ")
+        + "\n        value = helper.VALUE\n    assert value == 1\n",
     )
     commit(repo)
     run(pytester).assert_outcomes(passed=1)
