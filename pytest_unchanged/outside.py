@@ -211,8 +211,13 @@ def directory_digest(directory: Path, top: Path) -> str | None:
         return "absent"
     try:
         worktree = Worktree.discover(real)
-        entry = worktree.entry(worktree.relpath(real))
-        return f"git {entry.mode} {entry.oid}"
+        rel = worktree.relpath(real)
+        entry = worktree.entry(rel)
+        # git keeps a symlink as its link text and a submodule as its commit; Python reads
+        # through both, so a directory holding either is digested from disk.
+        below = [*worktree.links, *worktree.repository.listall_submodules()]
+        if not any(not rel or path == rel or path.startswith(f"{rel}/") for path in below):
+            return f"git {entry.mode} {entry.oid}"
     except NotARepositoryError:
         pass
     except (pygit2.GitError, OSError, ValueError) as error:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import assert_unchanged, commit
+from .conftest import assert_unchanged, commit, git
 
 FAST_PATH = pytest.mark.parametrize("fast_path", ["true", "false"], ids=["fast", "slow"])
 
@@ -197,6 +197,43 @@ def test_an_editable_install_outside_the_repository_is_a_facet(
     run_subprocess(pytester, fast_path).assert_outcomes(passed=1)
     write(source / "libx" / "__init__.py", "VALUE = 1  # an edit the facet no longer sees\n")
     assert_unchanged(run_subprocess(pytester, fast_path), 1)
+
+
+@FAST_PATH
+@pytest.mark.parametrize("link", ["symlink", "submodule"])
+def test_an_editable_git_worktree_is_read_through_its_links_and_submodules(
+    repo: Path,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+    fast_path: str,
+    link: str,
+) -> None:
+    # git keeps a symlinked directory as its link text and a submodule as its commit, but
+    # Python imports through them (adversarial review round 3, finding 05).
+    outside = tmp_path_factory.mktemp("outside")
+    site, source, real = outside / "site", outside / "libx-project", outside / "real"
+    write(real / "__init__.py", "VALUE = 1\n")
+    write(source / "pyproject.toml", "[project]\nname = 'libx'\n")
+    git(source, "init", "-q")
+    if link == "symlink":
+        (source / "libx").symlink_to(real, target_is_directory=True)
+    else:
+        git(real, "init", "-q")
+        git(real, "add", "-A")
+        git(real, "commit", "-q", "-m", "real")
+        git(source, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(real), "libx")
+    git(source, "add", "-A")
+    git(source, "commit", "-q", "-m", "lib")
+    fake_distribution(site, "libx", [], {"url": source.as_uri(), "dir_info": {"editable": True}})
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), str(source)]))
+    write(repo / "test_lib.py", USES_LIB)
+    commit(repo)
+    run_subprocess(pytester, fast_path).assert_outcomes(passed=1)
+    assert_unchanged(run_subprocess(pytester, fast_path), 1)
+    edited = real if link == "symlink" else source / "libx"
+    write(edited / "__init__.py", "VALUE = 2\n")
+    run_subprocess(pytester, fast_path).assert_outcomes(failed=1)
 
 
 @FAST_PATH
