@@ -45,8 +45,7 @@ from urllib.parse import unquote, urlparse
 import pygit2
 
 from .keys import canonical_name, encode
-from .search_path import MAX_BYTES, MAX_FILES, Undigestable, search_path_facets
-from .search_path import raise_unlistable as _raise
+from .search_path import MAX_BYTES, MAX_FILES, Undigestable, search_path_facets, walk_code
 from .search_path import read_file as _read
 from .worktree import NotARepositoryError, Worktree
 
@@ -228,18 +227,8 @@ def directory_digest(directory: Path, top: Path) -> str | None:
 def _files_digest(directory: Path) -> str:
     hasher = hashlib.sha256()
     count = size = 0
-    seen: set[tuple[int, int]] = set()
     # Symlinked directories are followed (Python imports through them), each real one once.
-    for current, dirs, files in os.walk(directory, onerror=_raise, followlinks=True):
-        status = os.stat(current)
-        if (status.st_dev, status.st_ino) in seen:
-            dirs.clear()
-            hasher.update(encode(f"{Path(current).relative_to(directory).as_posix()}\0seen\0"))
-            continue
-        seen.add((status.st_dev, status.st_ino))
-        if "pyvenv.cfg" in files and Path(current) != directory:
-            dirs.clear()
-            continue
+    for current, _, dirs, files in walk_code(directory, hasher):
         dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".git"))
         for name in sorted(files):
             path = Path(current, name)

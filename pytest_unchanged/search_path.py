@@ -38,7 +38,7 @@ import os
 import stat
 import sys
 import sysconfig
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib.machinery import all_suffixes
 from pathlib import Path
 
@@ -55,6 +55,7 @@ __all__ = [
     "raise_unlistable",
     "read_file",
     "search_path_facets",
+    "walk_code",
 ]
 
 MAX_FILES = 20_000
@@ -133,10 +134,14 @@ def entry_digest(path: Path) -> str | None:
     return _importable_digest(path)
 
 
-def _importable_digest(directory: Path) -> str | None:
-    hasher = hashlib.sha256()
-    files = size = listed = 0
-    anything = False
+def walk_code(
+    directory: Path, hasher: hashlib._Hash
+) -> Iterator[tuple[str, str, list[str], list[str]]]:
+    """:func:`os.walk` the way Python imports through ``directory``: symlinked directories are
+    followed (each real one once: a directory met again adds ``RELATIVE\\0seen\\0`` to
+    ``hasher`` and is not entered), a virtual environment below it (``pyvenv.cfg``) is left
+    out. Yields ``(path, path relative to directory, dirs, files)``; the caller may prune
+    ``dirs``. Raises :class:`Undigestable` when a directory cannot be listed."""
     seen: set[tuple[int, int]] = set()
     for current, dirs, names in os.walk(directory, onerror=raise_unlistable, followlinks=True):
         status = os.stat(current)
@@ -149,6 +154,14 @@ def _importable_digest(directory: Path) -> str | None:
         if "pyvenv.cfg" in names and Path(current) != directory:
             dirs.clear()
             continue
+        yield current, relative, dirs, names
+
+
+def _importable_digest(directory: Path) -> str | None:
+    hasher = hashlib.sha256()
+    files = size = listed = 0
+    anything = False
+    for current, relative, dirs, names in walk_code(directory, hasher):
         listed += len(dirs) + len(names)
         if listed > MAX_LISTED:
             raise Undigestable(f"the sys.path entry {directory} lists more than {MAX_LISTED} names")
