@@ -35,7 +35,7 @@ LENIENT = "maybe"
 PLUGIN = "plugin"
 """A ``pytest_plugins`` entry: a module, or the name of one of pytest's own plugins."""
 
-_FORMAT = 2  # of the file save_parsed writes
+_FORMAT = 3  # of the file save_parsed writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +62,18 @@ class Parsed:
     ``exports`` is the file's literal ``__all__`` (``None``: it has none); ``exports_known`` is
     false when ``__all__`` is computed, so a star import of the package cannot know what it
     imports. ``doubts`` say why the file's imports cannot be known statically (line numbers).
+    ``attributes`` are the names the file reads as attributes (``x.name``) or names in a string
+    (``getattr(pkg, "name")``, ``"pkg.name"``); ``names`` the bare names it uses. A submodule a
+    package's module object holds because some other code imported it is reached by them
+    (see :mod:`.import_reach`).
     """
 
     refs: tuple[ImportRef, ...] = ()
     doubts: tuple[str, ...] = ()
     exports: tuple[str, ...] | None = None
     exports_known: bool = True
+    attributes: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
 
 
 def load_parsed(path: Path) -> dict[str, Parsed]:
@@ -104,6 +110,8 @@ def parsed_to_json(parsed: Parsed) -> list[object]:
         list(parsed.doubts),
         None if parsed.exports is None else list(parsed.exports),
         parsed.exports_known,
+        sorted(parsed.attributes),
+        sorted(parsed.names),
     ]
 
 
@@ -113,10 +121,12 @@ def parsed_from_json(data: Sequence[Any]) -> Parsed:
     Raises :class:`ValueError`, :class:`TypeError` or :class:`KeyError` when ``data`` is not
     such a value.
     """
-    refs, doubts, exports, known = data
+    refs, doubts, exports, known, attributes, bare = data
     return Parsed(
         tuple(ImportRef(m, int(level), tuple(names), str(kind)) for m, level, names, kind in refs),
         tuple(map(str, doubts)),
         None if exports is None else tuple(map(str, exports)),
         bool(known),
+        frozenset(map(str, attributes)),
+        frozenset(map(str, bare)),
     )

@@ -26,6 +26,7 @@ never run: found ones count, missing ones raise no doubt.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 from . import import_nodes as nodes
@@ -65,6 +66,8 @@ _STRINGS = frozenset({*_BY_NAME, *_TARGETS, *_BY_PATH, "extend_path", "__path__"
 package's search path."""
 _PATHS = frozenset({"__path__", "submodule_search_locations"})
 _MAX_DEPTH = 3
+_DOTTED = re.compile(r"[.:]")
+_ATTRIBUTE_CALLS = frozenset({"getattr", "hasattr", "setattr", "delattr", "attrgetter"})
 
 
 def parse_file(source: bytes, *, text: bool = False) -> Parsed:
@@ -92,7 +95,14 @@ def parse_file(source: bytes, *, text: bool = False) -> Parsed:
     refs = tuple(dict.fromkeys(reader.refs))
     doubts = tuple(dict.fromkeys(reader.doubts + reader.sys_doubts()))
     exports = None if reader.exports is None else tuple(dict.fromkeys(reader.exports))
-    return Parsed(refs, doubts, exports, reader.exports_known)
+    return Parsed(
+        refs,
+        doubts,
+        exports,
+        reader.exports_known,
+        frozenset(reader.attributes),
+        frozenset(reader.names),
+    )
 
 
 @dataclass
@@ -104,12 +114,15 @@ class _Reader:
     sys_names: set[str] = field(default_factory=lambda: {"sys"})
     sys_uses: list[tuple[str, int]] = field(default_factory=list)  # (name used, line)
     depth: int = 0
+    attributes: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
 
     def read(self, tree: ast.AST, *, lenient: bool) -> None:
         pending: list[tuple[ast.AST, bool]] = [(tree, lenient)]
         while pending:
             node, quiet = pending.pop()
             self.visit(node, quiet)
+            self.reach(node)
             if isinstance(node, ast.If) and nodes.is_type_checking(node.test):
                 pending.extend((child, True) for child in node.body)
                 pending.extend((child, quiet) for child in node.orelse)
@@ -147,6 +160,27 @@ class _Reader:
                 self.doubt(child, "pkgutil.extend_path() reads *.pkg files on sys.path", lenient)
             return
         self.doubt(child, f"{name} used other than by a direct call", lenient)
+
+    def reach(self, node: ast.AST) -> None:
+        """Note the names by which code can reach a submodule some other code imported: an
+        attribute (``pkg.sub``), a dotted name in a string (``"pkg.sub.f"``), a name given to
+        ``getattr`` and its kin (``getattr(pkg, "sub")``), and a bare name (``sub`` in
+        ``pkg/__init__.py``, or after ``from pkg import *``), as :mod:`.import_reach` applies
+        them."""
+        if isinstance(node, ast.Attribute):
+            self.attributes.add(node.attr)
+        elif isinstance(node, ast.Name):
+            self.names.add(node.id)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            parts = _DOTTED.split(node.value)
+            if len(parts) > 1 and len(node.value) < 256 and all(p.isidentifier() for p in parts):
+                self.attributes.update(parts)
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name in _ATTRIBUTE_CALLS:
+                strings = (nodes.literal(argument) for argument in node.args[:2])
+                self.attributes.update(s for s in strings if s and s.isidentifier())
 
     def sys_doubts(self) -> list[str]:
         return [

@@ -53,6 +53,7 @@ from pathlib import Path
 import pygit2
 
 from .import_outside import INSTALLED, NOWHERE, Found, Outside
+from .import_reach import reached
 from .import_refs import PLUGIN, STRICT, TARGET, ImportRef, Parsed, load_parsed, save_parsed
 from .import_syntax import parse_file
 from .worktree import ABSENT, Worktree
@@ -143,6 +144,9 @@ class ImportGraph:
         """Why no closure can be known: an import root in the worktree that is a file."""
         self._direct: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._finders: dict[Path, FileFinder] = {}
+        self._namespaces: dict[str, frozenset[Path]] = {}
+        self.listings: dict[Path, frozenset[str]] = {}
+        """Module names in a directory (file names up to their first dot), by directory."""
 
     def parsed_of(self, rel: str) -> Parsed:
         """Return what the file ``rel`` imports, parsed once per blob OID (nothing when absent).
@@ -180,18 +184,26 @@ class ImportGraph:
         import, ``sys.path`` changed, a name found nowhere... (empty: they are known)."""
         return self._read(rel)[1]
 
+    def namespaces_of(self, rel: str) -> frozenset[Path]:
+        """Return the directories of the namespace packages the file ``rel`` imports."""
+        self._read(rel)
+        return self._namespaces.get(rel, frozenset())
+
     def _read(self, rel: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         cached = self._direct.get(rel)
         if cached is None:
             found: set[str] = set()
             anchor = (self.worktree.root / rel).parent
+            namespaces: set[Path] = set()
             if rel.endswith(_COMPILED):
                 doubts = ["a compiled module: its imports cannot be read"]
             else:
                 parsed = self.parsed_of(rel)
                 doubts = list(parsed.doubts)
                 for ref in parsed.refs:
-                    found.update(self._resolve(ref, anchor, doubts))
+                    found.update(self._resolve(ref, anchor, doubts, namespaces))
+            if namespaces:
+                self._namespaces[rel] = frozenset(namespaces)
             # Importing a module of a package runs the package's __init__.py files first.
             package = anchor
             while package != self.worktree.root and self._add(found, package / "__init__.py"):
@@ -206,10 +218,14 @@ class ImportGraph:
         seen = set(start)
         pending = list(start)
         while pending:
-            for found in self.direct(pending.pop()):
-                if found not in seen:
-                    seen.add(found)
-                    pending.append(found)
+            while pending:
+                for found in self.direct(pending.pop()):
+                    if found not in seen:
+                        seen.add(found)
+                        pending.append(found)
+            # A package's module object holds the submodules anyone imported: pkg.sub.
+            pending = sorted(reached(self, seen) - seen)
+            seen.update(pending)
         return sorted(seen.difference(start))
 
     def doubt(self, files: Iterable[str], nowhere: bool = True) -> str | None:
@@ -226,7 +242,9 @@ class ImportGraph:
                 return f"{rel}: {doubts[0]}"
         return None
 
-    def _resolve(self, ref: ImportRef, anchor: Path, doubts: list[str]) -> set[str]:
+    def _resolve(
+        self, ref: ImportRef, anchor: Path, doubts: list[str], namespaces: set[Path]
+    ) -> set[str]:
         parts = [p for p in ref.module.split(".") if p]
         files: set[str] = set()
         if ref.level:
@@ -238,13 +256,16 @@ class ImportGraph:
             init = base / "__init__.py"
             self._add(files, init)
             found: list[Found] = [(init if init.is_file() else None, self._package_path(base))]
+            if not init.is_file():
+                namespaces.update(found[0][1])
         else:
             found = [(None, self.roots)]
         dotted = "." * ref.level
         for index, part in enumerate(parts):
             dotted += ("." if index else "") + part
             locations = [p for _, below in found for p in below]
-            found = self._find(files, locations, part)
+            found = self.find(files, locations, part)
+            namespaces.update(p for origin, below in found if origin is None for p in below)
             if not found and index == 0 and not ref.level:
                 elsewhere = self.outside.find(part, ref.kind)
                 if elsewhere == INSTALLED:
@@ -266,7 +287,7 @@ class ImportGraph:
             if name == "*":
                 self._star(files, packages, locations, dotted, doubts)
             elif (
-                not self._find(files, locations, name)
+                not self.find(files, locations, name)
                 and ref.kind == STRICT
                 and all(origin is None for origin, _ in packages)
             ):
@@ -295,9 +316,9 @@ class ImportGraph:
             if not parsed.exports_known:
                 doubts.append(f"from {dotted or '.'} import *: its __all__ is computed")
             for name in parsed.exports or ():
-                self._find(files, locations, name)
+                self.find(files, locations, name)
 
-    def _find(self, files: set[str], locations: list[Path], name: str) -> list[Found]:
+    def find(self, files: set[str], locations: list[Path], name: str) -> list[Found]:
         """Look ``name`` up in each of ``locations`` as Python's path-based finder would, add
         the file of every regular module or package found, and return what was found (its
         file, and its search locations: the package directory, or every namespace portion).
