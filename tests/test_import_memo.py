@@ -36,14 +36,20 @@ def count_parses(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     return parsed
 
 
-def test_a_later_session_parses_only_what_it_has_not_seen(
-    pytester: pytest.Pytester, repo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def recorded(pytester: pytest.Pytester, repo: Path, monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Record a pass of both :data:`MODULES` under ``imports``; return the parse log."""
     pytester.makeini("[pytest]\nunchanged_default = imports\n")
     pytester.makepyfile(**MODULES)
     commit(repo)
     parsed = count_parses(monkeypatch)
     pytester.runpytest().assert_outcomes(passed=2)
+    return parsed
+
+
+def test_a_later_session_parses_only_what_it_has_not_seen(
+    pytester: pytest.Pytester, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed = recorded(pytester, repo, monkeypatch)
     assert len(parsed) >= 4  # each module's collection closure
     parsed.clear()
     result = pytester.runpytest("--unchanged")
@@ -61,11 +67,7 @@ def test_a_later_session_parses_only_what_it_has_not_seen(
 def test_a_partial_session_keeps_the_parses_of_the_other_files(
     pytester: pytest.Pytester, repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytester.makeini("[pytest]\nunchanged_default = imports\n")
-    pytester.makepyfile(**MODULES)
-    commit(repo)
-    parsed = count_parses(monkeypatch)
-    pytester.runpytest().assert_outcomes(passed=2)
+    parsed = recorded(pytester, repo, monkeypatch)
     (repo / "test_two.py").write_text(MODULES["test_two"] + "\n# edited\n")
     pytester.runpytest("test_two.py").assert_outcomes(passed=1)
     parsed.clear()

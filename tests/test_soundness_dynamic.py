@@ -6,13 +6,12 @@ round 3: findings 1, 4 and 7). Each test edits a module only such an import reac
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from .conftest import commit
-from .test_soundness_imports import INI, recorded_then_edited, run
+from .test_soundness_imports import imports_repo, recorded_then_edited, run
 
 pytestmark = pytest.mark.depends_on("pytest_unchanged/")
 
@@ -20,25 +19,28 @@ pytestmark = pytest.mark.depends_on("pytest_unchanged/")
 BY_PICKLE = "import pickle\n\ndef test_{0}():\n    assert pickle.loads(b'chelper\\nX\\n.') == 1\n"
 
 
-@pytest.fixture
-def dynamic_repo(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    (repo / "pytest.ini").write_text(INI)
-    return repo
+__all__ = ["imports_repo"]  # the fixture, used by name
 
 
-def test_a_module_reached_by_a_string_is_charged_to_every_later_test(
-    dynamic_repo: Path, pytester: pytest.Pytester
+def assert_all_fail(
+    pytester: pytest.Pytester, files: dict[str, str], edits: dict[str, str]
 ) -> None:
-    """The second test finds ``helper`` in ``sys.modules``: no window sees it loaded."""
-    files = {"helper.py": "X = 1\n", "test_p.py": BY_PICKLE.format("a") + BY_PICKLE.format("b")}
-    results = recorded_then_edited(pytester, files, {"helper.py": "X = 2\n"}, passed=2)
-    for result in results:
+    """Record passes of the two tests ``files`` hold, make ``edits``: both run and fail, with
+    the fast path on and off."""
+    for result in recorded_then_edited(pytester, files, edits, passed=2):
         result.assert_outcomes(failed=2)
 
 
+def test_a_module_reached_by_a_string_is_charged_to_every_later_test(
+    imports_repo: Path, pytester: pytest.Pytester
+) -> None:
+    """The second test finds ``helper`` in ``sys.modules``: no window sees it loaded."""
+    files = {"helper.py": "X = 1\n", "test_p.py": BY_PICKLE.format("a") + BY_PICKLE.format("b")}
+    assert_all_fail(pytester, files, {"helper.py": "X = 2\n"})
+
+
 def test_a_module_reached_by_a_string_at_collection_is_charged_to_later_tests(
-    dynamic_repo: Path, pytester: pytest.Pytester
+    imports_repo: Path, pytester: pytest.Pytester
 ) -> None:
     """Loaded while ``test_a.py`` was collected, reached from the cache by ``test_b``."""
     files = {
@@ -47,12 +49,10 @@ def test_a_module_reached_by_a_string_at_collection_is_charged_to_later_tests(
         "def test_a():\n    assert V == 1\n",
         "test_b.py": BY_PICKLE.format("b"),
     }
-    results = recorded_then_edited(pytester, files, {"helper.py": "X = 2\n"}, passed=2)
-    for result in results:
-        result.assert_outcomes(failed=2)
+    assert_all_fail(pytester, files, {"helper.py": "X = 2\n"})
 
 
-def test_the_summary_says_why(dynamic_repo: Path, pytester: pytest.Pytester) -> None:
+def test_the_summary_says_why(imports_repo: Path, pytester: pytest.Pytester) -> None:
     (pytester.path / "helper.py").write_text("X = 1\n")
     (pytester.path / "test_p.py").write_text(BY_PICKLE.format("a") + BY_PICKLE.format("b"))
     commit(pytester.path)
@@ -64,7 +64,7 @@ def test_the_summary_says_why(dynamic_repo: Path, pytester: pytest.Pytester) -> 
 
 
 def test_a_project_without_dynamic_imports_keeps_its_narrow_keys(
-    dynamic_repo: Path, pytester: pytest.Pytester
+    imports_repo: Path, pytester: pytest.Pytester
 ) -> None:
     files = {
         "helper.py": "X = 1\n",
@@ -90,7 +90,7 @@ PATH_GAMES = {
 
 @pytest.mark.parametrize("form", sorted(PATH_GAMES))
 def test_a_package_search_path_changed_out_of_sight_is_seen(
-    dynamic_repo: Path, pytester: pytest.Pytester, form: str
+    imports_repo: Path, pytester: pytest.Pytester, form: str
 ) -> None:
     """Finding 6: ``from pkg import mod`` finds ``mod`` in a directory the package added."""
     where = "vendor/extra" if form == "extend_path" else "vendor/pkg"
@@ -103,13 +103,11 @@ def test_a_package_search_path_changed_out_of_sight_is_seen(
     }
     if form == "extend_path":  # pkgutil.extend_path reads pkg.pkg files on sys.path
         files["pkg.pkg"] = f"{pytester.path / 'vendor' / 'extra'}\n"
-    results = recorded_then_edited(pytester, files, {f"{where}/mod.py": "VALUE = 2\n"}, passed=2)
-    for result in results:
-        result.assert_outcomes(failed=2)
+    assert_all_fail(pytester, files, {f"{where}/mod.py": "VALUE = 2\n"})
 
 
 def test_a_module_an_unchecked_test_reached_by_a_string_is_charged_to_later_tests(
-    dynamic_repo: Path, pytester: pytest.Pytester
+    imports_repo: Path, pytester: pytest.Pytester
 ) -> None:
     """``test_a`` depends on the whole worktree (a computed import): it is not checked, yet
     what it loads outside its file's closure marks ``test_b``, which finds it in the cache."""
@@ -119,6 +117,4 @@ def test_a_module_an_unchecked_test_reached_by_a_string_is_charged_to_later_test
         "def test_a():\n    assert importlib.import_module(NAME).X == 1\n",
         "test_b.py": BY_PICKLE.format("b"),
     }
-    results = recorded_then_edited(pytester, files, {"helper.py": "X = 2\n"}, passed=2)
-    for result in results:
-        result.assert_outcomes(failed=2)
+    assert_all_fail(pytester, files, {"helper.py": "X = 2\n"})
