@@ -18,7 +18,8 @@ from .inputs import ALWAYS_RUN, DEPENDS_ON, IMPORTS
 from .keys import canonical_name
 from .records import MAX_COUNT
 from .selection import MODES, PLUGIN_KEY, UnchangedPlugin, setting
-from .warning_types import ConflictingPluginWarning
+from .reporting import issue_warning
+from .warning_types import ConflictingPluginWarning, UnkeyableInputWarning
 
 CONFLICTING_DISTRIBUTION = "pytest-depends-on"
 
@@ -182,13 +183,26 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 f"{name} must be a whole number from 1 to {MAX_COUNT}, not {value!r}"
             )
-    if pygit2.discover_repository(str(config.rootpath)) is None:
+    found = pygit2.discover_repository(str(config.rootpath))
+    if found is None:
         if requested:
             raise pytest.UsageError(
                 f"--unchanged needs a git repository, and the rootdir {config.rootpath} is not "
                 "inside one. Run pytest from a git worktree (or `git init` this project), or "
                 "drop --unchanged."
             )
+        return
+    try:
+        pygit2.Repository(found)
+    except pygit2.GitError as error:  # a checkout another user owns (git's safe.directory)
+        message = (
+            f"pytest-unchanged stays off: git cannot open the repository {found} ({error}). "
+            "For a checkout another user owns (a CI container, a shared directory), mark it "
+            "safe with `git config --global --add safe.directory PATH`, as git itself asks."
+        )
+        if requested:
+            raise pytest.UsageError(message) from None
+        issue_warning(config, UnkeyableInputWarning(message))
         return
     if not hasattr(config, "cache"):
         if requested:

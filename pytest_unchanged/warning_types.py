@@ -41,4 +41,5 @@ class StoreUnavailableWarning(PytestUnchangedWarning):
 class UnkeyableInputWarning(PytestUnchangedWarning):
     """An input of a test cannot be keyed: a symlink (or a conftest pytest loaded) outside the
     repository, a worktree file that cannot be read (no permission, a name not encodable),
-    unreadable index flags. The test runs every time; the others are not affected."""
+    unreadable index flags. The test runs every time; the others are not affected. Also issued
+    when git cannot open the repository at all (one another user owns): the plugin stays off."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -325,3 +326,28 @@ def test_index_libgit2_cannot_read_warns_and_runs_everything(
         if unchanged:
             result.stdout.fnmatch_lines(["*UnkeyableInputWarning:*git cannot read the worktree*"])
         result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown to another user needs root"
+)
+@pytest.mark.parametrize("unchanged", [[], ["--unchanged"]], ids=["plain", "unchanged"])
+def test_a_repository_another_user_owns_warns_and_runs_like_pytest(
+    repo: Path, pytester: pytest.Pytester, unchanged: list[str]
+) -> None:
+    """git refuses a checkout another user owns (``safe.directory``), and so does libgit2: a
+    plain run warns and runs, ``--unchanged`` is a usage error naming the cure (adversarial
+    review of issue 10, round 4, finding 01: an INTERNALERROR)."""
+    (repo / "pytest.ini").write_text("[pytest]\nfilterwarnings = error\n")
+    (repo / "test_a.py").write_text("def test_a():\n    assert True\n")
+    commit(repo)
+    os.chown(repo / ".git", 12345, 12345)
+    result = pytester.runpytest_subprocess(*unchanged)
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    if unchanged:
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["*git cannot open the repository*safe.directory*"])
+    else:
+        result.assert_outcomes(passed=1, warnings=1)
+        result.stdout.fnmatch_lines(["*UnkeyableInputWarning*safe.directory*"])
+    assert not (repo / ".pytest_cache/d/unchanged").exists()
