@@ -10,7 +10,12 @@ test module is collected; one not in the static import closure of the module tha
 *dynamically reached*, and no summary is written this session for a module whose closure lacks
 a dynamically reached module (it is collected, as on the slow path, until a session writes its
 summary with no such module). Each pytest-xdist worker decides for the modules it collected.
-A module reached only from ``sys.modules`` (first loaded by a static import elsewhere, or inside
+The same holds for the worktree modules loaded while pytest loaded its plugins and initial
+conftests (what ``sys.modules`` holds as this plugin is registered) and while any other
+collector (a directory, a package: where conftests load) was collected: those not in the static
+closure of the conftests and plugin modules pytest loaded are dynamically reached (round 4,
+finding 05: a conftest that parametrizes from a module it loads by a string). A module reached
+only from ``sys.modules`` (first loaded by a static import elsewhere, or inside
 ``mock.patch.dict(sys.modules)``) is not seen here.
 """
 
@@ -18,14 +23,16 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from . import selection
 from .summaries import module_file
 
-__all__ = ["CollectionWatch", "register"]
+__all__ = ["CollectionWatch", "plugins_closure", "register"]
 
 
 def register(config: pytest.Config) -> None:
@@ -43,27 +50,33 @@ class CollectionWatch:
         self.loaded: dict[str, tuple[str, frozenset[str]]] = {}
         """By module file (nodeid part): its worktree path and the worktree files its
         collection loaded."""
+        self.elsewhere: set[str] = set(_files(sys.modules))
+        """Files of modules loaded outside every test module's collection (plugins, initial
+        conftests, the conftests directories and packages load)."""
+        self._seen: set[str] = set()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(
         self, collector: pytest.Collector
     ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
-        if not isinstance(collector, pytest.Module):
-            return (yield)
         before = set(sys.modules)
         try:
             return (yield)
         finally:
-            try:
-                new = [sys.modules.get(name) for name in set(sys.modules) - before]
-                files = {getattr(module, "__file__", None) for module in new}
-                own = self._relative(str(collector.path))
-                found = {self._relative(file) for file in files if isinstance(file, str)}
-                if own is not None:
-                    paths = frozenset(path for path in found if path is not None)
-                    self.loaded[module_file(collector.nodeid)] = (own, paths)
-            except Exception:  # never break collection: no summary for this module
-                self.loaded[module_file(collector.nodeid)] = ("", frozenset({""}))
+            # Windows nest (a directory holds modules): each file goes to the innermost one.
+            files = set(_files(set(sys.modules) - before)) - self._seen
+            self._seen.update(files)
+            if not isinstance(collector, pytest.Module):
+                self.elsewhere.update(files)
+            else:
+                try:
+                    own = self._relative(str(collector.path))
+                    found = {self._relative(file) for file in files}
+                    if own is not None:
+                        paths = frozenset(path for path in found if path is not None)
+                        self.loaded[module_file(collector.nodeid)] = (own, paths)
+                except Exception:  # never break collection: no summary for this module
+                    self.loaded[module_file(collector.nodeid)] = ("", frozenset({""}))
 
     def _relative(self, file: str) -> str | None:
         """The worktree path of ``file``, ``None`` when outside it or in a distribution."""
@@ -100,9 +113,40 @@ class CollectionWatch:
         for own, found in self.loaded.values():
             if found:
                 dynamic.update(found - closure(own) if own else {""})
+        elsewhere = {p for p in map(self._relative, self.elsewhere) if p is not None}
+        if elsewhere:
+            dynamic.update(elsewhere - plugins_closure(self.core))
         if not dynamic:
             return
         for file in list(self.core.summaries):
             own = self.loaded.get(file, ("", frozenset()))[0]
             if not own or not dynamic <= closure(own):
                 del self.core.summaries[file]
+
+
+def _files(names: Iterable[str]) -> list[str]:
+    """The ``__file__`` of each module of ``sys.modules`` named in ``names``."""
+    found = []
+    for name in list(names):
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if isinstance(file, str):
+            found.append(file)
+    return found
+
+
+def plugins_closure(core: selection.UnchangedPlugin) -> frozenset[str]:
+    """The worktree paths of the conftests and plugin modules pytest registered, and their
+    static import closure: what loading plugins and conftests is predicted to load."""
+    resolver = core.context.resolver
+    files = set(resolver.plugin_files)
+    for plugin in core.config.pluginmanager.get_plugins():
+        file = getattr(plugin, "__file__", None) if isinstance(plugin, ModuleType) else None
+        if isinstance(file, str):
+            files.add(Path(file))
+    start = []
+    for file in files:
+        try:
+            start.append(resolver.worktree.relpath(file))
+        except ValueError:
+            continue
+    return frozenset([*start, *resolver.import_closure(start)])

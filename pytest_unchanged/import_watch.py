@@ -33,12 +33,12 @@ import sys
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from . import selection
+from .collection_watch import plugins_closure
 from .import_audit import Mark as _Mark
 from .import_audit import Recorder, added_since, module_files, modules_mark, real_file
 from .inputs import IMPORTS, ItemInputs, Resolver
@@ -99,6 +99,8 @@ class ImportWatch:
     recorder: Recorder
     collected: dict[str, frozenset[str]] = field(default_factory=dict)
     """Files code was first loaded from while a collector was collected, by its nodeid."""
+    collectors: dict[str, Path | None] = field(default_factory=dict)
+    """The file of each test module in ``collected`` (``None``: another collector)."""
     outside: dict[str, list[str]] = field(default_factory=dict)
     """Controller side: the files each item imported outside its inputs, by nodeid."""
     between: set[str] = field(default_factory=set)
@@ -151,6 +153,8 @@ class ImportWatch:
             self._charged.update(found)
             if found:
                 self.collected[collector.nodeid] = frozenset(found)
+                module = isinstance(collector, pytest.Module)
+                self.collectors[collector.nodeid] = collector.path if module else None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(
@@ -229,28 +233,11 @@ class ImportWatch:
         size, found = self._unexplained
         if size != len(self.between):
             if self._explained is None:
-                self._explained = self._closure_of_plugins()
+                self._explained = plugins_closure(self.core)
             loaded = {self._relative(filename) for filename in self.between}
             found = frozenset(p for p in loaded if p is not None and p not in self._explained)
             self._unexplained = (len(self.between), found)
         return found
-
-    def _closure_of_plugins(self) -> frozenset[str]:
-        """The conftests and plugin modules pytest registered that lie in the worktree, and
-        their static import closure."""
-        resolver = self.core.context.resolver
-        files = set(resolver.plugin_files)
-        for plugin in self.core.config.pluginmanager.get_plugins():
-            file = getattr(plugin, "__file__", None) if isinstance(plugin, ModuleType) else None
-            if isinstance(file, str):
-                files.add(Path(file))
-        start = []
-        for file in files:
-            try:
-                start.append(resolver.worktree.relpath(file))
-            except ValueError:
-                continue
-        return frozenset([*start, *resolver.import_closure(start)])
 
     def _relative(self, filename: str) -> str | None:
         """The worktree path (relative, POSIX) of a file code was loaded from (a bytecode
@@ -301,6 +288,7 @@ class ImportWatch:
     def pytest_collection_finish(self, session: pytest.Session) -> Generator[None, None, None]:
         """Before the session plugin selects: an item whose narrow key has no record but whose
         whole-worktree key has one takes that key (it passed with this very worktree)."""
+        self._predicted()
         items = [i for i in session.items if self._has_narrow(i)]
         for item in items:  # a file collected where an item's inputs do not predict it
             covered = self._narrow(item.stash[selection.ITEM_KEY]) or frozenset()
@@ -319,6 +307,25 @@ class ImportWatch:
                 if not wide.unkeyable and key in own:
                     state.inputs, state.key = wide, key
         return (yield)
+
+    def _predicted(self) -> None:
+        """Each file loaded while a collector was collected that its static closure does not
+        hold (a test module's, else the conftests' and plugins') is dynamically reached,
+        whatever the inputs of its items (round 4, finding 04: a marked module's)."""
+        resolver = self.core.context.resolver
+        plugins: frozenset[str] | None = None
+        for nodeid, files in self.collected.items():
+            path = self.collectors.get(nodeid)
+            try:
+                if path is not None:
+                    own = resolver.worktree.relpath(path)
+                    known = frozenset([own, *resolver.import_closure([own])])
+                else:
+                    known = plugins = plugins_closure(self.core) if plugins is None else plugins
+            except Exception:
+                known = frozenset()
+            found = map(self._relative, files)
+            self.dynamic.update(p for p in found if p is not None and p not in known)
 
     def _has_narrow(self, item: pytest.Item) -> bool:
         state = item.stash.get(selection.ITEM_KEY, None)

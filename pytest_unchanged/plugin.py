@@ -17,8 +17,8 @@ from . import collection_watch, hookspecs, settings
 from .inputs import ALWAYS_RUN, DEPENDS_ON, IMPORTS
 from .keys import canonical_name
 from .records import MAX_COUNT
-from .selection import MODES, PLUGIN_KEY, UnchangedPlugin, setting
 from .reporting import issue_warning
+from .selection import MODES, PLUGIN_KEY, UnchangedPlugin, setting
 from .warning_types import ConflictingPluginWarning, UnkeyableInputWarning
 
 CONFLICTING_DISTRIBUTION = "pytest-depends-on"

@@ -121,6 +121,29 @@ CASES = {
     ),
 }
 
+# Round 4, finding 05: a conftest loads the cases by a string (pickle's GLOBAL opcode imports
+# the module by name), while pytest loads the initial conftests (tests/) or while it collects a
+# directory (suite/): no test module's collection loads it, and no static closure holds it.
+BY_NAME = (
+    "import pickle\n\nCASES = pickle.loads(b'c{0}.cases\\nCASES\\n.')\n\n"
+    "def pytest_generate_tests(metafunc):\n"
+    "    if 'case' in metafunc.fixturenames:\n"
+    "        metafunc.parametrize('case', CASES)\n"
+)
+for _where in ("tests", "suite"):
+    CASES[f"a {_where}/conftest.py parametrizes from a module it loads by a string"] = (
+        {
+            f"{_where}/__init__.py": "",
+            f"{_where}/cases.py": "CASES = [1]\n",
+            f"{_where}/conftest.py": BY_NAME.format(_where),
+            f"{_where}/test_x.py": (
+                "import pytest\n\n"
+                '@pytest.mark.depends_on("data.txt")\ndef test_case(case):\n    assert case > 0\n'
+            ),
+        },
+        {f"{_where}/cases.py": "CASES = [1, -3]\n"},
+    )
+
 
 @FAST_PATH
 @pytest.mark.parametrize("case", list(CASES))

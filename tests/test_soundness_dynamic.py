@@ -118,3 +118,21 @@ def test_a_module_an_unchecked_test_reached_by_a_string_is_charged_to_later_test
         "test_b.py": BY_PICKLE.format("b"),
     }
     assert_all_fail(pytester, files, {"helper.py": "X = 2\n"})
+
+
+def test_a_module_a_marked_module_reaches_by_a_string_is_charged_to_later_tests(
+    imports_repo: Path, pytester: pytest.Pytester
+) -> None:
+    """Round 4, finding 04: ``test_a.py`` declares its inputs, so its items are not checked,
+    yet what its collection loads outside its static closure is dynamically reached too."""
+    files = {
+        "helper.py": "X = 1\n",
+        "test_a.py": "import pickle\nimport pytest\n\n"
+        'pytestmark = pytest.mark.depends_on("test_a.py")\n'
+        "V = pickle.loads(b'chelper\\nX\\n.')\n\ndef test_a():\n    assert V\n",
+        "test_b.py": BY_PICKLE.format("b"),
+    }
+    for result in recorded_then_edited(pytester, files, {"helper.py": "X = 2\n"}, passed=2):
+        outcomes = result.parseoutcomes()
+        assert outcomes.get("failed") == 1, result.stdout.str()
+        result.stdout.fnmatch_lines(["FAILED test_b.py::test_b*"])
