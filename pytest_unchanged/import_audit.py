@@ -10,7 +10,10 @@ before a window opened is not new in it. The interpreter's audit events say what
 * ``import`` with a file name: an extension module loaded;
 * ``open`` of a ``.pyc`` file: bytecode read (``__pycache__`` entries are mapped back to their
   source with :func:`importlib.util.source_from_cache`, pytest's rewritten ones by name; a
-  sourceless ``.pyc`` is itself).
+  sourceless ``.pyc`` is itself);
+* a child process started (``subprocess.Popen``, ``os.system``, ``os.exec*``, ``os.spawn*``,
+  ``os.posix_spawn*``, ``os.fork``, ``os.forkpty``): what it loads is not seen from here
+  (``python -m pkg``, a console script), so it is recorded as :data:`CHILD`.
 
 An audit hook cannot be removed, so one is installed per process, the first time a
 :class:`Recorder` starts; it returns at once while no recorder is active (one truth test per
@@ -31,7 +34,22 @@ from importlib.util import source_from_cache
 from types import CodeType
 from typing import Any
 
-__all__ = ["Mark", "Recorder", "added_since", "module_files", "modules_mark", "real_file"]
+__all__ = [
+    "CHILD",
+    "Mark",
+    "Recorder",
+    "added_since",
+    "module_files",
+    "modules_mark",
+    "real_file",
+]
+
+CHILD = "\0a child process"
+"""Recorded in place of a file when a child process starts (no file name holds a NUL)."""
+_CHILD_EVENTS = frozenset(
+    {"subprocess.Popen", "os.system", "os.exec", "os.spawn", "os.posix_spawn", "os.fork",
+     "os.forkpty"}
+)  # fmt: skip
 
 _RECORDERS: weakref.WeakSet[Recorder] = weakref.WeakSet()
 _INSTALLED = False
@@ -81,6 +99,10 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
             file = args[0]
             if not isinstance(file, str) or not file.endswith(_BYTECODE):
                 return
+        elif event in _CHILD_EVENTS:
+            for recorder in list(_RECORDERS):
+                recorder.files.append(CHILD)
+            return
         else:
             return
         if isinstance(file, str) and file and not (file[0] == "<" and file[-1] == ">"):

@@ -15,7 +15,8 @@ under that key: the pass is recorded under the key the item would have with the 
 (``.``) in place of ``imports``, every other record of the item is forgotten, and the terminal
 summary names the files. A later run skips the item while that key holds, that is while nothing
 in the worktree changed. A failure of such an item forgets all its records, the whole-worktree
-one included.
+one included. So does an item that started a child process while collected or run (round 4,
+finding 02: ``python -m pkg`` in a subprocess): what the child loads is not seen.
 
 A worktree file so charged (loaded where no static closure predicted it) is *dynamically
 reached* (entry points, ``pickle``, ``getattr(importlib, ...)``): code may reach it by a string
@@ -39,8 +40,8 @@ import pytest
 
 from . import selection
 from .collection_watch import plugins_closure
+from .import_audit import CHILD, Recorder, added_since, module_files, modules_mark, real_file
 from .import_audit import Mark as _Mark
-from .import_audit import Recorder, added_since, module_files, modules_mark, real_file
 from .inputs import IMPORTS, ItemInputs, Resolver
 from .keys import item_key
 from .recording import REPORT_ATTR
@@ -52,6 +53,7 @@ PAYLOAD_KEY = "imports_outside"
 FORGET_KEY = "imports_forget"
 """In a teardown report's payload: forget every record of the item."""
 WHOLE = "."
+CHILD_NOTE = "(a child process: what it loads is not seen)"
 RECORDER_KEY = pytest.StashKey[Recorder]()
 
 
@@ -209,6 +211,8 @@ class ImportWatch:
         relative.update(self._unexplained_files(), self.dynamic)
         outside = sorted(p for p in relative if p is not None and not _covers(covered, p))
         self.dynamic.update(outside)
+        if CHILD in imported:  # what a child process loads is not seen: the whole worktree
+            outside.append(CHILD_NOTE)
         if outside:
             wide = self.wide_inputs(item, state.inputs)
             key = item_key(item.nodeid, wide.inputs_id, self.core.env_id)

@@ -136,3 +136,23 @@ def test_a_module_a_marked_module_reaches_by_a_string_is_charged_to_later_tests(
         outcomes = result.parseoutcomes()
         assert outcomes.get("failed") == 1, result.stdout.str()
         result.stdout.fnmatch_lines(["FAILED test_b.py::test_b*"])
+
+
+def test_a_test_that_starts_a_child_process_is_recorded_against_the_whole_worktree(
+    imports_repo: Path, pytester: pytest.Pytester
+) -> None:
+    """Round 4, finding 02: ``python -m mypkg`` in a subprocess imports nothing here, and the
+    child's imports are not seen: the pass counts only while the worktree is unchanged."""
+    files = {
+        "mypkg/__init__.py": "",
+        "mypkg/__main__.py": "print('hello')\n",
+        "test_cli.py": "import subprocess\nimport sys\n\ndef test_cli():\n"
+        "    out = subprocess.run([sys.executable, '-m', 'mypkg'], capture_output=True,\n"
+        "                         text=True, check=True).stdout\n"
+        "    assert out == 'hello\\n'\n",
+        "test_other.py": "def test_other():\n    pass\n",
+    }
+    edits = {"mypkg/__main__.py": "print('bye')\n"}
+    for result in recorded_then_edited(pytester, files, edits, passed=2):
+        assert result.parseoutcomes().get("failed") == 1, result.stdout.str()
+        result.stdout.fnmatch_lines(["FAILED test_cli.py::test_cli*"])
