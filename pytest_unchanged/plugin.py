@@ -13,7 +13,7 @@ from __future__ import annotations
 import pygit2
 import pytest
 
-from . import collection_watch, hookspecs, settings
+from . import collection_watch, hookspecs, path_watch, settings
 from .inputs import ALWAYS_RUN, DEPENDS_ON, IMPORTS
 from .keys import canonical_name
 from .records import MAX_COUNT
@@ -248,6 +248,7 @@ def _register_extensions(config: pytest.Config) -> None:
 
         import_watch.register(config)
     collection_watch.register(config)
+    path_watch.register(config)
 
 
 def _conflicting_plugin(config: pytest.Config) -> str | None:

@@ -289,3 +289,34 @@ def test_an_import_inside_patch_dict_sys_modules_is_seen(
     write(repo / "helper.py", "VALUE = 2\n")
     for fast_path in ("true", "false"):
         run(pytester, fast_path=fast_path).assert_outcomes(failed=1)
+
+
+@FAST_PATH
+@pytest.mark.parametrize("where", ["suite/conftest.py", "fixture"])
+def test_a_sys_path_entry_added_after_the_session_began_keeps_no_pass(
+    repo: Path,
+    pytester: pytest.Pytester,
+    tmp_path_factory: pytest.TempPathFactory,
+    fast_path: str,
+    where: str,
+) -> None:
+    """Round 4, finding 03: a conftest pytest loads while collecting (or a session fixture)
+    puts a directory outside the repository on ``sys.path`` after the facets were taken."""
+    lib = tmp_path_factory.mktemp("outside") / "lib"
+    write(lib / "extmod.py", "VALUE = 1\n")
+    add = f"import sys\nsys.path.insert(0, {str(lib)!r})\n"
+    if where == "fixture":
+        add = (
+            "import sys\nimport pytest\n\n@pytest.fixture(autouse=True, scope='session')\n"
+            f"def lib():\n    sys.path.insert(0, {str(lib)!r})\n"
+        )
+    # Imported when the test runs: the fixture has put the directory on sys.path by then.
+    uses = "def test_value():\n    import extmod\n\n    assert extmod.VALUE == 1\n"
+    write(repo / "suite" / "test_p.py", USES_MOD if where == "suite/conftest.py" else uses)
+    write(repo / "suite" / "conftest.py", add)
+    commit(repo)
+    first = run(pytester, fast_path=fast_path)
+    first.assert_outcomes(passed=1, warnings=1)
+    first.stdout.fnmatch_lines(["*sys.path gained*no pass is recorded*pythonpath*"])
+    write(lib / "extmod.py", "VALUE = 2\n")
+    run(pytester, fast_path=fast_path).assert_outcomes(failed=1, warnings=1)
