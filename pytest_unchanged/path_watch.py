@@ -47,16 +47,24 @@ class PathWatch:
         self.core = core
         self.late = False
         self._checked: list[str] = list(core.import_path)
+        self._session: pytest.Session | None = None
+        self.roots: set[str] = set()
+        """The directories of the collected test modules: pytest's import modes put one on
+        ``sys.path`` for a module outside the repository (its items always run)."""
 
     def _check(self) -> bool:
         """Whether ``sys.path`` holds a late entry (warning once when one first appears)."""
         if self.late or sys.path == self._checked:
             return self.late
         self._checked = list(sys.path)
+        began = set(self.core.import_path)
+        added = [e for e in sys.path if isinstance(e, str) and e not in began]
+        if added and self._session is not None and not self.roots:
+            for path in {item.path for item in self._session.items}:
+                self.roots.update(map(str, path.parents))
+        added = [e for e in added if e not in self.roots]
         try:
             top = self.core.context.worktree.root
-            began = set(self.core.import_path)
-            added = [e for e in sys.path if isinstance(e, str) and e not in began]
             covered = []
             for entry in began:
                 real = Path(os.path.realpath(entry or os.getcwd()))
@@ -68,7 +76,7 @@ class PathWatch:
         if facets or problems:
             self.late = True
             self.core.summaries.clear()  # no module summary stands on these keys either
-            names = ", ".join(repr(e) for e in sys.path if e not in self.core.import_path)
+            names = ", ".join(repr(e) for e in added)
             issue_warning(
                 self.core.config,
                 UnkeyableInputWarning(
@@ -83,6 +91,7 @@ class PathWatch:
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> Generator[None, None, None]:
         """Before the session plugin selects: with a late entry, every item runs."""
+        self._session = session
         if self._check():
             for item in session.items:
                 state = item.stash.get(selection.ITEM_KEY, None)
