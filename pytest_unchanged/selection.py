@@ -268,7 +268,11 @@ class UnchangedPlugin:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         state = item.stash.get(ITEM_KEY, None)
         for reason in state.inputs.warnings if state is not None and self.skip else ():
-            item.warn(UnkeyableInputWarning(f"{item.nodeid} runs every time: {reason}"))
+            # Not item.warn: under filterwarnings = error it would error a test that only
+            # cannot be skipped (adversarial review of issue 10, round 4, finding 12).
+            issue_warning(
+                self.config, UnkeyableInputWarning(f"{item.nodeid} runs every time: {reason}")
+            )
         for path in state.inputs.missing if state is not None else ():
             # Issued while the item runs, so `-W error` turns it into this test's error.
             item.warn(

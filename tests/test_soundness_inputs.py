@@ -320,6 +320,8 @@ def test_a_symlink_out_of_the_worktree_makes_unmarked_tests_run(
         result = run(pytester, *WARN)
         result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(["*UnkeyableInputWarning*symlink data/link.txt points outside*"])
+    # Round 4, finding 12: under -W error the test still passes (it only cannot be skipped).
+    run(pytester, "-W", "error").assert_outcomes(passed=1, warnings=1)
 
 
 def test_a_symlinked_test_module_counts_its_target(repo: Path, pytester: pytest.Pytester) -> None:
