@@ -439,3 +439,28 @@ def test_an_unreadable_file_makes_only_its_tests_run(repo: Path, pytester: pytes
     result.assert_outcomes(passed=1, skipped=1, warnings=1)
     result.stdout.fnmatch_lines(["*UnkeyableInputWarning*Permission denied*"])
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_declared_path_with_dotdot_after_a_symlinked_directory_counts_what_the_system_reads(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    """Round 4, finding 08: ``data/../x.txt`` with ``data -> sub/deep`` is ``sub/x.txt`` (the
+    system resolves the link before the ``..``), not the top-level ``x.txt``."""
+    write(repo / "sub" / "x.txt", "good\n")
+    write(repo / "x.txt", "top\n")
+    (repo / "sub" / "deep").mkdir()
+    os.symlink("sub/deep", repo / "data")
+    write(
+        repo / "test_a.py",
+        'import pathlib\nimport pytest\n\n@pytest.mark.depends_on("data/../x.txt")\n'
+        'def test_a():\n    assert pathlib.Path("data/../x.txt").read_text() == "good\\n"\n',
+    )
+    commit(repo)
+    run(pytester).assert_outcomes(passed=1)
+    assert_unchanged(run(pytester), 1)
+    write(repo / "sub" / "x.txt", "bad\n")
+    run(pytester).assert_outcomes(failed=1)
+    write(repo / "sub" / "x.txt", "good\n")  # as it passed: its record holds again
+    assert_unchanged(run(pytester), 1)
+    write(repo / "x.txt", "other\n")  # the top-level file is not what the test reads
+    assert_unchanged(run(pytester), 1)
