@@ -464,3 +464,31 @@ def test_a_declared_path_with_dotdot_after_a_symlinked_directory_counts_what_the
     assert_unchanged(run(pytester), 1)
     write(repo / "x.txt", "other\n")  # the top-level file is not what the test reads
     assert_unchanged(run(pytester), 1)
+
+
+def test_hook_paths_read_from_a_manifest_are_asked_again_on_the_fast_path(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    """Round 4, finding 07: the hook's answer comes from ``inputs.txt``, in no summary's scope;
+    the fast path must not stand on the answer it gave when the summary was written."""
+    write(repo / "data" / "a.txt", "1\n")
+    write(repo / "data" / "b.txt", "2\n")
+    write(repo / "inputs.txt", "data/a.txt\n")
+    write(
+        repo / "conftest.py",
+        "from pathlib import Path\n\ndef pytest_unchanged_item_inputs(item):\n"
+        "    return (Path(__file__).parent / 'inputs.txt').read_text().split()\n",
+    )
+    write(
+        repo / "test_x.py",
+        "import pytest\nfrom pathlib import Path\n\n"
+        '@pytest.mark.depends_on("test_x.py")\ndef test_data():\n'
+        "    root = Path(__file__).parent\n"
+        "    (name,) = (root / 'inputs.txt').read_text().split()\n"
+        "    assert (root / name).read_text() == '1\\n'\n",
+    )
+    commit(repo)
+    run(pytester).assert_outcomes(passed=1)
+    assert_unchanged(run(pytester), 1)
+    write(repo / "inputs.txt", "data/b.txt\n")
+    run(pytester).assert_outcomes(failed=1)
