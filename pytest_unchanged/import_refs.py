@@ -35,6 +35,8 @@ LENIENT = "maybe"
 PLUGIN = "plugin"
 """A ``pytest_plugins`` entry: a module, or the name of one of pytest's own plugins."""
 
+_KINDS = frozenset({STRICT, TARGET, LENIENT, PLUGIN})
+_MAX_LEVEL = 255  # leading dots of a relative import; deeper than any package nesting
 _FORMAT = 3  # of the file save_parsed writes
 
 
@@ -118,15 +120,36 @@ def parsed_to_json(parsed: Parsed) -> list[object]:
 def parsed_from_json(data: Sequence[Any]) -> Parsed:
     """Return the :class:`Parsed` that :func:`parsed_to_json` gave ``data`` for.
 
-    Raises :class:`ValueError`, :class:`TypeError` or :class:`KeyError` when ``data`` is not
-    such a value.
+    Every field is checked for its type and range (a memo file is only a cache: a damaged one
+    must cost a parse, never a crash or a hang: adversarial review of issue 10, round 4,
+    finding 06). Raises :class:`ValueError`, :class:`TypeError` or :class:`KeyError` when
+    ``data`` is not such a value.
     """
     refs, doubts, exports, known, attributes, bare = data
+    found = []
+    for module, level, names, kind in refs:
+        if not (
+            isinstance(module, str)
+            and type(level) is int
+            and 0 <= level <= _MAX_LEVEL
+            and kind in _KINDS
+        ):
+            raise ValueError(f"not an import: {[module, level, names, kind]!r}")
+        found.append(ImportRef(module, level, _strings(names), kind))
+    if not isinstance(known, bool):
+        raise TypeError(f"not a bool: {known!r}")
     return Parsed(
-        tuple(ImportRef(m, int(level), tuple(names), str(kind)) for m, level, names, kind in refs),
-        tuple(map(str, doubts)),
-        None if exports is None else tuple(map(str, exports)),
-        bool(known),
-        frozenset(map(str, attributes)),
-        frozenset(map(str, bare)),
+        tuple(found),
+        _strings(doubts),
+        None if exports is None else _strings(exports),
+        known,
+        frozenset(_strings(attributes)),
+        frozenset(_strings(bare)),
     )
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    """``value``, a list of strings, as a tuple; :class:`TypeError` for anything else."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TypeError(f"not a list of strings: {value!r}")
+    return tuple(value)

@@ -21,7 +21,7 @@ import pygit2
 from .implicit import ConftestFinder, Memo, basedir, defining_files, package_inits
 from .imports import ImportGraph, Parsed, search_roots
 from .keys import canonical_json, digest
-from .links import LinkTargets
+from .links import LinkTargets, system_path
 from .worktree import ABSENT, Worktree
 
 if TYPE_CHECKING:
@@ -368,11 +368,13 @@ class Resolver:
         if cached is not None:
             return cached
         if os.path.normpath(arg) == ".":
-            # `.` is the whole worktree wherever the rootdir is (a monorepo's py/pytest.ini,
-            # `cd tests && pytest`); other relative paths are read from the rootdir.
+            # `.`: the whole worktree wherever the rootdir is (py/pytest.ini, `cd tests`).
             self._paths[arg] = [""]
             return [""]
-        absolute = os.path.normpath(self.rootdir / arg)
+        try:
+            absolute = system_path(self.rootdir, arg)
+        except ValueError as error:
+            raise InputError(f"depends_on({arg!r}): {error}") from None
         try:
             rel = self.worktree.relpath(absolute)
         except ValueError:

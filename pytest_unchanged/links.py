@@ -9,7 +9,9 @@ cannot be keyed (the test runs every time, with an ``UnkeyableInputWarning``).
 from __future__ import annotations
 
 import bisect
+import glob
 import os
+from pathlib import Path
 
 from .worktree import Worktree
 
@@ -86,3 +88,21 @@ class LinkTargets:
 def _is_below(path: str, directory: str) -> bool:
     """Whether ``path`` is ``directory`` or inside it (both relative to the top)."""
     return not directory or path == directory or path.startswith(directory + "/")
+
+
+def system_path(rootdir: Path, path: str) -> str:
+    """Return the absolute, normalised form of ``path`` (relative to ``rootdir``) as the system
+    resolves it: a ``..`` after a symlinked directory leaves the link's target, not the link
+    (``os.path.normpath`` alone would drop both: adversarial review of issue 10, round 4,
+    finding 08), so the part up to the last ``..`` is resolved on disk.
+
+    Raises :class:`ValueError` for a ``..`` after a glob pattern (not supported).
+    """
+    parts = Path(path).parts
+    if ".." not in parts:
+        return os.path.normpath(rootdir / path)
+    last = len(parts) - parts[::-1].index("..")
+    if glob.has_magic(os.path.join(*parts[:last])):
+        raise ValueError("'..' after a glob pattern is not supported")
+    head = os.path.realpath(rootdir.joinpath(*parts[:last]))
+    return os.path.normpath(os.path.join(head, *parts[last:]))

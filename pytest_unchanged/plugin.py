@@ -220,7 +220,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
         if requested:
             raise pytest.UsageError(message)
-        config.issue_config_time_warning(ConflictingPluginWarning(message), stacklevel=2)
+        issue_warning(config, ConflictingPluginWarning(message))  # never raised: a full run
         return
     plugin = UnchangedPlugin(config, skip=bool(requested), mode=mode)
     config.stash[PLUGIN_KEY] = plugin

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,3 +86,30 @@ def test_a_file_changed_after_its_oid_was_taken_is_not_memoised(repo: Path) -> N
     (repo / "mod.py").write_text("import second\n")  # after its OID was taken
     assert [ref.module for ref in graph.imports_of("mod.py")] == ["second"]
     assert oid not in memo
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        [[[1, 0, [], "import"]], [], None, True, [], []],  # a module that is no string
+        [[["helper", 10**20, [], "import"]], [], None, True, [], []],  # a level to hang on
+        [[["helper", 0, [], "import"]], [], None, "yes", [], []],  # exports_known no bool
+        [[["helper", 0, [7], "import"]], [], None, True, [], []],  # a name that is no string
+        [[["helper", 0, [], "import"]], [], None, True, [None], []],
+    ],
+    ids=["module", "level", "known", "names", "attributes"],
+)
+def test_a_damaged_memo_costs_a_parse_not_a_crash(
+    pytester: pytest.Pytester, repo: Path, monkeypatch: pytest.MonkeyPatch, damage: list[object]
+) -> None:
+    """Round 4, finding 06: each field of a memo entry is checked, not only its shape."""
+    recorded(pytester, repo, monkeypatch)
+    (memo,) = (repo / ".pytest_cache/d/unchanged").glob("parsed-*.json")
+    data = json.loads(memo.read_text())
+    data["files"] = {oid: damage for oid in data["files"]}
+    memo.write_text(json.dumps(data))
+    result = pytester.runpytest_subprocess("--unchanged", timeout=60)
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    (repo / "helper.py").write_text("import other\n\nVALUE = other.VALUE + 1\n")
+    pytester.runpytest_subprocess("--unchanged", timeout=60).assert_outcomes(failed=1)

@@ -227,6 +227,8 @@ def test_conflicting_depends_on_plugin_is_named(
     result = pytester.runpytest_subprocess("-W", "always::pytest.PytestWarning")
     result.assert_outcomes(passed=1, warnings=1)
     assert records(repo) == []
+    # Round 4, finding 11: under -W error the warning is not raised (an INTERNALERROR).
+    pytester.runpytest_subprocess("-W", "error").assert_outcomes(passed=1, warnings=1)
     pytester.runpytest_subprocess("--unchanged", "-p", "no:depends_on").assert_outcomes(passed=1)
 
 

@@ -320,6 +320,8 @@ def test_a_symlink_out_of_the_worktree_makes_unmarked_tests_run(
         result = run(pytester, *WARN)
         result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(["*UnkeyableInputWarning*symlink data/link.txt points outside*"])
+    # Round 4, finding 12: under -W error the test still passes (it only cannot be skipped).
+    run(pytester, "-W", "error").assert_outcomes(passed=1, warnings=1)
 
 
 def test_a_symlinked_test_module_counts_its_target(repo: Path, pytester: pytest.Pytester) -> None:
@@ -437,3 +439,56 @@ def test_an_unreadable_file_makes_only_its_tests_run(repo: Path, pytester: pytes
     result.assert_outcomes(passed=1, skipped=1, warnings=1)
     result.stdout.fnmatch_lines(["*UnkeyableInputWarning*Permission denied*"])
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_declared_path_with_dotdot_after_a_symlinked_directory_counts_what_the_system_reads(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    """Round 4, finding 08: ``data/../x.txt`` with ``data -> sub/deep`` is ``sub/x.txt`` (the
+    system resolves the link before the ``..``), not the top-level ``x.txt``."""
+    write(repo / "sub" / "x.txt", "good\n")
+    write(repo / "x.txt", "top\n")
+    (repo / "sub" / "deep").mkdir()
+    os.symlink("sub/deep", repo / "data")
+    write(
+        repo / "test_a.py",
+        'import pathlib\nimport pytest\n\n@pytest.mark.depends_on("data/../x.txt")\n'
+        'def test_a():\n    assert pathlib.Path("data/../x.txt").read_text() == "good\\n"\n',
+    )
+    commit(repo)
+    run(pytester).assert_outcomes(passed=1)
+    assert_unchanged(run(pytester), 1)
+    write(repo / "sub" / "x.txt", "bad\n")
+    run(pytester).assert_outcomes(failed=1)
+    write(repo / "sub" / "x.txt", "good\n")  # as it passed: its record holds again
+    assert_unchanged(run(pytester), 1)
+    write(repo / "x.txt", "other\n")  # the top-level file is not what the test reads
+    assert_unchanged(run(pytester), 1)
+
+
+def test_hook_paths_read_from_a_manifest_are_asked_again_on_the_fast_path(
+    repo: Path, pytester: pytest.Pytester
+) -> None:
+    """Round 4, finding 07: the hook's answer comes from ``inputs.txt``, in no summary's scope;
+    the fast path must not stand on the answer it gave when the summary was written."""
+    write(repo / "data" / "a.txt", "1\n")
+    write(repo / "data" / "b.txt", "2\n")
+    write(repo / "inputs.txt", "data/a.txt\n")
+    write(
+        repo / "conftest.py",
+        "from pathlib import Path\n\ndef pytest_unchanged_item_inputs(item):\n"
+        "    return (Path(__file__).parent / 'inputs.txt').read_text().split()\n",
+    )
+    write(
+        repo / "test_x.py",
+        "import pytest\nfrom pathlib import Path\n\n"
+        '@pytest.mark.depends_on("test_x.py")\ndef test_data():\n'
+        "    root = Path(__file__).parent\n"
+        "    (name,) = (root / 'inputs.txt').read_text().split()\n"
+        "    assert (root / name).read_text() == '1\\n'\n",
+    )
+    commit(repo)
+    run(pytester).assert_outcomes(passed=1)
+    assert_unchanged(run(pytester), 1)
+    write(repo / "inputs.txt", "data/b.txt\n")
+    run(pytester).assert_outcomes(failed=1)
