@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import pygit2
 
+from .ignored_modules import whole_worktree
 from .implicit import ConftestFinder, Memo, basedir, defining_files, package_inits
 from .imports import ImportGraph, Parsed, search_roots
 from .keys import canonical_json, digest
@@ -205,8 +206,7 @@ class Resolver:
         known. The fast path calls it with what a module summary stored, so it derives every
         input exactly as collecting the module would.
 
-        Raises :class:`InputError` for a path outside the repository.
-        """
+        Raises :class:`InputError` for a path outside the repository."""
         if self.worktree.hidden_error is not None:
             reason = f"git cannot read the worktree's status ({self.worktree.hidden_error})"
             return ItemInputs((), "", "", unkeyable=reason, warnings=(reason,))
@@ -369,8 +369,8 @@ class Resolver:
             return cached
         if os.path.normpath(arg) == ".":
             # `.`: the whole worktree wherever the rootdir is (py/pytest.ini, `cd tests`).
-            self._paths[arg] = [""]
-            return [""]
+            self._paths[arg] = found = whole_worktree(self.worktree, self.rootdir, self.import_path)
+            return found
         try:
             absolute = system_path(self.rootdir, arg)
         except ValueError as error:

@@ -492,3 +492,22 @@ def test_hook_paths_read_from_a_manifest_are_asked_again_on_the_fast_path(
     assert_unchanged(run(pytester), 1)
     write(repo / "inputs.txt", "data/b.txt\n")
     run(pytester).assert_outcomes(failed=1)
+
+
+@pytest.mark.parametrize("module", ["local_settings.py", "pkg/_version.py"])
+def test_an_ignored_module_python_imports_is_part_of_the_whole_worktree(
+    repo: Path, pytester: pytest.Pytester, module: str
+) -> None:
+    """Round 4, finding 09: ``.`` leaves out what git ignores, Python imports it anyway."""
+    name = module.removesuffix(".py").replace("/", ".")
+    write(repo / ".gitignore", (repo / ".gitignore").read_text() + f"{module}\nbuild/\n")
+    write(repo / "pkg" / "__init__.py", "")
+    write(repo / module, "VALUE = 1\n")
+    write(repo / "build" / "lib" / "copy.py", "VALUE = 1\n")
+    write(repo / "test_a.py", f"import {name}\n\ndef test_a():\n    assert {name}.VALUE == 1\n")
+    commit(repo)
+    run(pytester).assert_outcomes(passed=1)
+    write(repo / "build" / "lib" / "copy.py", "VALUE = 2\n")  # ignored, and no module
+    assert_unchanged(run(pytester), 1)
+    write(repo / module, "VALUE = 2\n")
+    run(pytester).assert_outcomes(failed=1)
