@@ -54,6 +54,7 @@ class CollectionWatch:
         """Files of modules loaded outside every test module's collection (plugins, initial
         conftests, the conftests directories and packages load)."""
         self._seen: set[str] = set()
+        self._directories: dict[str, str | None] = {}
 
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(
@@ -80,12 +81,23 @@ class CollectionWatch:
 
     def _relative(self, file: str) -> str | None:
         """The worktree path of ``file``, ``None`` when outside it or in a distribution."""
-        try:
-            rel = self.core.context.worktree.relpath(os.path.abspath(file))
-        except ValueError:
-            return None
-        parts = rel.split("/")
-        return None if "site-packages" in parts or "dist-packages" in parts else rel
+        directory, name = os.path.split(os.path.abspath(file))
+        if directory not in self._directories:  # one look-up per directory (a resolve)
+            try:
+                rel = self.core.context.worktree.relpath(directory)
+            except ValueError:
+                rel = None
+            parts = rel.split("/") if rel is not None else []
+            if "site-packages" in parts or "dist-packages" in parts:
+                rel = None
+            self._directories[directory] = rel
+        rel = self._directories[directory]
+        if rel is None and os.path.islink(file):  # a link into the worktree from outside
+            try:
+                return self.core.context.worktree.relpath(os.path.realpath(file))
+            except ValueError:
+                return None
+        return None if rel is None else f"{rel}/{name}" if rel else name
 
     @pytest.hookimpl(wrapper=True)
     def pytest_collection_finish(self, session: pytest.Session) -> Generator[None, None, None]:

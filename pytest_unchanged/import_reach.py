@@ -66,20 +66,23 @@ def reached(graph: ImportGraph, files: set[str]) -> set[str]:
     """
     root = graph.worktree.root
     attributes: set[str] = set()
-    packages: set[Path] = set()
+    namespaces: set[Path] = set()
+    directories: set[str] = set()  # relative, strings: cheaper than paths
     found: set[str] = set()
     for rel in files:
         parsed = graph.parsed_of(rel)
         attributes |= parsed.attributes
         if any("*" in ref.names for ref in parsed.refs):
             attributes |= parsed.names
-        packages |= graph.namespaces_of(rel)
-        directory = (root / rel).parent
-        if rel.rpartition("/")[2].startswith(_INIT) and parsed.names:
-            _take(graph, found, directory, parsed.names)
-        while directory != root and directory.is_relative_to(root):
-            packages.add(directory)
-            directory = directory.parent
+        namespaces |= graph.namespaces_of(rel)
+        directory, _, name = rel.rpartition("/")
+        if name.startswith(_INIT) and parsed.names:
+            _take(graph, found, root / directory, parsed.names)
+        while directory and directory not in directories:
+            directories.add(directory)
+            directory = directory.rpartition("/")[0]
+    packages = {root / directory for directory in directories}
+    packages.update(n for n in namespaces if n.is_relative_to(root))
     pending = list(packages)
     while pending:
         for namespace in _take(graph, found, pending.pop(), attributes):
